@@ -1,0 +1,225 @@
+// Command layerscan scans container images for vulnerabilities and other
+// risks on one machine, with a local folder as the object store.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strings"
+
+	"github.com/layerscan/layerscan/shared/analyzer/builtin"
+	"github.com/layerscan/layerscan/shared/pipeline"
+	"github.com/layerscan/layerscan/shared/registry"
+	"github.com/layerscan/layerscan/shared/report"
+	"github.com/layerscan/layerscan/shared/store"
+)
+
+const usage = `layerscan scans container images for security risks.
+
+Usage:
+  layerscan scan [flags] IMAGE       IMAGE is a registry reference, a docker-save tarball or an OCI layout folder
+  layerscan db sync [--store DIR] [--from DIR]
+  layerscan version
+
+Run 'layerscan scan -h' for the scan flags.
+`
+
+// exitIncomplete is returned when a report could not cover the whole image.
+const exitIncomplete = 3
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	var err error
+	code := 0
+	switch args[0] {
+	case "scan":
+		code, err = cmdScan(ctx, args[1:], stdout, stderr)
+	case "db":
+		if len(args) < 2 || args[1] != "sync" {
+			fmt.Fprint(stderr, usage)
+			return 2
+		}
+		err = cmdSync(ctx, args[2:], stderr)
+	case "version":
+		fmt.Fprintln(stdout, "layerscan", pipeline.Version)
+	case "-h", "--help", "help":
+		fmt.Fprint(stdout, usage)
+	default:
+		fmt.Fprintf(stderr, "layerscan: unknown command %q\n\n%s", args[0], usage)
+		return 2
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "layerscan:", err)
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 1
+	}
+	return code
+}
+
+// parseInterleaved lets flags follow positional arguments, as users type them.
+func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return pos, nil
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
+}
+
+func defaultStore() string {
+	if v := os.Getenv("LAYERSCAN_STORE"); strings.HasPrefix(v, "file://") {
+		return strings.TrimPrefix(v, "file://")
+	}
+	dir, err := os.UserCacheDir()
+	if err != nil {
+		dir = os.TempDir()
+	}
+	return filepath.Join(dir, "layerscan", "store")
+}
+
+func cmdScan(ctx context.Context, args []string, stdout, stderr io.Writer) (int, error) {
+	fs := flag.NewFlagSet("scan", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	storeDir := fs.String("store", defaultStore(), "object-store folder")
+	format := fs.String("format", "table", "output format: json or table")
+	output := fs.String("output", "", "write the report to this file instead of stdout")
+	severity := fs.String("severity", "", "report only findings of this severity or higher (HIGH), or of these severities (HIGH,CRITICAL)")
+	exitCode := fs.Int("exit-code", 0, "exit with this code when a reported finding is not whitelisted")
+	insecure := fs.Bool("insecure", false, "allow plain-HTTP registries (loopback test registries)")
+	platform := fs.String("platform", "linux/amd64", "platform to pick from an image index")
+	all := fs.Bool("all-platforms", false, "scan every platform of an image index")
+	workers := fs.Int("workers", runtime.NumCPU(), "layers analysed at once")
+	quiet := fs.Bool("quiet", false, "no progress on stderr")
+	pos, err := parseInterleaved(fs, args)
+	if err != nil {
+		return 2, err
+	}
+	if len(pos) != 1 {
+		return 2, fmt.Errorf("scan takes exactly one IMAGE, got %d", len(pos))
+	}
+	if *format != "json" && *format != "table" {
+		return 2, fmt.Errorf("--format must be json or table, not %q", *format)
+	}
+	filter, err := report.ParseFilter(*severity)
+	if err != nil {
+		return 2, fmt.Errorf("--severity: %w", err)
+	}
+	st, err := store.NewFS(*storeDir)
+	if err != nil {
+		return 1, err
+	}
+	d := &pipeline.Deps{Store: st, Analyzers: builtin.Set()}
+	if !*quiet {
+		d.Progress = stderr
+	}
+	req := pipeline.ScanRequest{Source: registry.Detect(pos[0], *insecure), Platform: *platform, AllPlatforms: *all, Trigger: "cli"}
+	reports, err := d.ScanLocal(ctx, req, *workers)
+	if err != nil {
+		return 1, err
+	}
+	out := stdout
+	if *output != "" {
+		f, err := os.Create(*output)
+		if err != nil {
+			return 1, err
+		}
+		defer f.Close()
+		out = f
+	}
+	code := 0
+	var shown []*report.Report
+	for _, r := range reports {
+		fr := filter.Apply(r)
+		shown = append(shown, fr)
+		if *exitCode != 0 && filter.Failing(fr) > 0 {
+			code = *exitCode
+		}
+		if !r.Complete {
+			fmt.Fprintf(stderr, "layerscan: %s: INCOMPLETE scan: %s\n", r.Image.Ref, strings.Join(r.Errors, "; "))
+			if code == 0 {
+				code = exitIncomplete
+			}
+		}
+	}
+	if *format == "json" {
+		if len(shown) == 1 {
+			err = report.WriteJSON(out, shown[0])
+		} else {
+			err = writeJSONList(out, shown)
+		}
+	} else {
+		for i, r := range shown {
+			if i > 0 {
+				fmt.Fprintln(out)
+			}
+			if err = report.WriteTable(out, r); err != nil {
+				break
+			}
+		}
+	}
+	if err != nil {
+		return 1, err
+	}
+	return code, nil
+}
+
+func writeJSONList(w io.Writer, rs []*report.Report) error {
+	if _, err := io.WriteString(w, "[\n"); err != nil {
+		return err
+	}
+	for i, r := range rs {
+		if i > 0 {
+			io.WriteString(w, ",\n")
+		}
+		if err := report.WriteJSON(w, r); err != nil {
+			return err
+		}
+	}
+	_, err := io.WriteString(w, "]\n")
+	return err
+}
+
+func cmdSync(ctx context.Context, args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("db sync", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	storeDir := fs.String("store", defaultStore(), "object-store folder")
+	from := fs.String("from", "", "offline mirror folder in the osv.dev export layout (<Ecosystem>/all.zip) plus Alpine secdb; default: the public feeds")
+	pos, err := parseInterleaved(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return fmt.Errorf("db sync takes no arguments, got %q", pos)
+	}
+	st, err := store.NewFS(*storeDir)
+	if err != nil {
+		return err
+	}
+	d := &pipeline.Deps{Store: st, Progress: stderr}
+	_, err = d.SyncAdvisories(ctx, *from)
+	return err
+}

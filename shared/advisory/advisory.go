@@ -1,0 +1,177 @@
+// Package advisory ingests advisory feeds (the osv.dev export layout in JSON
+// or YAML, Alpine secdb), normalises them into one index per ecosystem, and
+// publishes that as a versioned DB in the store:
+//
+//	advisories/<version>/manifest.json
+//	advisories/<version>/ecosystems/<ecosystem>.json.zst
+//	advisories/current                      the live version
+package advisory
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/layerscan/layerscan/shared/scan"
+	"github.com/layerscan/layerscan/shared/store"
+)
+
+// Event is one OSV range event; exactly one field is set.
+type Event struct {
+	Introduced   string `json:"introduced,omitempty" yaml:"introduced,omitempty"`
+	Fixed        string `json:"fixed,omitempty" yaml:"fixed,omitempty"`
+	LastAffected string `json:"last_affected,omitempty" yaml:"last_affected,omitempty"`
+	Limit        string `json:"limit,omitempty" yaml:"limit,omitempty"`
+}
+
+// Range is an OSV range of type ECOSYSTEM or SEMVER (GIT ranges are dropped at ingest).
+type Range struct {
+	Type   string  `json:"type"`
+	Events []Event `json:"events"`
+}
+
+// Entry is one advisory as it affects one package of one ecosystem.
+type Entry struct {
+	ID       string        `json:"id"`
+	Aliases  []string      `json:"aliases,omitempty"`
+	Summary  string        `json:"summary,omitempty"`
+	Severity scan.Severity `json:"severity"`
+	Ranges   []Range       `json:"ranges,omitempty"`
+	Versions []string      `json:"versions,omitempty"`
+}
+
+// Index holds every entry of one ecosystem, by package name.
+type Index struct {
+	Ecosystem string             `json:"ecosystem"`
+	Packages  map[string][]Entry `json:"packages"`
+}
+
+// Source describes one feed that went into a DB version.
+type Source struct {
+	Name    string `json:"name"`
+	Records int    `json:"records"`
+	Note    string `json:"note,omitempty"`
+}
+
+// Manifest describes one published DB version.
+type Manifest struct {
+	Version    string                    `json:"version"`
+	Created    string                    `json:"created"`
+	Sources    []Source                  `json:"sources"`
+	Ecosystems map[string]EcosystemStats `json:"ecosystems"`
+}
+
+// EcosystemStats counts one ecosystem's index.
+type EcosystemStats struct {
+	Packages int    `json:"packages"`
+	Entries  int    `json:"entries"`
+	Key      string `json:"key"`
+}
+
+// ErrNoDB means no advisory DB has been published to the store yet.
+var ErrNoDB = errors.New("no advisory DB in the store: run 'layerscan db sync'")
+
+const currentKey = "advisories/current"
+
+// CanonicalEcosystem folds ecosystem spellings that mean the same release:
+// Ubuntu records say "Ubuntu:24.04:LTS" where the image says 24.04.
+func CanonicalEcosystem(e string) string {
+	if strings.HasPrefix(e, "Ubuntu:") && !strings.HasPrefix(e, "Ubuntu:Pro:") {
+		e = strings.TrimSuffix(e, ":LTS")
+	}
+	return e
+}
+
+func ecosystemKey(version, eco string) string {
+	return "advisories/" + version + "/ecosystems/" + url.PathEscape(eco) + ".json.zst"
+}
+
+// DB is a loaded DB version; indexes load lazily per ecosystem.
+type DB struct {
+	st       store.Store
+	Manifest Manifest
+	mu       sync.Mutex
+	indexes  map[string]*Index
+}
+
+// Current loads the manifest of the live DB version.
+func Current(ctx context.Context, st store.Store) (*DB, error) {
+	v, err := st.Get(ctx, currentKey)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, ErrNoDB
+	}
+	if err != nil {
+		return nil, err
+	}
+	return Open(ctx, st, strings.TrimSpace(string(v)))
+}
+
+// Open loads the manifest of one DB version.
+func Open(ctx context.Context, st store.Store, version string) (*DB, error) {
+	db := &DB{st: st, indexes: map[string]*Index{}}
+	if err := store.GetJSON(ctx, st, "advisories/"+version+"/manifest.json", &db.Manifest); err != nil {
+		return nil, fmt.Errorf("advisory DB %s: %w", version, err)
+	}
+	return db, nil
+}
+
+// Has reports whether the DB covers an ecosystem at all.
+func (db *DB) Has(eco string) bool {
+	_, ok := db.Manifest.Ecosystems[CanonicalEcosystem(eco)]
+	return ok
+}
+
+// Index returns the index of one ecosystem; an uncovered one yields (nil, nil).
+func (db *DB) Index(ctx context.Context, eco string) (*Index, error) {
+	eco = CanonicalEcosystem(eco)
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	if ix, ok := db.indexes[eco]; ok {
+		return ix, nil
+	}
+	st, ok := db.Manifest.Ecosystems[eco]
+	if !ok {
+		return nil, nil
+	}
+	ix := &Index{}
+	if err := store.GetJSON(ctx, db.st, st.Key, ix); err != nil {
+		return nil, fmt.Errorf("advisory DB %s, ecosystem %s: %w", db.Manifest.Version, eco, err)
+	}
+	db.indexes[eco] = ix
+	return ix, nil
+}
+
+// Publish writes a DB version and makes it current. Indexes are written
+// before the manifest, and the manifest before the pointer, so a reader
+// never sees a version that is not whole.
+func Publish(ctx context.Context, st store.Store, b *Builder, created string) (*Manifest, error) {
+	m := &Manifest{Version: b.version(created), Created: created, Sources: b.sources, Ecosystems: map[string]EcosystemStats{}}
+	ecos := make([]string, 0, len(b.indexes))
+	for e := range b.indexes {
+		ecos = append(ecos, e)
+	}
+	sort.Strings(ecos)
+	for _, e := range ecos {
+		ix := b.indexes[e]
+		n := 0
+		for _, es := range ix.Packages {
+			n += len(es)
+		}
+		key := ecosystemKey(m.Version, e)
+		if err := store.PutJSON(ctx, st, key, ix); err != nil {
+			return nil, err
+		}
+		m.Ecosystems[e] = EcosystemStats{Packages: len(ix.Packages), Entries: n, Key: key}
+	}
+	if err := store.PutJSON(ctx, st, "advisories/"+m.Version+"/manifest.json", m); err != nil {
+		return nil, err
+	}
+	if err := st.Put(ctx, currentKey, []byte(m.Version+"\n")); err != nil {
+		return nil, err
+	}
+	return m, nil
+}

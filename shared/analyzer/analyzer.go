@@ -1,0 +1,142 @@
+// Package analyzer defines the one small interface every file analyzer
+// implements, and the Set that runs them over a layer walk.
+package analyzer
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"io/fs"
+	"sort"
+	"strings"
+
+	"github.com/layerscan/layerscan/shared/layer"
+	"github.com/layerscan/layerscan/shared/scan"
+)
+
+// Input is one file handed to an analyzer. Content holds the whole file
+// (up to the set's per-file cap) and must not be modified.
+type Input struct {
+	Path    string
+	Mode    fs.FileMode
+	Size    int64
+	Content []byte
+}
+
+// Analyzer learns facts from files of one layer.
+type Analyzer interface {
+	// Name is stable; it becomes part of the analyzer-set version.
+	Name() string
+	// Version changes whenever the analyzer's output for the same input may change.
+	Version() int
+	// Wants is called for every regular file; it must be cheap (path tests only).
+	Wants(path string, mode fs.FileMode) bool
+	// Analyze returns the artifacts of one file. An error is recorded against
+	// the file as an artifact error; it does not stop the layer.
+	Analyze(ctx context.Context, in Input) ([]scan.Artifact, error)
+}
+
+// Set runs a fixed list of analyzers; its Version keys cached layer facts.
+type Set struct {
+	analyzers []Analyzer
+	version   string
+	// MaxFileBytes caps how much of one file is read for analysis; larger
+	// files are skipped with a note.
+	MaxFileBytes int64
+	Limits       layer.Limits
+}
+
+// DefaultMaxFileBytes keeps per-file memory bounded while fitting real rpm databases.
+const DefaultMaxFileBytes = 256 << 20
+
+// NewSet builds a set; the order of analyzers does not matter.
+func NewSet(as ...Analyzer) *Set {
+	parts := make([]string, 0, len(as))
+	for _, a := range as {
+		parts = append(parts, fmt.Sprintf("%s@%d", a.Name(), a.Version()))
+	}
+	sort.Strings(parts)
+	sum := sha256.Sum256([]byte(strings.Join(parts, ",") + "|" + scan.LayerFactsSchema))
+	return &Set{analyzers: as, version: "as-" + hex.EncodeToString(sum[:6]), MaxFileBytes: DefaultMaxFileBytes}
+}
+
+// Version identifies the analyzer set: layer facts are cached per diffID and version.
+func (s *Set) Version() string { return s.version }
+
+// Analyze walks one layer blob and returns its facts. A non-nil error means
+// the layer could not be analysed completely (corrupt, truncated, over a
+// limit, digest mismatch); the facts are then incomplete and must not be cached.
+func (s *Set) Analyze(ctx context.Context, blob io.Reader, digest, diffID string) (*scan.LayerFacts, error) {
+	facts := &scan.LayerFacts{Schema: scan.LayerFactsSchema, DiffID: diffID, Digest: digest, AnalyzerSet: s.version}
+	var wanted []Analyzer
+	res, err := layer.Walk(ctx, blob, layer.Expect{Digest: digest, DiffID: diffID}, s.Limits, func(e layer.Entry, r io.Reader) error {
+		if e.Header.Typeflag != '0' && e.Header.Typeflag != 0 {
+			return nil
+		}
+		mode := e.Header.FileInfo().Mode()
+		wanted = wanted[:0]
+		for _, a := range s.analyzers {
+			if a.Wants(e.Path, mode) {
+				wanted = append(wanted, a)
+			}
+		}
+		if len(wanted) == 0 {
+			return nil
+		}
+		if e.Header.Size > s.MaxFileBytes {
+			facts.Notes = append(facts.Notes, fmt.Sprintf("skipped %s: %d bytes is over the %d-byte analysis cap", e.Path, e.Header.Size, s.MaxFileBytes))
+			return nil
+		}
+		content, err := io.ReadAll(io.LimitReader(r, s.MaxFileBytes))
+		if err != nil {
+			return err
+		}
+		facts.Stats.FilesAnalyzed++
+		in := Input{Path: e.Path, Mode: mode, Size: e.Header.Size, Content: content}
+		for _, a := range wanted {
+			arts, err := safeAnalyze(ctx, a, in)
+			if err != nil {
+				facts.Artifacts = append(facts.Artifacts, scan.Artifact{Path: e.Path, Kind: a.Name(), Error: err.Error()})
+				continue
+			}
+			facts.Artifacts = append(facts.Artifacts, arts...)
+		}
+		return nil
+	})
+	if res != nil {
+		facts.Whiteouts = res.Whiteouts
+		facts.OpaqueDirs = res.OpaqueDirs
+		facts.Stats.Entries = res.Entries
+		facts.Stats.CompressedBytes = res.CompressedBytes
+		facts.Stats.UncompressedBytes = res.UncompressedBytes
+		if facts.Digest == "" && res.DigestHex != "" && err == nil {
+			facts.Digest = "sha256:" + res.DigestHex // docker-save layers come without one
+		}
+		for _, u := range res.Unsafe {
+			facts.Notes = append(facts.Notes, "refused entry: "+u)
+			facts.Findings = append(facts.Findings, scan.Finding{
+				Category: scan.Baseline, ID: "LS-LAYER-UNSAFE-PATH", Severity: scan.High,
+				Title:       "Layer contains an entry whose path escapes the image root",
+				Evidence:    u,
+				LayerDiffID: diffID,
+				Remediation: "Rebuild the layer with a standard tool; tar entries with '..' components can overwrite host files when extracted naively.",
+			})
+		}
+	}
+	if err != nil {
+		return facts, fmt.Errorf("layer %s: %w", diffID, err)
+	}
+	return facts, nil
+}
+
+// safeAnalyze turns a panic in a parser of untrusted input into an error.
+func safeAnalyze(ctx context.Context, a Analyzer, in Input) (arts []scan.Artifact, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%s analyzer failed on %s: %v", a.Name(), in.Path, r)
+		}
+	}()
+	return a.Analyze(ctx, in)
+}

@@ -1,0 +1,237 @@
+// Package layer walks one layer blob in a single streaming pass: it verifies
+// the blob digest and the diffID while reading, decompresses gzip, zstd or
+// plain tar, enforces caps, normalises paths and records whiteouts. Memory
+// does not grow with the layer: only the current entry is in flight.
+package layer
+
+import (
+	"archive/tar"
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"path"
+	"strings"
+
+	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/zstd"
+)
+
+// Limits bound what one layer may cost. A layer that exceeds one fails with
+// an error wrapping ErrLimit; it is never half-analysed silently.
+type Limits struct {
+	// MaxUncompressedBytes caps the decompressed stream (decompression bombs).
+	MaxUncompressedBytes int64
+	// MaxEntries caps the number of tar entries.
+	MaxEntries int64
+	// MaxPathLen caps one entry's path length.
+	MaxPathLen int
+}
+
+// DefaultLimits suit real images: the largest public images stay far below.
+var DefaultLimits = Limits{
+	MaxUncompressedBytes: 64 << 30,
+	MaxEntries:           5_000_000,
+	MaxPathLen:           4096,
+}
+
+// ErrLimit marks a layer that exceeded one of its Limits.
+var ErrLimit = errors.New("layer exceeds a safety limit")
+
+// ErrDigest marks a layer whose bytes do not match its digest or diffID.
+var ErrDigest = errors.New("layer digest mismatch")
+
+// Entry is one tar entry with a normalised path: relative, cleaned, no
+// leading slash, never escaping the root.
+type Entry struct {
+	Path   string
+	Header *tar.Header
+}
+
+// Result is what the pass saw besides the files it handed out.
+type Result struct {
+	Whiteouts         []string
+	OpaqueDirs        []string
+	Entries           int64
+	CompressedBytes   int64
+	UncompressedBytes int64
+	Compression       string
+	// Unsafe lists entries refused because their path or link escapes the
+	// root (a "../" name or hard-link target) or is too long.
+	Unsafe []string
+	// DigestHex and DiffIDHex are the sha256 of the stored and uncompressed bytes.
+	DigestHex, DiffIDHex string
+}
+
+// Expect names the digests the stream must have; an empty field is not checked.
+// The stored bytes must hash to Digest, or, for a layer stored uncompressed
+// (docker save), to DiffID.
+type Expect struct {
+	Digest string // "sha256:…"
+	DiffID string // "sha256:…"
+}
+
+// VisitFunc receives each regular file, symlink and hard link. r reads the
+// file's content (empty for links); it need not be read to the end.
+type VisitFunc func(e Entry, r io.Reader) error
+
+// hashCounter hashes and counts what passes through it.
+type hashCounter struct {
+	r     io.Reader
+	h     hash.Hash
+	n     int64
+	limit int64
+}
+
+func (c *hashCounter) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	c.h.Write(p[:n])
+	if c.limit > 0 && c.n > c.limit {
+		return n, fmt.Errorf("%w: more than %d decompressed bytes", ErrLimit, c.limit)
+	}
+	return n, err
+}
+
+// Walk streams stored (the blob as the registry serves it) and calls visit
+// for each file. It returns an error for corrupt, truncated, oversized or
+// mismatching layers; the caller records that as a failed layer.
+func Walk(ctx context.Context, stored io.Reader, want Expect, lim Limits, visit VisitFunc) (*Result, error) {
+	if lim == (Limits{}) {
+		lim = DefaultLimits
+	}
+	in := &hashCounter{r: stored, h: sha256.New()}
+	br := bufio.NewReaderSize(in, 64<<10)
+	magic, _ := br.Peek(4)
+
+	res := &Result{}
+	var dec io.Reader
+	switch {
+	case len(magic) >= 2 && magic[0] == 0x1f && magic[1] == 0x8b:
+		res.Compression = "gzip"
+		zr, err := gzip.NewReader(br)
+		if err != nil {
+			return res, fmt.Errorf("gzip header: %w", err)
+		}
+		defer zr.Close()
+		zr.Multistream(true)
+		dec = zr
+	case bytes.Equal(magic, []byte{0x28, 0xb5, 0x2f, 0xfd}):
+		res.Compression = "zstd"
+		zr, err := zstd.NewReader(br, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(1<<30), zstd.WithDecoderMaxWindow(1<<28))
+		if err != nil {
+			return res, fmt.Errorf("zstd header: %w", err)
+		}
+		defer zr.Close()
+		dec = zr
+	default:
+		res.Compression = "none"
+		dec = br
+	}
+	out := &hashCounter{r: dec, h: sha256.New(), limit: lim.MaxUncompressedBytes}
+	tr := tar.NewReader(out)
+
+	finish := func() error {
+		// Drain tar padding and any trailing bytes so both hashes cover the
+		// whole stream, then compare.
+		if _, err := io.Copy(io.Discard, out); err != nil {
+			return wrapRead(err)
+		}
+		if _, err := io.Copy(io.Discard, br); err != nil {
+			return wrapRead(err)
+		}
+		res.CompressedBytes, res.UncompressedBytes = in.n, out.n
+		res.DigestHex = hex.EncodeToString(in.h.Sum(nil))
+		res.DiffIDHex = hex.EncodeToString(out.h.Sum(nil))
+		storedOK := want.Digest == "" || want.Digest == "sha256:"+res.DigestHex
+		if !storedOK && res.Compression == "none" && want.DiffID == "sha256:"+res.DigestHex {
+			storedOK = true
+		}
+		if !storedOK {
+			return fmt.Errorf("%w: blob is sha256:%s, expected %s", ErrDigest, res.DigestHex, want.Digest)
+		}
+		if want.DiffID != "" && want.DiffID != "sha256:"+res.DiffIDHex {
+			return fmt.Errorf("%w: uncompressed content is sha256:%s, expected diffID %s", ErrDigest, res.DiffIDHex, want.DiffID)
+		}
+		return nil
+	}
+
+	for {
+		if err := ctx.Err(); err != nil {
+			return res, err
+		}
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			return res, finish()
+		}
+		if err != nil {
+			return res, fmt.Errorf("tar entry %d: %w", res.Entries+1, wrapRead(err))
+		}
+		res.Entries++
+		if lim.MaxEntries > 0 && res.Entries > lim.MaxEntries {
+			return res, fmt.Errorf("%w: more than %d entries", ErrLimit, lim.MaxEntries)
+		}
+		if lim.MaxPathLen > 0 && len(hdr.Name) > lim.MaxPathLen {
+			res.Unsafe = append(res.Unsafe, fmt.Sprintf("path longer than %d bytes: %.80s…", lim.MaxPathLen, hdr.Name))
+			continue
+		}
+		p, ok := CleanPath(hdr.Name)
+		if !ok {
+			res.Unsafe = append(res.Unsafe, "path escapes the root: "+hdr.Name)
+			continue
+		}
+		if p == "" {
+			continue // the root itself
+		}
+		dir, base := path.Split(p)
+		dir = strings.TrimSuffix(dir, "/")
+		if strings.HasPrefix(base, ".wh.") {
+			if base == ".wh..wh..opq" {
+				res.OpaqueDirs = append(res.OpaqueDirs, dir)
+			} else {
+				res.Whiteouts = append(res.Whiteouts, path.Join(dir, strings.TrimPrefix(base, ".wh.")))
+			}
+			continue
+		}
+		switch hdr.Typeflag {
+		case tar.TypeLink:
+			if _, ok := CleanPath(hdr.Linkname); !ok {
+				res.Unsafe = append(res.Unsafe, "hard link escapes the root: "+hdr.Name+" -> "+hdr.Linkname)
+				continue
+			}
+		case tar.TypeReg, tar.TypeSymlink, tar.TypeDir:
+		default:
+			continue // devices, fifos: nothing to analyse
+		}
+		if err := visit(Entry{Path: p, Header: hdr}, tr); err != nil {
+			return res, fmt.Errorf("%s: %w", p, wrapRead(err))
+		}
+	}
+}
+
+// wrapRead gives truncated streams a clearer error.
+func wrapRead(err error) error {
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		return fmt.Errorf("layer stream truncated or corrupt: %w", err)
+	}
+	return err
+}
+
+// CleanPath turns a tar name into a root-relative path. It reports false for
+// names that climb out of the root; a leading "/" or "./" is dropped, as
+// every container runtime does.
+func CleanPath(name string) (string, bool) {
+	p := path.Clean("/" + strings.TrimPrefix(name, "./"))
+	// path.Clean of "/"+name cannot climb above "/", so look at the raw name.
+	for _, part := range strings.Split(name, "/") {
+		if part == ".." {
+			return "", false
+		}
+	}
+	return strings.TrimPrefix(p, "/"), true
+}

@@ -1,0 +1,54 @@
+package pipeline
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/layerscan/layerscan/shared/dispatch"
+	"github.com/layerscan/layerscan/shared/report"
+)
+
+// Local returns a dispatcher that runs the steps of d in this process, and
+// points d at it.
+func (d *Deps) Local(ctx context.Context, workers int) *dispatch.Local {
+	l := dispatch.NewLocal(ctx, workers)
+	l.Handle(StepAnalyzeLayer, func(ctx context.Context, b []byte) error {
+		var j LayerJob
+		if err := json.Unmarshal(b, &j); err != nil {
+			return fmt.Errorf("analyze-layer job: %w", err)
+		}
+		return d.AnalyzeLayer(ctx, j)
+	})
+	l.Handle(StepBuildReport, func(ctx context.Context, b []byte) error {
+		var j ReportJob
+		if err := json.Unmarshal(b, &j); err != nil {
+			return fmt.Errorf("build-report job: %w", err)
+		}
+		_, err := d.BuildReport(ctx, j)
+		return err
+	})
+	d.Dispatch = l
+	return l
+}
+
+// ScanLocal runs a whole scan in this process on a pool of workers and
+// returns one report per selected image.
+func (d *Deps) ScanLocal(ctx context.Context, req ScanRequest, workers int) ([]*report.Report, error) {
+	pool := d.Local(ctx, workers)
+	ids, planErr := d.Plan(ctx, req)
+	errs := pool.Wait()
+	if planErr != nil {
+		return nil, planErr
+	}
+	var out []*report.Report
+	for _, id := range ids {
+		r, err := d.LoadResult(ctx, id)
+		if err != nil {
+			return out, errors.Join(append([]error{err}, errs...)...)
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}

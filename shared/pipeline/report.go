@@ -1,0 +1,137 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/layerscan/layerscan/shared/advisory"
+	"github.com/layerscan/layerscan/shared/analyzer/osrelease"
+	"github.com/layerscan/layerscan/shared/match"
+	"github.com/layerscan/layerscan/shared/report"
+	"github.com/layerscan/layerscan/shared/scan"
+	"github.com/layerscan/layerscan/shared/squash"
+	"github.com/layerscan/layerscan/shared/store"
+)
+
+// BuildReport squashes the layer facts of a scan, detects the OS, matches
+// packages against the current advisory DB and writes the report. It reads
+// layer facts only, so re-matching after a DB update downloads no layer.
+func (d *Deps) BuildReport(ctx context.Context, job ReportJob) (*report.Report, error) {
+	var st State
+	if err := store.GetJSON(ctx, d.Store, stateKey(job.ScanID), &st); err != nil {
+		return nil, fmt.Errorf("scan %s: %w", job.ScanID, err)
+	}
+	r := &report.Report{
+		Schema:    report.Schema,
+		Image:     report.Image{Ref: st.Ref, Digest: st.Digest, Platform: st.Platform},
+		Complete:  true,
+		Errors:    []string{},
+		Packages:  []scan.Package{},
+		Findings:  []scan.Finding{},
+		Scanner:   report.Scanner{Version: Version, AnalyzerSet: st.AnalyzerSet},
+		CreatedAt: d.now().Format(time.RFC3339),
+	}
+	facts := make([]*scan.LayerFacts, 0, len(st.Layers))
+	for _, l := range st.Layers {
+		rl := report.Layer{Index: l.Index, Digest: l.Digest, DiffID: l.DiffID, CreatedBy: l.CreatedBy}
+		var m Marker
+		if err := store.GetJSON(ctx, d.Store, doneKey(st.ID, l.DiffID), &m); err != nil {
+			rl.Status, rl.Error = "failed", "layer was never analysed: "+err.Error()
+		} else {
+			rl.Status, rl.Error = m.Status, m.Error
+			if rl.Digest == "" {
+				rl.Digest = m.Digest
+			}
+		}
+		if rl.Status != "failed" {
+			var lf scan.LayerFacts
+			if err := store.GetJSON(ctx, d.Store, factsKey(l.DiffID, st.AnalyzerSet), &lf); err != nil {
+				rl.Status, rl.Error = "failed", "layer facts unreadable: "+err.Error()
+			} else {
+				facts = append(facts, &lf)
+				if rl.Digest == "" {
+					rl.Digest = lf.Digest
+				}
+				for _, n := range lf.Notes {
+					r.Warnings = append(r.Warnings, fmt.Sprintf("layer %d: %s", l.Index, n))
+				}
+			}
+		}
+		if rl.Status == "failed" {
+			r.Complete = false
+			r.Errors = append(r.Errors, fmt.Sprintf("layer %d (%s) failed: %s", l.Index, l.DiffID, rl.Error))
+		}
+		r.Layers = append(r.Layers, rl)
+	}
+
+	img := squash.Squash(facts)
+	if len(img.Errors) > 0 {
+		r.Complete = false
+		r.Errors = append(r.Errors, img.Errors...)
+	}
+	r.Image.OS = osrelease.Detect(img.Artifacts)
+	r.Packages = append(r.Packages, img.Packages...)
+	r.Findings = append(r.Findings, img.LayerFindings...)
+
+	db, err := advisory.Current(ctx, d.Store)
+	switch {
+	case errors.Is(err, advisory.ErrNoDB):
+		r.Warnings = append(r.Warnings, "no advisory DB in the store: vulnerabilities were not checked (run 'layerscan db sync')")
+		db = nil
+	case err != nil:
+		return nil, err
+	default:
+		r.AdvisoryDB.Version = db.Manifest.Version
+		for _, s := range db.Manifest.Sources {
+			if s.Note == "" {
+				r.AdvisoryDB.Sources = append(r.AdvisoryDB.Sources, s.Name)
+			}
+		}
+	}
+	res, err := match.Match(ctx, db, r.Image.OS, img.Packages)
+	if err != nil {
+		return nil, err
+	}
+	r.Findings = append(r.Findings, res.Findings...)
+	r.Coverage = res.Coverage
+	for _, e := range res.Errors {
+		r.Warnings = append(r.Warnings, "matching: "+e)
+	}
+	if r.Image.OS == nil && len(img.Packages) > 0 {
+		r.Warnings = append(r.Warnings, "the operating system could not be detected")
+	}
+	report.SortFindings(r.Findings)
+	sort.SliceStable(r.Packages, func(i, j int) bool {
+		if r.Packages[i].Path != r.Packages[j].Path {
+			return r.Packages[i].Path < r.Packages[j].Path
+		}
+		return r.Packages[i].Name < r.Packages[j].Name
+	})
+	r.Summary = report.Summarize(r.Findings)
+
+	key := ReportKey(st.Digest, r.AdvisoryDB.Version)
+	if err := store.PutJSON(ctx, d.Store, key, r); err != nil {
+		return nil, err
+	}
+	if err := store.PutJSON(ctx, d.Store, resultKey(st.ID), Result{ReportKey: key, Complete: r.Complete, Finished: d.now().Format(time.RFC3339)}); err != nil {
+		return nil, err
+	}
+	d.logf("scan %s: report %s (%d packages, %d findings)", st.ID, key, len(r.Packages), len(r.Findings))
+	return r, nil
+}
+
+// LoadResult returns the report of a finished scan.
+func (d *Deps) LoadResult(ctx context.Context, scanID string) (*report.Report, error) {
+	var res Result
+	if err := store.GetJSON(ctx, d.Store, resultKey(scanID), &res); err != nil {
+		return nil, fmt.Errorf("scan %s has no report: %w", scanID, err)
+	}
+	var r report.Report
+	if err := store.GetJSON(ctx, d.Store, res.ReportKey, &r); err != nil {
+		return nil, err
+	}
+	return &r, nil
+}

@@ -1,0 +1,88 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/layerscan/layerscan/shared/advisory"
+)
+
+// PublicOSVEcosystems are fetched from the osv.dev export when no mirror is given.
+var PublicOSVEcosystems = []string{"Debian", "Ubuntu", "AlmaLinux", "Rocky Linux", "Alpine", "Go", "npm", "PyPI", "Maven", "RubyGems", "Packagist", "crates.io", "NuGet"}
+
+// OSVExportURL is the osv.dev bulk export; a variable so deployments can point at a mirror.
+var OSVExportURL = "https://osv-vulnerabilities.storage.googleapis.com"
+
+// SyncAdvisories builds a new advisory DB version from a mirror folder in
+// the osv.dev export layout (from != ""), or from the public feeds, and
+// publishes it as current.
+func (d *Deps) SyncAdvisories(ctx context.Context, from string) (*advisory.Manifest, error) {
+	b := advisory.NewBuilder()
+	if from == "" {
+		dir, err := os.MkdirTemp("", "layerscan-feeds-")
+		if err != nil {
+			return nil, err
+		}
+		defer os.RemoveAll(dir)
+		if err := download(ctx, dir, d.Progress); err != nil {
+			return nil, err
+		}
+		from = dir
+	}
+	if err := b.AddDir(from, d.Progress); err != nil {
+		return nil, fmt.Errorf("advisories from %s: %w", from, err)
+	}
+	m, err := advisory.Publish(ctx, d.Store, b, d.now().Format(time.RFC3339))
+	if err != nil {
+		return nil, err
+	}
+	d.logf("advisory DB %s published: %d ecosystems", m.Version, len(m.Ecosystems))
+	return m, nil
+}
+
+// download fetches the public osv.dev exports into dir/osv/<Ecosystem>/all.zip.
+func download(ctx context.Context, dir string, progress io.Writer) error {
+	client := &http.Client{Timeout: 10 * time.Minute}
+	for _, eco := range PublicOSVEcosystems {
+		u := OSVExportURL + "/" + eco + "/all.zip"
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+		if err != nil {
+			return err
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			return fmt.Errorf("advisory feed %s: %w (use --from DIR with an offline mirror)", u, err)
+		}
+		if resp.StatusCode != http.StatusOK {
+			resp.Body.Close()
+			return fmt.Errorf("advisory feed %s: HTTP %d", u, resp.StatusCode)
+		}
+		p := filepath.Join(dir, "osv", eco, "all.zip")
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			resp.Body.Close()
+			return err
+		}
+		f, err := os.Create(p)
+		if err != nil {
+			resp.Body.Close()
+			return err
+		}
+		n, err := io.Copy(f, resp.Body)
+		resp.Body.Close()
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return fmt.Errorf("advisory feed %s: %w", u, err)
+		}
+		if progress != nil {
+			fmt.Fprintf(progress, "advisories: fetched %s (%d MB)\n", eco, n>>20)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,106 @@
+// Package squash merges per-layer facts into the view of the final image
+// file system: upper layers replace lower ones path by path, whiteouts and
+// opaque directories delete, and every package keeps the layer that
+// introduced it.
+package squash
+
+import (
+	"sort"
+	"strings"
+
+	"github.com/layerscan/layerscan/shared/scan"
+)
+
+// Image is the squashed view of one image.
+type Image struct {
+	// Artifacts of the final file system, by path.
+	Artifacts map[string]scan.Artifact
+	// Packages of the final file system with LayerDiffID set, sorted by path then name.
+	Packages []scan.Package
+	// LayerFindings are content findings of every layer, deleted files included.
+	LayerFindings []scan.Finding
+	// Errors are artifact errors that survive in the final file system.
+	Errors []string
+}
+
+// Squash merges facts given bottom layer first.
+func Squash(layers []*scan.LayerFacts) *Image {
+	state := map[string]scan.Artifact{}
+	// intro remembers, per kind and package key, the layer that introduced it.
+	intro := map[string]string{}
+	img := &Image{}
+	for _, lf := range layers {
+		if lf == nil {
+			continue
+		}
+		for _, d := range lf.OpaqueDirs {
+			removeTree(state, d, false)
+		}
+		for _, w := range lf.Whiteouts {
+			removeTree(state, w, true)
+		}
+		live := presentKeys(state)
+		for _, a := range lf.Artifacts {
+			for i := range a.Packages {
+				k := a.Kind + "\x00" + a.Packages[i].Key()
+				if prev, ok := intro[k]; ok && live[k] {
+					a.Packages[i].LayerDiffID = prev
+				} else {
+					a.Packages[i].LayerDiffID = lf.DiffID
+				}
+			}
+			state[a.Path] = a
+		}
+		// Record introductions only after the layer is applied, so that a
+		// package moving between files of the same layer keeps its origin.
+		for _, a := range lf.Artifacts {
+			for _, p := range a.Packages {
+				intro[a.Kind+"\x00"+p.Key()] = p.LayerDiffID
+			}
+		}
+		for _, f := range lf.Findings {
+			if f.LayerDiffID == "" {
+				f.LayerDiffID = lf.DiffID
+			}
+			img.LayerFindings = append(img.LayerFindings, f)
+		}
+	}
+	img.Artifacts = state
+	paths := make([]string, 0, len(state))
+	for p := range state {
+		paths = append(paths, p)
+	}
+	sort.Strings(paths)
+	for _, p := range paths {
+		a := state[p]
+		if a.Error != "" {
+			img.Errors = append(img.Errors, a.Path+": "+a.Error)
+		}
+		img.Packages = append(img.Packages, a.Packages...)
+	}
+	return img
+}
+
+// presentKeys lists the kind+package keys the current file system holds.
+func presentKeys(state map[string]scan.Artifact) map[string]bool {
+	keys := map[string]bool{}
+	for _, a := range state {
+		for _, p := range a.Packages {
+			keys[a.Kind+"\x00"+p.Key()] = true
+		}
+	}
+	return keys
+}
+
+// removeTree deletes dir's content (and dir itself when self is set).
+func removeTree(state map[string]scan.Artifact, dir string, self bool) {
+	prefix := dir + "/"
+	if dir == "" {
+		prefix = ""
+	}
+	for p := range state {
+		if (self && p == dir) || strings.HasPrefix(p, prefix) {
+			delete(state, p)
+		}
+	}
+}

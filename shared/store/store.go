@@ -1,0 +1,45 @@
+// Package store is the object-store port: the only state layerscan keeps.
+// Keys are slash-separated relative paths such as
+// "layers/sha256:…/as1.json.zst".
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// ErrNotFound is returned by Get for a missing key.
+var ErrNotFound = errors.New("object not found")
+
+// Store is the object store every step reads and writes.
+type Store interface {
+	// Get returns the whole object or ErrNotFound.
+	Get(ctx context.Context, key string) ([]byte, error)
+	// Put writes the object, replacing any previous one atomically.
+	Put(ctx context.Context, key string, data []byte) error
+	// PutIfAbsent creates the object only if no object has the key; created
+	// reports whether this call created it.
+	PutIfAbsent(ctx context.Context, key string, data []byte) (created bool, err error)
+	// List returns every key that starts with prefix, sorted.
+	List(ctx context.Context, prefix string) ([]string, error)
+	// Delete removes the object; deleting a missing key is not an error.
+	Delete(ctx context.Context, key string) error
+}
+
+// CheckKey rejects keys that could escape a backend's root or are ambiguous.
+func CheckKey(key string) error {
+	if key == "" || strings.HasPrefix(key, "/") || strings.HasSuffix(key, "/") {
+		return fmt.Errorf("invalid store key %q", key)
+	}
+	for _, part := range strings.Split(key, "/") {
+		if part == "" || part == "." || part == ".." {
+			return fmt.Errorf("invalid store key %q", key)
+		}
+	}
+	if strings.ContainsAny(key, "\\\x00") {
+		return fmt.Errorf("invalid store key %q", key)
+	}
+	return nil
+}
