@@ -34,7 +34,7 @@ var _ analyzer.Analyzer = Analyzer{}
 func (Analyzer) Name() string { return "rpm" }
 
 // Version implements analyzer.Analyzer.
-func (Analyzer) Version() int { return 1 }
+func (Analyzer) Version() int { return 2 }
 
 // Wants implements analyzer.Analyzer.
 func (Analyzer) Wants(p string, _ fs.FileMode) bool {
@@ -68,12 +68,12 @@ func Parse(content []byte, p string) ([]scan.Package, error) {
 	}
 	db, err := rpmdb.Open(f)
 	if err != nil {
-		return nil, fmt.Errorf("%s: open rpm database: %w", p, err)
+		return nil, fmt.Errorf("open rpm database: %w", err)
 	}
 	defer db.Close()
 	infos, err := db.ListPackages()
 	if err != nil {
-		return nil, fmt.Errorf("%s: read rpm database: %w", p, err)
+		return nil, fmt.Errorf("read rpm database: %w", err)
 	}
 	pkgs := make([]scan.Package, 0, len(infos))
 	for _, i := range infos {
