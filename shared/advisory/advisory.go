@@ -36,8 +36,11 @@ type Range struct {
 
 // Entry is one advisory as it affects one package of one ecosystem.
 type Entry struct {
-	ID       string        `json:"id"`
-	Aliases  []string      `json:"aliases,omitempty"`
+	ID      string   `json:"id"`
+	Aliases []string `json:"aliases,omitempty"`
+	// Related IDs (OSV "related", e.g. the CVEs an ALSA errata fixes) are
+	// shown but never merged on: two errata fixing one CVE stay two findings.
+	Related  []string      `json:"related,omitempty"`
 	Summary  string        `json:"summary,omitempty"`
 	Severity scan.Severity `json:"severity"`
 	Ranges   []Range       `json:"ranges,omitempty"`

@@ -102,12 +102,14 @@ func (b *Builder) AddOSV(data []byte, yamlDoc bool) error {
 		return nil
 	}
 	aliases := append([]string(nil), r.Aliases...)
+	var related []string
 	for _, rel := range r.Related {
 		if cveRe.MatchString(rel) {
-			aliases = append(aliases, rel)
+			related = append(related, rel)
 		}
 	}
-	aliases = append(aliases, cvesMapIDs(r.DatabaseSpecific)...)
+	// Ubuntu's USNs name their CVEs only in cves_map; they are what the USN fixes.
+	related = append(related, cvesMapIDs(r.DatabaseSpecific)...)
 	summary := r.Summary
 	if summary == "" {
 		summary = firstLine(r.Details)
@@ -118,9 +120,14 @@ func (b *Builder) AddOSV(data []byte, yamlDoc bool) error {
 			continue
 		}
 		e := Entry{ID: r.ID, Summary: summary, Severity: recordSev, Versions: a.Versions}
-		for _, al := range append(aliases, cvesMapIDs(a.DatabaseSpecific)...) {
+		for _, al := range aliases {
 			if al != r.ID && !contains(e.Aliases, al) {
 				e.Aliases = append(e.Aliases, al)
+			}
+		}
+		for _, rel := range append(related, cvesMapIDs(a.DatabaseSpecific)...) {
+			if rel != r.ID && !contains(e.Aliases, rel) && !contains(e.Related, rel) {
+				e.Related = append(e.Related, rel)
 			}
 		}
 		if s := severityOf(a.Severity, a.DatabaseSpecific, ""); s != scan.Unknown {

@@ -206,6 +206,11 @@ func matchPackage(ix *advisory.Index, eco string, os *scan.OS, p scan.Package) (
 				}
 			}
 		}
+		for _, id := range e.Related {
+			if !h.ids[id] && !containsStr(h.finding.Aliases, id) {
+				h.finding.Aliases = append(h.finding.Aliases, id)
+			}
+		}
 		if e.Severity.Rank() > h.finding.Severity.Rank() {
 			h.finding.Severity = e.Severity
 		}
@@ -374,4 +379,13 @@ func smallestFixAbove(installed semantic.Version, eco string, e advisory.Entry) 
 		}
 	}
 	return best
+}
+
+func containsStr(s []string, v string) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
 }

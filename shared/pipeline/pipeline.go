@@ -94,11 +94,11 @@ type Result struct {
 
 // LayerJob is the payload of analyze-layer.
 type LayerJob struct {
-	ScanID string             `json:"scanID"`
-	Source registry.Source    `json:"source"`
-	Layer  registry.LayerRef  `json:"layer"`
-	Set    string             `json:"analyzerSet"`
-	_      struct{}           `json:"-"`
+	ScanID string            `json:"scanID"`
+	Source registry.Source   `json:"source"`
+	Layer  registry.LayerRef `json:"layer"`
+	Set    string            `json:"analyzerSet"`
+	_      struct{}          `json:"-"`
 }
 
 // ReportJob is the payload of build-report.
@@ -108,11 +108,11 @@ type ReportJob struct {
 
 // Keys of the storage layout (DESIGN.md).
 func factsKey(diffID, set string) string { return "layers/" + diffID + "/" + set + ".json.zst" }
-func stateKey(id string) string           { return "scans/" + id + "/state.json" }
-func doneKey(id, diffID string) string    { return "scans/" + id + "/done/" + diffID }
-func claimKey(id string) string           { return "scans/" + id + "/claim" }
-func resultKey(id string) string          { return "scans/" + id + "/result.json" }
-func configKey(digest string) string      { return "images/" + digest + "/config.json" }
+func stateKey(id string) string          { return "scans/" + id + "/state.json" }
+func doneKey(id, diffID string) string   { return "scans/" + id + "/done/" + diffID }
+func claimKey(id string) string          { return "scans/" + id + "/claim" }
+func resultKey(id string) string         { return "scans/" + id + "/result.json" }
+func configKey(digest string) string     { return "images/" + digest + "/config.json" }
 
 // ReportKey is where the report of an image against one DB version lives.
 func ReportKey(digest, dbVersion string) string {

@@ -34,7 +34,7 @@ var _ analyzer.Analyzer = Analyzer{}
 func (Analyzer) Name() string { return "rpm" }
 
 // Version implements analyzer.Analyzer.
-func (Analyzer) Version() int { return 2 }
+func (Analyzer) Version() int { return 3 }
 
 // Wants implements analyzer.Analyzer.
 func (Analyzer) Wants(p string, _ fs.FileMode) bool {
@@ -56,6 +56,34 @@ func (Analyzer) Analyze(_ context.Context, in analyzer.Input) ([]scan.Artifact, 
 
 // Parse lists the packages of one rpm database file.
 func Parse(content []byte, p string) ([]scan.Package, error) {
+	if path.Base(p) == "Packages" {
+		return parseBDB(content, p)
+	}
+	return parseWithRpmdb(content, p)
+}
+
+func parseBDB(content []byte, p string) ([]scan.Package, error) {
+	blobs, err := bdbValues(content)
+	if err != nil {
+		return nil, err
+	}
+	var pkgs []scan.Package
+	for i, b := range blobs {
+		if len(b) <= 8 {
+			continue // key 0 holds rpm's next-instance counter, not a header
+		}
+		h, err := parseHeader(b)
+		if err != nil {
+			return nil, fmt.Errorf("package record %d: %w", i, err)
+		}
+		if p := newPackage(h, p); p != nil {
+			pkgs = append(pkgs, *p)
+		}
+	}
+	return pkgs, nil
+}
+
+func parseWithRpmdb(content []byte, p string) ([]scan.Package, error) {
 	dir, err := os.MkdirTemp("", "layerscan-rpmdb-")
 	if err != nil {
 		return nil, err
@@ -77,29 +105,40 @@ func Parse(content []byte, p string) ([]scan.Package, error) {
 	}
 	pkgs := make([]scan.Package, 0, len(infos))
 	for _, i := range infos {
-		if i.Name == "gpg-pubkey" {
-			continue // imported signing keys, not software
+		h := &header{Name: i.Name, Version: i.Version, Release: i.Release, Arch: i.Arch, SourceRPM: i.SourceRpm, Epoch: i.Epoch}
+		if p := newPackage(h, p); p != nil {
+			pkgs = append(pkgs, *p)
 		}
-		v := i.Version + "-" + i.Release
-		if i.Epoch != nil && *i.Epoch != 0 {
-			v = fmt.Sprintf("%d:%s", *i.Epoch, v)
-		}
-		srcName, srcVer := splitSourceRPM(i.SourceRpm)
-		pkg := scan.Package{Name: i.Name, Version: v, Type: "rpm", Arch: i.Arch, SourceName: srcName, SourceVersion: srcVer, Path: p}
-		pkg.PURL = "pkg:rpm/" + url.PathEscape(i.Name) + "@" + url.PathEscape(i.Version+"-"+i.Release)
-		q := []string{}
-		if i.Arch != "" {
-			q = append(q, "arch="+i.Arch)
-		}
-		if i.Epoch != nil && *i.Epoch != 0 {
-			q = append(q, fmt.Sprintf("epoch=%d", *i.Epoch))
-		}
-		if len(q) > 0 {
-			pkg.PURL += "?" + strings.Join(q, "&")
-		}
-		pkgs = append(pkgs, pkg)
 	}
 	return pkgs, nil
+}
+
+func newPackage(h *header, dbPath string) *scan.Package {
+	if h.Name == "gpg-pubkey" {
+		return nil // imported signing keys, not software
+	}
+	vr := h.Version
+	if h.Release != "" {
+		vr += "-" + h.Release
+	}
+	v := vr
+	if h.Epoch != nil && *h.Epoch != 0 {
+		v = fmt.Sprintf("%d:%s", *h.Epoch, vr)
+	}
+	srcName, srcVer := splitSourceRPM(h.SourceRPM)
+	pkg := &scan.Package{Name: h.Name, Version: v, Type: "rpm", Arch: h.Arch, SourceName: srcName, SourceVersion: srcVer, Path: dbPath}
+	pkg.PURL = "pkg:rpm/" + url.PathEscape(h.Name) + "@" + url.PathEscape(vr)
+	q := []string{}
+	if h.Arch != "" {
+		q = append(q, "arch="+h.Arch)
+	}
+	if h.Epoch != nil && *h.Epoch != 0 {
+		q = append(q, fmt.Sprintf("epoch=%d", *h.Epoch))
+	}
+	if len(q) > 0 {
+		pkg.PURL += "?" + strings.Join(q, "&")
+	}
+	return pkg
 }
 
 // splitSourceRPM turns "glibc-2.34-28.el9_0.src.rpm" into ("glibc", "2.34-28.el9_0").

@@ -1,0 +1,184 @@
+package rpm
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+)
+
+// BerkeleyDB hash databases (the rpm "Packages" file before rpm 4.16) are
+// read here rather than through go-rpmdb, whose reader takes only items on
+// overflow pages and so drops packages whose header fits inline on a hash
+// page (basesystem, almalinux-gpg-keys in the AlmaLinux 9 micro image).
+
+const (
+	bdbHashMagic     = 0x061561
+	bdbPageHeaderLen = 26
+	pageHash         = 13 // P_HASH
+	pageHashUnsorted = 2  // P_HASH_UNSORTED, before BDB 4.6
+	pageOverflow     = 7  // P_OVERFLOW
+	itemKeyData      = 1  // H_KEYDATA: data inline
+	itemOffPage      = 3  // H_OFFPAGE: data on an overflow chain
+)
+
+// bdbValues returns every data item of a BerkeleyDB hash database.
+func bdbValues(db []byte) ([][]byte, error) {
+	if len(db) < 72 {
+		return nil, errors.New("berkeleydb: file too short")
+	}
+	var bo binary.ByteOrder = binary.LittleEndian
+	switch {
+	case binary.LittleEndian.Uint32(db[12:]) == bdbHashMagic:
+	case binary.BigEndian.Uint32(db[12:]) == bdbHashMagic:
+		bo = binary.BigEndian
+	default:
+		return nil, errors.New("berkeleydb: not a hash database")
+	}
+	pageSize := int(bo.Uint32(db[20:]))
+	if pageSize < 512 || pageSize > 64<<10 || pageSize&(pageSize-1) != 0 {
+		return nil, fmt.Errorf("berkeleydb: bad page size %d", pageSize)
+	}
+	lastPage := int(bo.Uint32(db[32:]))
+	if (lastPage+1)*pageSize > len(db) {
+		lastPage = len(db)/pageSize - 1 // a truncated copy: read what is there
+	}
+	page := func(n int) []byte { return db[n*pageSize : (n+1)*pageSize] }
+	var out [][]byte
+	for n := 1; n <= lastPage; n++ {
+		p := page(n)
+		if t := p[25]; t != pageHash && t != pageHashUnsorted {
+			continue
+		}
+		entries := int(bo.Uint16(p[20:]))
+		if bdbPageHeaderLen+2*entries > pageSize {
+			return nil, fmt.Errorf("berkeleydb: page %d: %d entries do not fit", n, entries)
+		}
+		idx := make([]int, entries)
+		for i := range idx {
+			idx[i] = int(bo.Uint16(p[bdbPageHeaderLen+2*i:]))
+		}
+		// Entries alternate key, data; the data items are the odd ones.
+		for i := 1; i < entries; i += 2 {
+			off := idx[i]
+			end := pageSize
+			if i > 0 {
+				end = idx[i-1]
+			}
+			if off <= 0 || off >= pageSize || end > pageSize || end <= off {
+				return nil, fmt.Errorf("berkeleydb: page %d: item %d out of bounds", n, i)
+			}
+			switch p[off] {
+			case itemKeyData:
+				out = append(out, p[off+1:end])
+			case itemOffPage:
+				if off+12 > pageSize {
+					return nil, fmt.Errorf("berkeleydb: page %d: short off-page item", n)
+				}
+				v, err := bdbOverflow(db, bo, pageSize, int(bo.Uint32(p[off+4:])), int(bo.Uint32(p[off+8:])))
+				if err != nil {
+					return nil, fmt.Errorf("berkeleydb: page %d item %d: %w", n, i, err)
+				}
+				out = append(out, v)
+			}
+		}
+	}
+	return out, nil
+}
+
+// bdbOverflow follows an overflow chain of total length tlen from page pg.
+func bdbOverflow(db []byte, bo binary.ByteOrder, pageSize, pg, tlen int) ([]byte, error) {
+	if tlen > len(db) {
+		return nil, fmt.Errorf("overflow length %d exceeds the file", tlen)
+	}
+	out := make([]byte, 0, tlen)
+	for hops := 0; len(out) < tlen; hops++ {
+		if pg <= 0 || (pg+1)*pageSize > len(db) || hops > len(db)/pageSize {
+			return nil, fmt.Errorf("overflow chain broken at page %d", pg)
+		}
+		p := db[pg*pageSize : (pg+1)*pageSize]
+		if p[25] != pageOverflow {
+			return nil, fmt.Errorf("page %d is not an overflow page", pg)
+		}
+		n := int(bo.Uint16(p[22:])) // hf_offset holds the bytes used on an overflow page
+		if bdbPageHeaderLen+n > pageSize {
+			return nil, fmt.Errorf("overflow page %d claims %d bytes", pg, n)
+		}
+		out = append(out, p[bdbPageHeaderLen:bdbPageHeaderLen+n]...)
+		pg = int(bo.Uint32(p[16:]))
+	}
+	return out[:tlen], nil
+}
+
+// header is the part of an rpm header layerscan reads.
+type header struct {
+	Name, Version, Release, Arch, SourceRPM string
+	Epoch                                   *int
+}
+
+const (
+	tagName      = 1000
+	tagVersion   = 1001
+	tagRelease   = 1002
+	tagEpoch     = 1003
+	tagArch      = 1022
+	tagSourceRPM = 1044
+
+	typeInt32      = 4
+	typeString     = 6
+	typeI18NString = 9
+)
+
+// parseHeader reads an rpm header blob as stored in the database (index
+// count, data length, index entries, data store; all big-endian).
+func parseHeader(b []byte) (*header, error) {
+	if len(b) < 8 {
+		return nil, errors.New("rpm header: too short")
+	}
+	il, dl := int(binary.BigEndian.Uint32(b)), int(binary.BigEndian.Uint32(b[4:]))
+	if il < 1 || il > 0xffff || dl < 0 || dl > 256<<20 || 8+16*il+dl > len(b) {
+		return nil, fmt.Errorf("rpm header: bad sizes (%d entries, %d data bytes, %d available)", il, dl, len(b))
+	}
+	data := b[8+16*il : 8+16*il+dl]
+	h := &header{}
+	for i := 0; i < il; i++ {
+		e := b[8+16*i:]
+		tag, typ := int32(binary.BigEndian.Uint32(e)), binary.BigEndian.Uint32(e[4:])
+		off := int(int32(binary.BigEndian.Uint32(e[8:])))
+		if off < 0 || off >= len(data) {
+			continue
+		}
+		str := func() string {
+			if typ != typeString && typ != typeI18NString {
+				return ""
+			}
+			s := data[off:]
+			for j, c := range s {
+				if c == 0 {
+					return string(s[:j])
+				}
+			}
+			return ""
+		}
+		switch tag {
+		case tagName:
+			h.Name = str()
+		case tagVersion:
+			h.Version = str()
+		case tagRelease:
+			h.Release = str()
+		case tagArch:
+			h.Arch = str()
+		case tagSourceRPM:
+			h.SourceRPM = str()
+		case tagEpoch:
+			if typ == typeInt32 && off+4 <= len(data) {
+				v := int(int32(binary.BigEndian.Uint32(data[off:])))
+				h.Epoch = &v
+			}
+		}
+	}
+	if h.Name == "" || h.Version == "" {
+		return nil, errors.New("rpm header: no name or version")
+	}
+	return h, nil
+}
