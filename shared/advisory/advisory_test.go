@@ -1,0 +1,58 @@
+package advisory
+
+import (
+	"testing"
+
+	"github.com/layerscan/layerscan/shared/scan"
+)
+
+func TestCVSS3Score(t *testing.T) {
+	for vec, want := range map[string]float64{
+		"CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H": 9.8,
+		"CVSS:3.1/AV:N/AC:H/PR:N/UI:N/S:U/C:N/I:H/A:H": 7.4,
+		"CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:C/C:L/I:L/A:N": 7.2,
+		"CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:N/I:N/A:L": 5.3,
+		"CVSS:3.0/AV:L/AC:L/PR:L/UI:N/S:U/C:N/I:N/A:N": 0,
+	} {
+		got, ok := CVSS3Score(vec)
+		if !ok || got != want {
+			t.Errorf("%s: %v %v, want %v", vec, got, ok, want)
+		}
+	}
+	if _, ok := CVSS3Score("CVSS:4.0/AV:N"); ok {
+		t.Error("accepted a v4 vector")
+	}
+}
+
+func TestAddOSVAndSecDB(t *testing.T) {
+	b := NewBuilder()
+	yml := "id: PYSEC-1\naliases: [CVE-1]\naffected:\n- package: {ecosystem: PyPI, name: x}\n  ranges:\n  - type: GIT\n    events: [{introduced: '0'}, {fixed: abc}]\n  - type: ECOSYSTEM\n    events: [{introduced: '0'}, {fixed: 1.10}]\n"
+	if err := b.AddOSV([]byte(yml), true); err != nil {
+		t.Fatal(err)
+	}
+	e := b.indexes["PyPI"].Packages["x"][0]
+	if len(e.Ranges) != 1 || e.Ranges[0].Events[1].Fixed != "1.10" {
+		t.Errorf("yaml 1.10 must stay a string and GIT ranges drop: %+v", e.Ranges)
+	}
+	js := `{"id":"ALSA-1","summary":"Important: x","related":["CVE-2023-1234","ALSA-0"],"affected":[{"package":{"ecosystem":"AlmaLinux:9","name":"x"},"ranges":[{"type":"ECOSYSTEM","events":[{"introduced":"0"},{"fixed":"1-2.el9"}]}]}]}`
+	if err := b.AddOSV([]byte(js), false); err != nil {
+		t.Fatal(err)
+	}
+	a := b.indexes["AlmaLinux:9"].Packages["x"][0]
+	if a.Severity != scan.High || len(a.Aliases) != 0 || len(a.Related) != 1 {
+		t.Errorf("%+v", a)
+	}
+	n, err := b.AddSecDB([]byte("distroversion: v3.9\npackages:\n- pkg:\n    name: musl\n    secfixes:\n      1.1.20-r5: [CVE-2019-14697]\n      '0': [CVE-2000-1]\n"))
+	if err != nil || n != 1 || b.indexes["Alpine:v3.9"].Packages["musl"][0].ID != "CVE-2019-14697" {
+		t.Errorf("secdb: %d %v", n, err)
+	}
+	if err := b.AddOSV([]byte("a: &x [1]\nb: *x\n"), true); err == nil {
+		t.Error("YAML aliases accepted")
+	}
+}
+
+func FuzzAddOSV(f *testing.F) {
+	f.Add([]byte(`{"id":"X","affected":[{"package":{"ecosystem":"npm","name":"a"},"versions":["1"]}]}`), false)
+	f.Add([]byte("id: X\n"), true)
+	f.Fuzz(func(t *testing.T, b []byte, y bool) { NewBuilder().AddOSV(b, y) })
+}
