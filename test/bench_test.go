@@ -1,0 +1,65 @@
+package test
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+
+	"github.com/layerscan/layerscan/shared/analyzer/builtin"
+	"github.com/layerscan/layerscan/shared/pipeline"
+	"github.com/layerscan/layerscan/shared/registry"
+	"github.com/layerscan/layerscan/shared/store"
+)
+
+// debianBlobs lists the layer blob files of the corpus Debian image.
+func debianBlobs(b *testing.B) []string {
+	img := corpusDebian(&testing.T{})
+	var out []string
+	for _, d := range layerDigests(&testing.T{}, img) {
+		out = append(out, filepath.Join(sharedDir(b), "corpus", "images", "debian-bookworm-app", "blobs", "sha256", d[len("sha256:"):]))
+	}
+	return out
+}
+
+// BenchmarkFloorGzip is the physical floor: gzip -dc of every layer blob once.
+func BenchmarkFloorGzip(b *testing.B) {
+	blobs := debianBlobs(b)
+	for i := 0; i < b.N; i++ {
+		for _, f := range blobs {
+			cmd := exec.Command("sh", "-c", "gzip -dc < "+f+" > /dev/null")
+			if out, err := cmd.CombinedOutput(); err != nil {
+				b.Fatalf("%s: %v %s", f, err, out)
+			}
+		}
+	}
+}
+
+func benchScan(b *testing.B, warm bool) {
+	src := corpusImage(b, "debian-bookworm-app")
+	base := b.TempDir()
+	copyDB(b, base)
+	dir := base
+	for i := 0; i < b.N; i++ {
+		if !warm {
+			b.StopTimer()
+			dir = filepath.Join(base, "run", string(rune('a'+i%26)), "x")
+			os.RemoveAll(dir)
+			copyDB(b, dir)
+			b.StartTimer()
+		}
+		st, _ := store.NewFS(dir)
+		d := &pipeline.Deps{Store: st, Analyzers: builtin.Set(), Registry: registry.Options{}}
+		if _, err := d.ScanLocal(context.Background(), pipeline.ScanRequest{Source: src}, 2); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkColdScan scans the corpus Debian image with an empty layer cache.
+func BenchmarkColdScan(b *testing.B) { benchScan(b, false) }
+
+// BenchmarkWarmScan rescans it with every layer's facts cached (after one
+// warm-up scan inside the first iteration).
+func BenchmarkWarmScan(b *testing.B) { benchScan(b, true) }
