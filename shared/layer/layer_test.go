@@ -19,7 +19,6 @@ import (
 type entry struct {
 	name, body, link string
 	typ              byte
-	size             int64 // overrides len(body) for sparse bombs
 }
 
 func mkTar(t testing.TB, es []entry) []byte {

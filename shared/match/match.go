@@ -158,9 +158,8 @@ func lookupName(p scan.Package) (name, version string) {
 }
 
 type hit struct {
-	ids      map[string]bool
-	finding  scan.Finding
-	severity scan.Severity
+	ids     map[string]bool
+	finding scan.Finding
 }
 
 func matchPackage(ix *advisory.Index, eco string, os *scan.OS, p scan.Package) ([]scan.Finding, []string) {
