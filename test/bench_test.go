@@ -2,9 +2,9 @@ package test
 
 import (
 	"context"
-	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"testing"
 
 	"github.com/layerscan/layerscan/shared/analyzer/builtin"
@@ -15,9 +15,9 @@ import (
 
 // debianBlobs lists the layer blob files of the corpus Debian image.
 func debianBlobs(b *testing.B) []string {
-	img := corpusDebian(&testing.T{})
+	img := corpusDebian(b)
 	var out []string
-	for _, d := range layerDigests(&testing.T{}, img) {
+	for _, d := range layerDigests(b, img) {
 		out = append(out, filepath.Join(sharedDir(b), "corpus", "images", "debian-bookworm-app", "blobs", "sha256", d[len("sha256:"):]))
 	}
 	return out
@@ -44,8 +44,7 @@ func benchScan(b *testing.B, warm bool) {
 	for i := 0; i < b.N; i++ {
 		if !warm {
 			b.StopTimer()
-			dir = filepath.Join(base, "run", string(rune('a'+i%26)), "x")
-			os.RemoveAll(dir)
+			dir = filepath.Join(base, "cold", strconv.Itoa(i))
 			copyDB(b, dir)
 			b.StartTimer()
 		}

@@ -116,7 +116,7 @@ func registries(t *testing.T) map[string]func(*blobCounter) string {
 	return out
 }
 
-func corpusDebian(t *testing.T) v1.Image {
+func corpusDebian(t testing.TB) v1.Image {
 	p, err := layout.FromPath(filepath.Join(sharedDir(t), "corpus", "images", "debian-bookworm-app"))
 	if err != nil {
 		t.Fatal(err)
@@ -146,7 +146,7 @@ func push(t *testing.T, img v1.Image, ref string) {
 	}
 }
 
-func layerDigests(t *testing.T, img v1.Image) []string {
+func layerDigests(t testing.TB, img v1.Image) []string {
 	ls, err := img.Layers()
 	if err != nil {
 		t.Fatal(err)

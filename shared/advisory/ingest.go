@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -121,12 +122,12 @@ func (b *Builder) AddOSV(data []byte, yamlDoc bool) error {
 		}
 		e := Entry{ID: r.ID, Summary: summary, Severity: recordSev, Versions: a.Versions}
 		for _, al := range aliases {
-			if al != r.ID && !contains(e.Aliases, al) {
+			if al != r.ID && !slices.Contains(e.Aliases, al) {
 				e.Aliases = append(e.Aliases, al)
 			}
 		}
 		for _, rel := range append(related, cvesMapIDs(a.DatabaseSpecific)...) {
-			if rel != r.ID && !contains(e.Aliases, rel) && !contains(e.Related, rel) {
+			if rel != r.ID && !slices.Contains(e.Aliases, rel) && !slices.Contains(e.Related, rel) {
 				e.Related = append(e.Related, rel)
 			}
 		}
@@ -409,13 +410,4 @@ func firstLine(s string) string {
 		s = s[:200] + "…"
 	}
 	return s
-}
-
-func contains(s []string, v string) bool {
-	for _, x := range s {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }

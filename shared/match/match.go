@@ -6,6 +6,7 @@ package match
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -206,7 +207,7 @@ func matchPackage(ix *advisory.Index, eco string, os *scan.OS, p scan.Package) (
 			}
 		}
 		for _, id := range e.Related {
-			if !h.ids[id] && !containsStr(h.finding.Aliases, id) {
+			if !h.ids[id] && !slices.Contains(h.finding.Aliases, id) {
 				h.finding.Aliases = append(h.finding.Aliases, id)
 			}
 		}
@@ -378,13 +379,4 @@ func smallestFixAbove(installed semantic.Version, eco string, e advisory.Entry) 
 		}
 	}
 	return best
-}
-
-func containsStr(s []string, v string) bool {
-	for _, x := range s {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }

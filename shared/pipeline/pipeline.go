@@ -8,7 +8,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -167,16 +166,18 @@ func (d *Deps) planImage(ctx context.Context, req ScanRequest, im *registry.Imag
 	d.logf("scan %s: %s (%s, %s), %d layers", st.ID, im.Ref, im.Digest, im.Platform, len(im.Layers))
 	var pending []registry.LayerRef
 	for _, l := range im.Layers {
-		if _, err := d.Store.Get(ctx, factsKey(l.DiffID, st.AnalyzerSet)); err == nil {
-			if err := d.mark(ctx, st.ID, Marker{DiffID: l.DiffID, Digest: l.Digest, Status: "cached"}); err != nil {
-				return "", err
-			}
-			d.logf("layer %d %s: cached", l.Index, short(l.DiffID))
-			continue
-		} else if !errors.Is(err, store.ErrNotFound) {
+		cached, err := d.Store.Exists(ctx, factsKey(l.DiffID, st.AnalyzerSet))
+		if err != nil {
 			return "", err
 		}
-		pending = append(pending, l)
+		if !cached {
+			pending = append(pending, l)
+			continue
+		}
+		if err := d.mark(ctx, st.ID, Marker{DiffID: l.DiffID, Digest: l.Digest, Status: "cached"}); err != nil {
+			return "", err
+		}
+		d.logf("layer %d %s: cached", l.Index, short(l.DiffID))
 	}
 	for _, l := range pending {
 		job, _ := json.Marshal(LayerJob{ScanID: st.ID, Source: im.Source, Layer: l})
@@ -214,10 +215,19 @@ func (d *Deps) AnalyzeLayer(ctx context.Context, job LayerJob) error {
 	if err := store.GetJSON(ctx, d.Store, stateKey(job.ScanID), &st); err != nil {
 		return fmt.Errorf("scan %s: %w", job.ScanID, err)
 	}
+	// Facts are filed under the version of the set that produced them; a
+	// worker running another build must not file its facts under this scan's.
+	if v := d.Analyzers.Version(); v != st.AnalyzerSet {
+		return fmt.Errorf("scan %s was planned for analyzer set %s, this worker runs %s", st.ID, st.AnalyzerSet, v)
+	}
 	l := job.Layer
 	key := factsKey(l.DiffID, st.AnalyzerSet)
 	m := Marker{DiffID: l.DiffID, Digest: l.Digest}
-	if _, err := d.Store.Get(ctx, key); err == nil {
+	cached, err := d.Store.Exists(ctx, key)
+	if err != nil {
+		return err
+	}
+	if cached {
 		m.Status = "cached"
 	} else {
 		start := d.now()

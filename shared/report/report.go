@@ -16,20 +16,19 @@ const Schema = "layerscan.report/v1"
 
 // Report is the result of scanning one image.
 type Report struct {
-	Schema     string            `json:"schema"`
-	Image      Image             `json:"image"`
-	Layers     []Layer           `json:"layers"`
-	Packages   []scan.Package    `json:"packages"`
-	Findings   []scan.Finding    `json:"findings"`
-	Summary    Summary           `json:"summary"`
-	AdvisoryDB AdvisoryDB        `json:"advisoryDB"`
-	Coverage   []scan.Coverage   `json:"coverage"`
-	Complete   bool              `json:"complete"`
-	Errors     []string          `json:"errors"`
-	Warnings   []string          `json:"warnings,omitempty"`
-	Scanner    Scanner           `json:"scanner"`
-	CreatedAt  string            `json:"createdAt"`
-	Labels     map[string]string `json:"labels,omitempty"`
+	Schema     string          `json:"schema"`
+	Image      Image           `json:"image"`
+	Layers     []Layer         `json:"layers"`
+	Packages   []scan.Package  `json:"packages"`
+	Findings   []scan.Finding  `json:"findings"`
+	Summary    Summary         `json:"summary"`
+	AdvisoryDB AdvisoryDB      `json:"advisoryDB"`
+	Coverage   []scan.Coverage `json:"coverage"`
+	Complete   bool            `json:"complete"`
+	Errors     []string        `json:"errors"`
+	Warnings   []string        `json:"warnings,omitempty"`
+	Scanner    Scanner         `json:"scanner"`
+	CreatedAt  string          `json:"createdAt"`
 }
 
 // Image identifies the scanned image.

@@ -4,33 +4,21 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"sync"
 
 	"github.com/klauspost/compress/zstd"
 )
 
+// Both coders are safe for concurrent EncodeAll/DecodeAll calls.
 var (
 	zenc, _ = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithEncoderConcurrency(1))
-	zdecMu  sync.Mutex
-	zdec    *zstd.Decoder
+	zdec, _ = zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxMemory(1<<30))
 )
 
 // Compress zstd-encodes data (for *.zst keys).
 func Compress(data []byte) []byte { return zenc.EncodeAll(data, nil) }
 
 // Decompress reverses Compress; it refuses outputs over 1 GiB.
-func Decompress(data []byte) ([]byte, error) {
-	zdecMu.Lock()
-	defer zdecMu.Unlock()
-	if zdec == nil {
-		d, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(1<<30))
-		if err != nil {
-			return nil, err
-		}
-		zdec = d
-	}
-	return zdec.DecodeAll(data, nil)
-}
+func Decompress(data []byte) ([]byte, error) { return zdec.DecodeAll(data, nil) }
 
 // GetJSON reads a JSON object (zstd-compressed when the key ends in .zst).
 func GetJSON(ctx context.Context, s Store, key string, v any) error {

@@ -60,6 +60,12 @@ func (s *FS) writeTemp(p string, data []byte) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	// CreateTemp makes 0600; stored objects are ordinary files.
+	if err := f.Chmod(0o644); err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return "", err
+	}
 	if _, err := f.Write(data); err != nil {
 		f.Close()
 		os.Remove(f.Name())
@@ -70,6 +76,19 @@ func (s *FS) writeTemp(p string, data []byte) (string, error) {
 		return "", err
 	}
 	return f.Name(), nil
+}
+
+// Exists implements Store.
+func (s *FS) Exists(_ context.Context, key string) (bool, error) {
+	p, err := s.path(key)
+	if err != nil {
+		return false, err
+	}
+	_, err = os.Stat(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	return err == nil, err
 }
 
 // Put implements Store; readers never see a half-written object.

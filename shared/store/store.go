@@ -22,6 +22,9 @@ type Store interface {
 	// PutIfAbsent creates the object only if no object has the key; created
 	// reports whether this call created it.
 	PutIfAbsent(ctx context.Context, key string, data []byte) (created bool, err error)
+	// Exists reports whether an object exists without reading it (a HEAD on
+	// OSS and S3), so cache checks cost no download.
+	Exists(ctx context.Context, key string) (bool, error)
 	// List returns every key that starts with prefix, sorted.
 	List(ctx context.Context, prefix string) ([]string, error)
 	// Delete removes the object; deleting a missing key is not an error.

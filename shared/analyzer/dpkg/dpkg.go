@@ -57,9 +57,8 @@ func Parse(b []byte, path string) ([]scan.Package, error) {
 	sc := bufio.NewScanner(bytes.NewReader(b))
 	sc.Buffer(make([]byte, 0, 64<<10), 4<<20)
 	para := map[string]string{}
-	last := ""
 	flush := func() {
-		defer func() { para = map[string]string{}; last = "" }()
+		defer func() { para = map[string]string{} }()
 		name, ver := para["Package"], para["Version"]
 		if name == "" || ver == "" {
 			return
@@ -90,16 +89,12 @@ func Parse(b []byte, path string) ([]scan.Package, error) {
 			continue
 		}
 		if line[0] == ' ' || line[0] == '\t' {
-			if last != "" && (last == "Source" || last == "Version") {
-				para[last] += " " + strings.TrimSpace(line)
-			}
 			continue // continuation lines of long fields (Description, Conffiles)
 		}
 		k, v, ok := strings.Cut(line, ":")
 		if !ok {
 			return nil, fmt.Errorf("%s: malformed line %q", path, truncate(line))
 		}
-		last = k
 		para[k] = strings.TrimSpace(v)
 	}
 	if err := sc.Err(); err != nil {

@@ -1,0 +1,94 @@
+package squash
+
+import (
+	"testing"
+
+	"github.com/layerscan/layerscan/shared/scan"
+)
+
+func dpkgDB(path string, names ...string) scan.Artifact {
+	a := scan.Artifact{Path: path, Kind: "dpkg"}
+	for _, n := range names {
+		a.Packages = append(a.Packages, scan.Package{Name: n, Version: "1", Type: "deb"})
+	}
+	return a
+}
+
+func TestSquash(t *testing.T) {
+	cases := []struct {
+		name   string
+		layers []*scan.LayerFacts
+		// want maps each final package to the diffID that introduced it
+		want map[string]string
+	}{
+		{
+			name: "an upper database replaces the lower; kept packages keep their layer",
+			layers: []*scan.LayerFacts{
+				{DiffID: "L0", Artifacts: []scan.Artifact{dpkgDB("var/lib/dpkg/status", "libc6", "bash")}},
+				{DiffID: "L1", Artifacts: []scan.Artifact{dpkgDB("var/lib/dpkg/status", "libc6", "bash", "curl")}},
+				{DiffID: "L2", Artifacts: []scan.Artifact{dpkgDB("var/lib/dpkg/status", "libc6", "curl")}},
+			},
+			want: map[string]string{"libc6": "L0", "curl": "L1"},
+		},
+		{
+			name: "a whiteout deletes a database file",
+			layers: []*scan.LayerFacts{
+				{DiffID: "L0", Artifacts: []scan.Artifact{dpkgDB("var/lib/dpkg/status", "libc6"), dpkgDB("var/lib/dpkg/status.d/app", "app")}},
+				{DiffID: "L1", Whiteouts: []string{"var/lib/dpkg/status.d/app"}},
+			},
+			want: map[string]string{"libc6": "L0"},
+		},
+		{
+			name: "a whiteout of a directory deletes what is under it, not its prefix siblings",
+			layers: []*scan.LayerFacts{
+				{DiffID: "L0", Artifacts: []scan.Artifact{dpkgDB("var/lib/dpkg/status.d/a", "a"), dpkgDB("var/lib/dpkg/status.dx", "x")}},
+				{DiffID: "L1", Whiteouts: []string{"var/lib/dpkg/status.d"}},
+			},
+			want: map[string]string{"x": "L0"},
+		},
+		{
+			name: "an opaque dir hides lower content but keeps its own layer's",
+			layers: []*scan.LayerFacts{
+				{DiffID: "L0", Artifacts: []scan.Artifact{dpkgDB("var/lib/dpkg/status.d/old", "old")}},
+				{DiffID: "L1", OpaqueDirs: []string{"var/lib/dpkg/status.d"}, Artifacts: []scan.Artifact{dpkgDB("var/lib/dpkg/status.d/new", "new")}},
+			},
+			want: map[string]string{"new": "L1"},
+		},
+		{
+			name: "a package removed and installed again is attributed to the reinstalling layer",
+			layers: []*scan.LayerFacts{
+				{DiffID: "L0", Artifacts: []scan.Artifact{dpkgDB("var/lib/dpkg/status", "libc6", "vim")}},
+				{DiffID: "L1", Artifacts: []scan.Artifact{dpkgDB("var/lib/dpkg/status", "libc6")}},
+				{DiffID: "L2", Artifacts: []scan.Artifact{dpkgDB("var/lib/dpkg/status", "libc6", "vim")}},
+			},
+			want: map[string]string{"libc6": "L0", "vim": "L2"},
+		},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			img := Squash(c.layers)
+			got := map[string]string{}
+			for _, p := range img.Packages {
+				got[p.Name] = p.LayerDiffID
+			}
+			if len(got) != len(c.want) {
+				t.Errorf("packages %v, want %v", got, c.want)
+			}
+			for n, l := range c.want {
+				if got[n] != l {
+					t.Errorf("%s: layer %q, want %q", n, got[n], l)
+				}
+			}
+		})
+	}
+}
+
+func TestSquashKeepsDeletedLayerFindings(t *testing.T) {
+	img := Squash([]*scan.LayerFacts{
+		{DiffID: "L0", Findings: []scan.Finding{{ID: "secret", Path: "tmp/key"}}},
+		{DiffID: "L1", Whiteouts: []string{"tmp/key"}},
+	})
+	if len(img.LayerFindings) != 1 || img.LayerFindings[0].LayerDiffID != "L0" {
+		t.Errorf("a finding in a deleted file must stay, with its layer: %+v", img.LayerFindings)
+	}
+}
