@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"regexp"
 	"sort"
 	"strings"
 	"sync"
@@ -87,6 +88,22 @@ func CanonicalEcosystem(e string) string {
 		e = strings.TrimSuffix(e, ":LTS")
 	}
 	return e
+}
+
+var pypiSeparators = regexp.MustCompile(`[-_.]+`)
+
+// PackageKey is the index key of a package name in one ecosystem. Names that
+// the ecosystem treats as equal fold to one key: PyPI compares PEP 503
+// normalized names ("PyYAML", "pyyaml"; "zope.interface", "zope-interface"),
+// NuGet and Packagist are case-insensitive. Lookups must use it too.
+func PackageKey(eco, name string) string {
+	switch eco {
+	case "PyPI":
+		return strings.ToLower(pypiSeparators.ReplaceAllString(name, "-"))
+	case "NuGet", "Packagist":
+		return strings.ToLower(name)
+	}
+	return name
 }
 
 func ecosystemKey(version, eco string) string {

@@ -38,6 +38,7 @@ func (b *Builder) add(eco, name string, e Entry) {
 		ix = &Index{Ecosystem: eco, Packages: map[string][]Entry{}}
 		b.indexes[eco] = ix
 	}
+	name = PackageKey(eco, name)
 	ix.Packages[name] = append(ix.Packages[name], e)
 }
 

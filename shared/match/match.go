@@ -139,9 +139,13 @@ func Match(ctx context.Context, db *advisory.DB, os *scan.OS, pkgs []scan.Packag
 }
 
 // lookupName is the advisory key of a package: Debian and Ubuntu advisories
-// name source packages, Alpine's the origin, rpm distros the binary.
-func lookupName(p scan.Package) (name, version string) {
+// name source packages, Alpine's the origin, rpm distros the binary;
+// language ecosystems fold names their own way (advisory.PackageKey).
+func lookupName(eco string, p scan.Package) (name, version string) {
 	switch p.Type {
+	case "golang":
+		// Modules say v1.2.3; the Go vulnerability database says 1.2.3.
+		return p.Name, strings.TrimPrefix(p.Version, "v")
 	case "deb":
 		if p.SourceName != "" {
 			v := p.SourceVersion
@@ -155,7 +159,7 @@ func lookupName(p scan.Package) (name, version string) {
 			return p.SourceName, p.Version
 		}
 	}
-	return p.Name, p.Version
+	return advisory.PackageKey(eco, p.Name), p.Version
 }
 
 type hit struct {
@@ -164,7 +168,7 @@ type hit struct {
 }
 
 func matchPackage(ix *advisory.Index, eco string, os *scan.OS, p scan.Package) ([]scan.Finding, []string) {
-	name, version := lookupName(p)
+	name, version := lookupName(eco, p)
 	entries := ix.Packages[name]
 	if len(entries) == 0 {
 		return nil, nil
@@ -222,10 +226,15 @@ func matchPackage(ix *advisory.Index, eco string, os *scan.OS, p scan.Package) (
 	for _, h := range hits {
 		f := h.finding
 		sort.Strings(f.Aliases)
-		if f.FixedVersion != "" {
+		switch {
+		case f.Category == scan.MaliciousSample:
+			// A malicious release has no "fixed version": the package itself is the attack.
+			f.Status, f.FixedVersion = "", ""
+			f.Remediation = fmt.Sprintf("Remove %s from the image and from the project's dependencies now, rebuild from a clean base, and treat any secrets the build or the container could reach as exposed: rotate them.", p.Name)
+		case f.FixedVersion != "":
 			f.Status = "fixed"
 			f.Remediation = Remediation(os, p, f.FixedVersion)
-		} else {
+		default:
 			f.Status = "unfixed"
 			f.Remediation = "No fixed version is published yet; remove the package if unused, or mitigate and watch for a fix."
 		}

@@ -72,6 +72,7 @@ func (d *Deps) BuildReport(ctx context.Context, job ReportJob) (*report.Report, 
 		r.Complete = false
 		r.Errors = append(r.Errors, img.Errors...)
 	}
+	r.Warnings = append(r.Warnings, img.Warnings...)
 	r.Image.OS = osrelease.Detect(img.Artifacts)
 	r.Packages = append(r.Packages, img.Packages...)
 	r.Findings = append(r.Findings, img.LayerFindings...)

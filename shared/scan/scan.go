@@ -77,6 +77,10 @@ type Package struct {
 	// Path is the file the package was read from (package database, lockfile, binary).
 	Path        string `json:"path"`
 	LayerDiffID string `json:"layerDiffID,omitempty"`
+	// Lockfile marks a package declared by a lockfile or requirements file
+	// rather than seen installed; the report drops it when the same version
+	// is installed inside the same project.
+	Lockfile bool `json:"lockfile,omitempty"`
 }
 
 // Key identifies a package instance within one database file.
@@ -126,8 +130,12 @@ type Artifact struct {
 	Packages []Package `json:"packages,omitempty"`
 	// Fields holds small parsed key/value content, e.g. os-release.
 	Fields map[string]string `json:"fields,omitempty"`
-	// Error says why the file could not be read; its packages are then unknown.
+	// Error says why the file could not be read; its packages are then unknown
+	// and the report is incomplete. Use it for package databases.
 	Error string `json:"error,omitempty"`
+	// Warning records a per-file problem that leaves the report complete: a
+	// malformed lockfile or manifest among an application's files.
+	Warning string `json:"warning,omitempty"`
 }
 
 // LayerFacts is everything one analyze-layer pass learned about one layer.

@@ -5,6 +5,7 @@
 package squash
 
 import (
+	"path"
 	"sort"
 	"strings"
 
@@ -13,7 +14,7 @@ import (
 
 // Image is the squashed view of one image.
 type Image struct {
-	// Artifacts of the final file system, by path.
+	// Artifacts of the final file system, by path and kind (see Key).
 	Artifacts map[string]scan.Artifact
 	// Packages of the final file system with LayerDiffID set, sorted by path then name.
 	Packages []scan.Package
@@ -21,7 +22,13 @@ type Image struct {
 	LayerFindings []scan.Finding
 	// Errors are artifact errors that survive in the final file system.
 	Errors []string
+	// Warnings are per-file problems that do not make the scan incomplete.
+	Warnings []string
 }
+
+// Key is the state key of an artifact: several analyzers may read one file
+// (a binary is both a Go and a Rust candidate) and each keeps its own result.
+func Key(path, kind string) string { return path + "\x00" + kind }
 
 // Squash merges facts given bottom layer first.
 func Squash(layers []*scan.LayerFacts) *Image {
@@ -49,7 +56,7 @@ func Squash(layers []*scan.LayerFacts) *Image {
 					a.Packages[i].LayerDiffID = lf.DiffID
 				}
 			}
-			state[a.Path] = a
+			state[Key(a.Path, a.Kind)] = a
 		}
 		// Record introductions only after the layer is applied, so that a
 		// package moving between files of the same layer keeps its origin.
@@ -76,9 +83,59 @@ func Squash(layers []*scan.LayerFacts) *Image {
 		if a.Error != "" {
 			img.Errors = append(img.Errors, a.Path+": "+a.Error)
 		}
+		if a.Warning != "" {
+			img.Warnings = append(img.Warnings, a.Path+": "+a.Warning)
+		}
 		img.Packages = append(img.Packages, a.Packages...)
 	}
+	img.Packages = dropShadowed(img.Packages)
 	return img
+}
+
+// dropShadowed removes lockfile packages that add nothing: the same version
+// installed inside the lockfile's project (D/package-lock.json beside
+// D/node_modules/x/package.json), or repeated by a second lockfile of the
+// same project (package-lock.json and node_modules/.package-lock.json).
+// Installed packages and lockfile packages of other projects all stay: the
+// same package at two places is two findings.
+func dropShadowed(pkgs []scan.Package) []scan.Package {
+	installed := map[string][]string{}
+	for _, p := range pkgs {
+		if !p.Lockfile {
+			k := p.Key()
+			installed[k] = append(installed[k], p.Path)
+		}
+	}
+	declared := map[string]bool{}
+	out := pkgs[:0]
+	for _, p := range pkgs {
+		if p.Lockfile {
+			d := path.Dir(p.Path)
+			if path.Base(d) == "node_modules" {
+				d = path.Dir(d)
+			}
+			prefix := d + "/"
+			if d == "." {
+				prefix = ""
+			}
+			k := p.Key()
+			if declared[prefix+"\x00"+k] || installedUnder(installed[k], prefix) {
+				continue
+			}
+			declared[prefix+"\x00"+k] = true
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+func installedUnder(paths []string, prefix string) bool {
+	for _, p := range paths {
+		if strings.HasPrefix(p, prefix) {
+			return true
+		}
+	}
+	return false
 }
 
 // presentKeys lists the kind+package keys the current file system holds.
@@ -98,9 +155,9 @@ func removeTree(state map[string]scan.Artifact, dir string, self bool) {
 	if dir == "" {
 		prefix = ""
 	}
-	for p := range state {
-		if (self && p == dir) || strings.HasPrefix(p, prefix) {
-			delete(state, p)
+	for k, a := range state {
+		if (self && a.Path == dir) || strings.HasPrefix(a.Path, prefix) {
+			delete(state, k)
 		}
 	}
 }

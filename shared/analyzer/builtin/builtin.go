@@ -4,12 +4,24 @@ package builtin
 import (
 	"github.com/layerscan/layerscan/shared/analyzer"
 	"github.com/layerscan/layerscan/shared/analyzer/apk"
+	"github.com/layerscan/layerscan/shared/analyzer/dotnet"
 	"github.com/layerscan/layerscan/shared/analyzer/dpkg"
+	"github.com/layerscan/layerscan/shared/analyzer/golang"
+	"github.com/layerscan/layerscan/shared/analyzer/java"
+	"github.com/layerscan/layerscan/shared/analyzer/npm"
 	"github.com/layerscan/layerscan/shared/analyzer/osrelease"
+	"github.com/layerscan/layerscan/shared/analyzer/php"
+	"github.com/layerscan/layerscan/shared/analyzer/python"
 	"github.com/layerscan/layerscan/shared/analyzer/rpm"
+	"github.com/layerscan/layerscan/shared/analyzer/ruby"
+	"github.com/layerscan/layerscan/shared/analyzer/rust"
 )
 
 // Set returns the default analyzer set.
 func Set() *analyzer.Set {
-	return analyzer.NewSet(osrelease.Analyzer{}, dpkg.Analyzer{}, apk.Analyzer{}, rpm.Analyzer{})
+	return analyzer.NewSet(
+		osrelease.Analyzer{}, dpkg.Analyzer{}, apk.Analyzer{}, rpm.Analyzer{},
+		golang.Analyzer{}, npm.Analyzer{}, python.Analyzer{}, java.Analyzer{},
+		ruby.Analyzer{}, php.Analyzer{}, rust.Analyzer{}, dotnet.Analyzer{},
+	)
 }

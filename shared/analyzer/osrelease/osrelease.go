@@ -12,6 +12,7 @@ import (
 
 	"github.com/layerscan/layerscan/shared/analyzer"
 	"github.com/layerscan/layerscan/shared/scan"
+	"github.com/layerscan/layerscan/shared/squash"
 )
 
 // Kind is the artifact kind this analyzer emits.
@@ -114,7 +115,7 @@ var versionRe = regexp.MustCompile(`\d+(\.\d+)*`)
 // or nil when none identifies one.
 func Detect(arts map[string]scan.Artifact) *scan.OS {
 	for _, p := range osReleasePaths {
-		a, ok := arts[p]
+		a, ok := arts[squash.Key(p, Kind)]
 		if !ok || a.Fields["ID"] == "" {
 			continue
 		}
@@ -128,18 +129,18 @@ func Detect(arts map[string]scan.Artifact) *scan.OS {
 			os.Name = a.Fields["NAME"]
 		}
 		// Debian's os-release says "12"; debian_version has the point release.
-		if dv, ok := arts["etc/debian_version"]; ok && os.Family == "debian" {
+		if dv, ok := arts[squash.Key("etc/debian_version", Kind)]; ok && os.Family == "debian" {
 			if v := dv.Fields["line"]; strings.HasPrefix(v, os.Version+".") || os.Version == "" {
 				os.Version = v
 			}
 		}
-		if av, ok := arts["etc/alpine-release"]; ok && os.Family == "alpine" && os.Version == "" {
+		if av, ok := arts[squash.Key("etc/alpine-release", Kind)]; ok && os.Family == "alpine" && os.Version == "" {
 			os.Version = av.Fields["line"]
 		}
 		return os
 	}
 	for _, r := range releaseFiles {
-		a, ok := arts[r.path]
+		a, ok := arts[squash.Key(r.path, Kind)]
 		if !ok {
 			continue
 		}

@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/layerscan/layerscan/shared/scan"
+	"github.com/layerscan/layerscan/shared/squash"
 )
 
 func TestDetect(t *testing.T) {
@@ -27,7 +28,7 @@ func TestDetect(t *testing.T) {
 	for _, c := range cases {
 		m := map[string]scan.Artifact{}
 		for _, a := range c.arts {
-			m[a.Path] = a
+			m[squash.Key(a.Path, a.Kind)] = a
 		}
 		os := Detect(m)
 		if os == nil || os.Family != c.family || os.Version != c.version {
