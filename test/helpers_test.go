@@ -9,6 +9,15 @@ import (
 	"path/filepath"
 	"sort"
 	"testing"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/static"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/layerscan/layerscan/shared/registry"
 )
 
 func nopLogger() *log.Logger { return log.New(io.Discard, "", 0) }
@@ -54,4 +63,49 @@ func copyDB(t testing.TB, dst string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// tarEntry is one regular file of a test layer with its mode.
+type tarEntry struct {
+	Name string
+	Mode int64
+	Body []byte
+}
+
+// tarWithModes builds an uncompressed layer tar of files in the given order.
+func tarWithModes(t testing.TB, entries ...tarEntry) []byte {
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, e := range entries {
+		if err := tw.WriteHeader(&tar.Header{Name: e.Name, Mode: e.Mode, Size: int64(len(e.Body)), Typeflag: tar.TypeReg}); err != nil {
+			t.Fatal(err)
+		}
+		tw.Write(e.Body)
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// layoutOf writes an OCI layout holding one image of uncompressed layers.
+func layoutOf(t testing.TB, layers ...[]byte) registry.Source {
+	t.Helper()
+	var ls []v1.Layer
+	for _, l := range layers {
+		ls = append(ls, static.NewLayer(l, types.OCIUncompressedLayer))
+	}
+	img, err := mutate.AppendLayers(empty.Image, ls...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "oci")
+	p, err := layout.Write(dir, empty.Index)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.AppendImage(img); err != nil {
+		t.Fatal(err)
+	}
+	return registry.Detect(dir, false)
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/layerscan/layerscan/shared/advisory"
@@ -104,6 +105,13 @@ func (d *Deps) BuildReport(ctx context.Context, job ReportJob) (*report.Report, 
 	if r.Image.OS == nil && len(img.Packages) > 0 {
 		r.Warnings = append(r.Warnings, "the operating system could not be detected")
 	}
+	// Layer paths are relative to the image root; users read them absolute.
+	for i := range r.Packages {
+		r.Packages[i].Path = absolute(r.Packages[i].Path)
+	}
+	for i := range r.Findings {
+		r.Findings[i].Path = absolute(r.Findings[i].Path)
+	}
 	report.SortFindings(r.Findings)
 	sort.SliceStable(r.Packages, func(i, j int) bool {
 		if r.Packages[i].Path != r.Packages[j].Path {
@@ -135,4 +143,11 @@ func (d *Deps) LoadResult(ctx context.Context, scanID string) (*report.Report, e
 		return nil, err
 	}
 	return &r, nil
+}
+
+func absolute(p string) string {
+	if p == "" || strings.HasPrefix(p, "/") {
+		return p
+	}
+	return "/" + p
 }

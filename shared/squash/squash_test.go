@@ -92,3 +92,47 @@ func TestSquashKeepsDeletedLayerFindings(t *testing.T) {
 		t.Errorf("a finding in a deleted file must stay, with its layer: %+v", img.LayerFindings)
 	}
 }
+
+func npmArt(path string, lock bool, nameVersions ...string) scan.Artifact {
+	a := scan.Artifact{Path: path, Kind: "npm"}
+	for i := 0; i < len(nameVersions); i += 2 {
+		a.Packages = append(a.Packages, scan.Package{Name: nameVersions[i], Version: nameVersions[i+1], Type: "npm", Path: path, Lockfile: lock})
+	}
+	return a
+}
+
+func TestLockfilePackagesShadowedByInstalledOnes(t *testing.T) {
+	img := Squash([]*scan.LayerFacts{{DiffID: "L0", Artifacts: []scan.Artifact{
+		npmArt("app/package-lock.json", true, "lodash", "4.17.15", "devonly", "1.0.0"),
+		npmArt("app/node_modules/.package-lock.json", true, "lodash", "4.17.15", "devonly", "1.0.0"),
+		npmArt("app/node_modules/lodash/package.json", false, "lodash", "4.17.15"),
+		// another project with the same package: its own instance
+		npmArt("srv/node_modules/lodash/package.json", false, "lodash", "4.17.15"),
+		// a lockfile whose version differs from what is installed stays
+		npmArt("web/package-lock.json", true, "lodash", "4.17.21"),
+		npmArt("web/node_modules/lodash/package.json", false, "lodash", "4.17.15"),
+		// "two" Go binaries with the same module and a Rust reading of one of them
+		{Path: "usr/bin/a", Kind: "gobinary", Packages: []scan.Package{{Name: "golang.org/x/text", Version: "v0.3.5", Type: "golang", Path: "usr/bin/a"}}},
+		{Path: "usr/bin/a", Kind: "cargo"},
+	}}})
+	got := map[string]int{}
+	for _, p := range img.Packages {
+		got[p.Path+" "+p.Name+"@"+p.Version]++
+	}
+	want := map[string]int{
+		"app/node_modules/lodash/package.json lodash@4.17.15": 1,
+		"srv/node_modules/lodash/package.json lodash@4.17.15": 1,
+		"app/node_modules/.package-lock.json devonly@1.0.0":   1, // first lockfile of the project by path
+		"web/package-lock.json lodash@4.17.21":                1,
+		"web/node_modules/lodash/package.json lodash@4.17.15": 1,
+		"usr/bin/a golang.org/x/text@v0.3.5":                  1,
+	}
+	if len(got) != len(want) {
+		t.Errorf("got %v", got)
+	}
+	for k, n := range want {
+		if got[k] != n {
+			t.Errorf("%s: %d, want %d (all: %v)", k, got[k], n, got)
+		}
+	}
+}
