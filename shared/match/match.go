@@ -82,7 +82,7 @@ var appEcosystems = map[string]string{
 }
 
 // isOSType tells OS packages from language packages.
-func isOSType(t string) bool { return t == "deb" || t == "apk" || t == "rpm" }
+func isOSType(t string) bool { return scan.Package{Type: t}.IsOS() }
 
 // Match finds the vulnerabilities of pkgs. os may be nil.
 func Match(ctx context.Context, db *advisory.DB, os *scan.OS, pkgs []scan.Package) (*Result, error) {

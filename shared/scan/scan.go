@@ -83,6 +83,9 @@ type Package struct {
 	Lockfile bool `json:"lockfile,omitempty"`
 }
 
+// IsOS tells packages of the OS package manager from language packages.
+func (p Package) IsOS() bool { return p.Type == "deb" || p.Type == "apk" || p.Type == "rpm" }
+
 // Key identifies a package instance within one database file.
 func (p Package) Key() string { return p.Type + "\x00" + p.Name + "\x00" + p.Version + "\x00" + p.Arch }
 
@@ -130,6 +133,12 @@ type Artifact struct {
 	Packages []Package `json:"packages,omitempty"`
 	// Fields holds small parsed key/value content, e.g. os-release.
 	Fields map[string]string `json:"fields,omitempty"`
+	// Files are the paths (relative to the root) that an OS package database
+	// says its packages installed. Language packages read from such files
+	// are left to the OS advisories: a distro backports fixes without
+	// changing the upstream version, so matching them again upstream would
+	// report fixed vulnerabilities.
+	Files []string `json:"files,omitempty"`
 	// Error says why the file could not be read; its packages are then unknown
 	// and the report is incomplete. Use it for package databases.
 	Error string `json:"error,omitempty"`

@@ -24,6 +24,9 @@ type Image struct {
 	Errors []string
 	// Warnings are per-file problems that do not make the scan incomplete.
 	Warnings []string
+	// OSOwned counts language packages dropped because their file belongs
+	// to an OS package (see scan.Artifact.Files).
+	OSOwned int
 }
 
 // Key is the state key of an artifact: several analyzers may read one file
@@ -89,7 +92,44 @@ func Squash(layers []*scan.LayerFacts) *Image {
 		img.Packages = append(img.Packages, a.Packages...)
 	}
 	img.Packages = dropShadowed(img.Packages)
+	img.Packages, img.OSOwned = dropOSOwned(img.Packages, state)
 	return img
+}
+
+// usrMerged are the top-level directories that merged-/usr systems link into
+// /usr: a package database may name either spelling of one file.
+var usrMerged = []string{"bin/", "sbin/", "lib/", "lib32/", "lib64/", "libx32/"}
+
+// dropOSOwned removes language packages read from files that an OS package
+// installed (python3-urllib3's egg-info, a distro's Go binaries): the OS
+// advisories cover them with the distro's own, backported versions.
+func dropOSOwned(pkgs []scan.Package, state map[string]scan.Artifact) ([]scan.Package, int) {
+	owned := map[string]bool{}
+	for _, a := range state {
+		for _, f := range a.Files {
+			owned[f] = true
+			for _, d := range usrMerged {
+				if strings.HasPrefix(f, d) {
+					owned["usr/"+f] = true
+				} else if strings.HasPrefix(f, "usr/"+d) {
+					owned[f[len("usr/"):]] = true
+				}
+			}
+		}
+	}
+	if len(owned) == 0 {
+		return pkgs, 0
+	}
+	out, n := pkgs[:0], 0
+	for _, p := range pkgs {
+		file, _, _ := strings.Cut(p.Path, "!/") // a jar inside an archive: the archive's file
+		if !p.IsOS() && owned[file] {
+			n++
+			continue
+		}
+		out = append(out, p)
+	}
+	return out, n
 }
 
 // dropShadowed removes lockfile packages that add nothing: the same version

@@ -1,6 +1,7 @@
 package squash
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/layerscan/layerscan/shared/scan"
@@ -134,5 +135,26 @@ func TestLockfilePackagesShadowedByInstalledOnes(t *testing.T) {
 		if got[k] != n {
 			t.Errorf("%s: %d, want %d (all: %v)", k, got[k], n, got)
 		}
+	}
+}
+
+func TestLanguagePackagesOwnedByOSPackagesAreLeftToTheOS(t *testing.T) {
+	egg := "usr/lib/python3/dist-packages/urllib3-1.26.12.egg-info/PKG-INFO"
+	free := "usr/local/lib/python3.11/dist-packages/requests-2.28.1.egg-info/PKG-INFO"
+	img := Squash([]*scan.LayerFacts{{DiffID: "L0", Artifacts: []scan.Artifact{
+		dpkgDB("var/lib/dpkg/status", "python3-urllib3", "docker.io"),
+		{Path: "var/lib/dpkg/info/python3-urllib3.list", Kind: "dpkg", Files: []string{"usr", "usr/lib/python3/dist-packages/urllib3-1.26.12.egg-info/PKG-INFO"}},
+		// merged /usr: the database says bin/, the layer holds usr/bin/
+		{Path: "var/lib/dpkg/info/docker.io.list", Kind: "dpkg", Files: []string{"bin/dockerd"}},
+		{Path: egg, Kind: "python", Packages: []scan.Package{{Name: "urllib3", Version: "1.26.12", Type: "pypi", Path: egg}}},
+		{Path: free, Kind: "python", Packages: []scan.Package{{Name: "requests", Version: "2.28.1", Type: "pypi", Path: free}}},
+		{Path: "usr/bin/dockerd", Kind: "gobinary", Packages: []scan.Package{{Name: "stdlib", Version: "1.19.8", Type: "golang", Path: "usr/bin/dockerd"}}},
+	}}})
+	var got []string
+	for _, p := range img.Packages {
+		got = append(got, p.Type+" "+p.Name)
+	}
+	if strings.Join(got, ",") != "pypi requests,deb python3-urllib3,deb docker.io" || img.OSOwned != 2 {
+		t.Errorf("got %v, %d dropped", got, img.OSOwned)
 	}
 }

@@ -25,7 +25,7 @@ var _ analyzer.Analyzer = Analyzer{}
 func (Analyzer) Name() string { return "apk" }
 
 // Version implements analyzer.Analyzer.
-func (Analyzer) Version() int { return 1 }
+func (Analyzer) Version() int { return 2 }
 
 // Wants implements analyzer.Analyzer.
 func (Analyzer) Wants(p string, _ fs.FileMode) bool {
@@ -34,17 +34,26 @@ func (Analyzer) Wants(p string, _ fs.FileMode) bool {
 
 // Analyze implements analyzer.Analyzer.
 func (Analyzer) Analyze(_ context.Context, in analyzer.Input) ([]scan.Artifact, error) {
-	pkgs, err := Parse(in.Content, in.Path)
+	pkgs, files, err := ParseDB(in.Content, in.Path)
 	if err != nil {
 		return nil, err
 	}
-	return []scan.Artifact{{Path: in.Path, Kind: Kind, Packages: pkgs}}, nil
+	return []scan.Artifact{{Path: in.Path, Kind: Kind, Packages: pkgs, Files: files}}, nil
 }
 
-// Parse reads the installed database: blank-line separated records of
-// one-letter fields (P name, V version, A arch, o origin).
+// Parse lists the packages of an installed database.
 func Parse(b []byte, path string) ([]scan.Package, error) {
+	pkgs, _, err := ParseDB(b, path)
+	return pkgs, err
+}
+
+// ParseDB reads the installed database: blank-line separated records of
+// one-letter fields (P name, V version, A arch, o origin; F a directory and
+// R a file in it, the package's installed files).
+func ParseDB(b []byte, path string) ([]scan.Package, []string, error) {
 	var pkgs []scan.Package
+	var files []string
+	dir := ""
 	var cur scan.Package
 	flush := func() {
 		if cur.Name != "" && cur.Version != "" {
@@ -67,10 +76,11 @@ func Parse(b []byte, path string) ([]scan.Package, error) {
 		line := sc.Text()
 		if line == "" {
 			flush()
+			dir = ""
 			continue
 		}
 		if len(line) < 2 || line[1] != ':' {
-			return nil, fmt.Errorf("%s: malformed line %q", path, line)
+			return nil, nil, fmt.Errorf("%s: malformed line %q", path, line)
 		}
 		v := line[2:]
 		switch line[0] {
@@ -80,13 +90,17 @@ func Parse(b []byte, path string) ([]scan.Package, error) {
 			cur.Version = v
 		case 'A':
 			cur.Arch = v
+		case 'F':
+			dir = v
+		case 'R':
+			files = append(files, dir+"/"+v)
 		case 'o':
 			cur.SourceName = v
 		}
 	}
 	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, nil, fmt.Errorf("%s: %w", path, err)
 	}
 	flush()
-	return pkgs, nil
+	return pkgs, files, nil
 }

@@ -27,12 +27,15 @@ var _ analyzer.Analyzer = Analyzer{}
 func (Analyzer) Name() string { return "dpkg" }
 
 // Version implements analyzer.Analyzer.
-func (Analyzer) Version() int { return 1 }
+func (Analyzer) Version() int { return 2 }
 
 // Wants implements analyzer.Analyzer.
 func (Analyzer) Wants(p string, _ fs.FileMode) bool {
 	if p == "var/lib/dpkg/status" {
 		return true
+	}
+	if rest, ok := strings.CutPrefix(p, "var/lib/dpkg/info/"); ok {
+		return strings.HasSuffix(rest, ".list") && !strings.Contains(rest, "/")
 	}
 	if rest, ok := strings.CutPrefix(p, "var/lib/dpkg/status.d/"); ok {
 		// distroless also ships <pkg>.md5sums beside each record
@@ -43,11 +46,26 @@ func (Analyzer) Wants(p string, _ fs.FileMode) bool {
 
 // Analyze implements analyzer.Analyzer.
 func (Analyzer) Analyze(_ context.Context, in analyzer.Input) ([]scan.Artifact, error) {
+	if strings.HasSuffix(in.Path, ".list") {
+		return []scan.Artifact{{Path: in.Path, Kind: Kind, Files: ParseList(in.Content)}}, nil
+	}
 	pkgs, err := Parse(in.Content, in.Path)
 	if err != nil {
 		return nil, err
 	}
 	return []scan.Artifact{{Path: in.Path, Kind: Kind, Packages: pkgs}}, nil
+}
+
+// ParseList reads info/<pkg>.list, the files one package installed, one
+// absolute path per line; they are returned relative to the root.
+func ParseList(b []byte) []string {
+	var files []string
+	for _, line := range strings.Split(string(b), "\n") {
+		if p := strings.TrimPrefix(strings.TrimSpace(line), "/"); p != "" && p != "." {
+			files = append(files, p)
+		}
+	}
+	return files
 }
 
 // Parse reads a status file: paragraphs of RFC 822 fields. Only installed

@@ -1,6 +1,7 @@
 package rpm
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -113,6 +114,8 @@ func bdbOverflow(db []byte, bo binary.ByteOrder, pageSize, pg, tlen int) ([]byte
 type header struct {
 	Name, Version, Release, Arch, SourceRPM string
 	Epoch                                   *int
+	// Files the package installed, absolute.
+	Files []string
 }
 
 const (
@@ -122,9 +125,14 @@ const (
 	tagEpoch     = 1003
 	tagArch      = 1022
 	tagSourceRPM = 1044
+	tagOldFiles  = 1027
+	tagDirIndex  = 1116
+	tagBaseNames = 1117
+	tagDirNames  = 1118
 
 	typeInt32      = 4
-	typeString     = 6
+	typeString      = 6
+	typeStringArray = 8
 	typeI18NString = 9
 )
 
@@ -140,10 +148,13 @@ func parseHeader(b []byte) (*header, error) {
 	}
 	data := b[8+16*il : 8+16*il+dl]
 	h := &header{}
+	var dirIndex []int
+	var baseNames, dirNames []string
 	for i := 0; i < il; i++ {
 		e := b[8+16*i:]
 		tag, typ := int32(binary.BigEndian.Uint32(e)), binary.BigEndian.Uint32(e[4:])
 		off := int(int32(binary.BigEndian.Uint32(e[8:])))
+		count := int(binary.BigEndian.Uint32(e[12:]))
 		if off < 0 || off >= len(data) {
 			continue
 		}
@@ -170,6 +181,19 @@ func parseHeader(b []byte) (*header, error) {
 			h.Arch = str()
 		case tagSourceRPM:
 			h.SourceRPM = str()
+		case tagBaseNames:
+			baseNames = strArray(data, off, count, typ)
+		case tagDirNames:
+			dirNames = strArray(data, off, count, typ)
+		case tagOldFiles:
+			h.Files = strArray(data, off, count, typ)
+		case tagDirIndex:
+			if typ == typeInt32 && count >= 0 && count <= (len(data)-off)/4 {
+				dirIndex = make([]int, count)
+				for j := range dirIndex {
+					dirIndex[j] = int(binary.BigEndian.Uint32(data[off+4*j:]))
+				}
+			}
 		case tagEpoch:
 			if typ == typeInt32 && off+4 <= len(data) {
 				v := int(int32(binary.BigEndian.Uint32(data[off:])))
@@ -180,5 +204,30 @@ func parseHeader(b []byte) (*header, error) {
 	if h.Name == "" || h.Version == "" {
 		return nil, errors.New("rpm header: no name or version")
 	}
+	if len(baseNames) == len(dirIndex) {
+		for j, bn := range baseNames {
+			if dirIndex[j] >= 0 && dirIndex[j] < len(dirNames) {
+				h.Files = append(h.Files, dirNames[dirIndex[j]]+bn)
+			}
+		}
+	}
 	return h, nil
+}
+
+// strArray reads count NUL-terminated strings of a STRING_ARRAY entry.
+func strArray(data []byte, off, count int, typ uint32) []string {
+	if typ != typeStringArray || count < 0 || count > len(data)-off {
+		return nil
+	}
+	out := make([]string, 0, count)
+	s := data[off:]
+	for len(out) < count {
+		j := bytes.IndexByte(s, 0)
+		if j < 0 {
+			return nil
+		}
+		out = append(out, string(s[:j]))
+		s = s[j+1:]
+	}
+	return out
 }

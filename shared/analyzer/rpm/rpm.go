@@ -34,7 +34,7 @@ var _ analyzer.Analyzer = Analyzer{}
 func (Analyzer) Name() string { return "rpm" }
 
 // Version implements analyzer.Analyzer.
-func (Analyzer) Version() int { return 3 }
+func (Analyzer) Version() int { return 4 }
 
 // Wants implements analyzer.Analyzer.
 func (Analyzer) Wants(p string, _ fs.FileMode) bool {
@@ -47,70 +47,91 @@ func (Analyzer) Wants(p string, _ fs.FileMode) bool {
 
 // Analyze implements analyzer.Analyzer.
 func (Analyzer) Analyze(_ context.Context, in analyzer.Input) ([]scan.Artifact, error) {
-	pkgs, err := Parse(in.Content, in.Path)
+	pkgs, files, err := ParseDB(in.Content, in.Path)
 	if err != nil {
 		return nil, err
 	}
-	return []scan.Artifact{{Path: in.Path, Kind: Kind, Packages: pkgs}}, nil
+	return []scan.Artifact{{Path: in.Path, Kind: Kind, Packages: pkgs, Files: files}}, nil
 }
 
 // Parse lists the packages of one rpm database file.
 func Parse(content []byte, p string) ([]scan.Package, error) {
+	pkgs, _, err := ParseDB(content, p)
+	return pkgs, err
+}
+
+// ParseDB lists the packages of one rpm database file and the files they
+// installed (relative to the root).
+func ParseDB(content []byte, p string) ([]scan.Package, []string, error) {
 	if path.Base(p) == "Packages" {
 		return parseBDB(content, p)
 	}
 	return parseWithRpmdb(content, p)
 }
 
-func parseBDB(content []byte, p string) ([]scan.Package, error) {
+func addFiles(files []string, abs []string) []string {
+	for _, f := range abs {
+		if f = strings.TrimPrefix(f, "/"); f != "" {
+			files = append(files, f)
+		}
+	}
+	return files
+}
+
+func parseBDB(content []byte, p string) ([]scan.Package, []string, error) {
 	blobs, err := bdbValues(content)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var pkgs []scan.Package
+	var files []string
 	for i, b := range blobs {
 		if len(b) <= 8 {
 			continue // key 0 holds rpm's next-instance counter, not a header
 		}
 		h, err := parseHeader(b)
 		if err != nil {
-			return nil, fmt.Errorf("package record %d: %w", i, err)
+			return nil, nil, fmt.Errorf("package record %d: %w", i, err)
 		}
 		if p := newPackage(h, p); p != nil {
 			pkgs = append(pkgs, *p)
+			files = addFiles(files, h.Files)
 		}
 	}
-	return pkgs, nil
+	return pkgs, files, nil
 }
 
-func parseWithRpmdb(content []byte, p string) ([]scan.Package, error) {
+func parseWithRpmdb(content []byte, p string) ([]scan.Package, []string, error) {
 	dir, err := os.MkdirTemp("", "layerscan-rpmdb-")
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer os.RemoveAll(dir)
 	// Keep the base name: go-rpmdb picks the format by content, sqlite by file.
 	f := path.Join(dir, path.Base(p))
 	if err := os.WriteFile(f, content, 0o600); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	db, err := rpmdb.Open(f)
 	if err != nil {
-		return nil, fmt.Errorf("open rpm database: %w", err)
+		return nil, nil, fmt.Errorf("open rpm database: %w", err)
 	}
 	defer db.Close()
 	infos, err := db.ListPackages()
 	if err != nil {
-		return nil, fmt.Errorf("read rpm database: %w", err)
+		return nil, nil, fmt.Errorf("read rpm database: %w", err)
 	}
 	pkgs := make([]scan.Package, 0, len(infos))
+	var files []string
 	for _, i := range infos {
 		h := &header{Name: i.Name, Version: i.Version, Release: i.Release, Arch: i.Arch, SourceRPM: i.SourceRpm, Epoch: i.Epoch}
 		if p := newPackage(h, p); p != nil {
 			pkgs = append(pkgs, *p)
+			names, _ := i.InstalledFileNames() // a package without a file list owns nothing
+			files = addFiles(files, names)
 		}
 	}
-	return pkgs, nil
+	return pkgs, files, nil
 }
 
 func newPackage(h *header, dbPath string) *scan.Package {
