@@ -130,10 +130,10 @@ const (
 	tagBaseNames = 1117
 	tagDirNames  = 1118
 
-	typeInt32      = 4
+	typeInt32       = 4
 	typeString      = 6
 	typeStringArray = 8
-	typeI18NString = 9
+	typeI18NString  = 9
 )
 
 // parseHeader reads an rpm header blob as stored in the database (index
