@@ -105,3 +105,110 @@ func TestBuiltInputs(t *testing.T) {
 		t.Error("the surviving lodash lost its findings")
 	}
 }
+
+// TestNpmInstallTransitive installs an old mkdirp with the real npm: its
+// dependency minimist 0.0.8 is affected by GHSA-vh95-rmgr-6w4m (fixed 0.2.1
+// on the 0.x line) and GHSA-xvch-5gv4-984h (fixed 0.2.4), and mkdirp itself
+// by none of the corpus records.
+func TestNpmInstallTransitive(t *testing.T) {
+	npm, err := exec.LookPath("npm")
+	if err != nil {
+		t.Skip("npm is not installed")
+	}
+	dir := t.TempDir()
+	cmd := exec.CommandContext(context.Background(), npm, "install", "--no-audit", "--no-fund", "--ignore-scripts", "--prefix", dir, "mkdirp@0.5.1")
+	cmd.Env = append(os.Environ(), "npm_config_cache="+filepath.Join(dir, ".cache"), "npm_config_update_notifier=false")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Skipf("npm install failed (registry unreachable?): %v\n%s", err, out)
+	}
+	os.RemoveAll(filepath.Join(dir, ".cache"))
+	storeDir := t.TempDir()
+	copyDB(t, storeDir)
+	r := scanImage(t, storeDir, layoutOf(t, tarDir(t, dir, "srv/tool")), registry.Options{})
+
+	got := map[string]string{}
+	for _, f := range r.Findings {
+		if f.Package != nil {
+			got[f.Package.Name+" "+f.Package.Version+" "+f.ID] = f.FixedVersion
+			if f.Path != "/srv/tool/node_modules/minimist/package.json" {
+				t.Errorf("%s at %s", f.ID, f.Path)
+			}
+		}
+	}
+	want := map[string]string{"minimist 0.0.8 GHSA-vh95-rmgr-6w4m": "0.2.1", "minimist 0.0.8 GHSA-xvch-5gv4-984h": "0.2.4"}
+	if len(got) != len(want) {
+		t.Errorf("findings %v, want %v", got, want)
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s: fixed %q, want %s", k, got[k], v)
+		}
+	}
+	// The lockfile repeats what node_modules holds: no package twice.
+	seen := map[string]bool{}
+	for _, p := range r.Packages {
+		if seen[p.Name+p.Version] {
+			t.Errorf("%s %s listed twice (%s)", p.Name, p.Version, p.Path)
+		}
+		seen[p.Name+p.Version] = true
+	}
+}
+
+// TestDebianPythonPackageIsLeftToDebian installs Debian's real
+// python3-urllib3 .deb (registered with dpkg) into an image. Its egg-info
+// says 1.26.12, but Debian ships the fixes as 1.26.12-1+deb12uN: the PyPI
+// advisories for 1.26.12 must not be reported against it, and the package
+// must appear once, as the deb.
+func TestDebianPythonPackageIsLeftToDebian(t *testing.T) {
+	dir := t.TempDir()
+	dl := exec.CommandContext(context.Background(), "apt-get", "download", "python3-urllib3")
+	dl.Dir = dir
+	if out, err := dl.CombinedOutput(); err != nil {
+		t.Skipf("apt-get download python3-urllib3 failed (no Debian mirror or apt lists?): %v\n%s", err, out)
+	}
+	debs, _ := filepath.Glob(filepath.Join(dir, "python3-urllib3_*.deb"))
+	if len(debs) != 1 {
+		t.Fatalf("downloaded %v", debs)
+	}
+	root := filepath.Join(dir, "root")
+	if out, err := exec.Command("dpkg-deb", "-x", debs[0], root).CombinedOutput(); err != nil {
+		t.Fatalf("dpkg-deb -x: %v\n%s", err, out)
+	}
+	control, err := exec.Command("dpkg-deb", "-f", debs[0]).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var list []string
+	var files []tarEntry
+	filepath.Walk(root, func(p string, info os.FileInfo, err error) error {
+		if err != nil || !info.Mode().IsRegular() {
+			return err
+		}
+		rel, _ := filepath.Rel(root, p)
+		b, _ := os.ReadFile(p)
+		list = append(list, "/"+filepath.ToSlash(rel))
+		files = append(files, tarEntry{filepath.ToSlash(rel), 0o644, b})
+		return nil
+	})
+	status := "Package: python3-urllib3\nStatus: install ok installed\n" + strings.TrimPrefix(string(control), "Package: python3-urllib3\n")
+	files = append(files,
+		tarEntry{"etc/os-release", 0o644, []byte("ID=debian\nVERSION_ID=\"12\"\n")},
+		tarEntry{"var/lib/dpkg/status", 0o644, []byte(status)},
+		tarEntry{"var/lib/dpkg/info/python3-urllib3.list", 0o644, []byte("/.\n/usr\n" + strings.Join(list, "\n") + "\n")},
+	)
+	storeDir := t.TempDir()
+	copyDB(t, storeDir)
+	r := scanImage(t, storeDir, layoutOf(t, tarWithModes(t, files...)), registry.Options{})
+	var types []string
+	for _, p := range r.Packages {
+		types = append(types, p.Type+" "+p.Name+" "+p.Version)
+	}
+	if len(r.Packages) != 1 || r.Packages[0].Type != "deb" {
+		t.Errorf("packages %v, want only the deb", types)
+	}
+	for _, f := range r.Findings {
+		if strings.HasPrefix(f.ID, "PYSEC-") || f.Category == scan.ApplicationVulnerability {
+			t.Errorf("upstream advisory reported against Debian's package: %s %s", f.ID, f.Path)
+		}
+	}
+}

@@ -109,3 +109,26 @@ func layoutOf(t testing.TB, layers ...[]byte) registry.Source {
 	}
 	return registry.Detect(dir, false)
 }
+
+// tarDir builds an uncompressed layer of every regular file under root,
+// placed under prefix, with the files' own modes.
+func tarDir(t testing.TB, root, prefix string) []byte {
+	t.Helper()
+	var entries []tarEntry
+	err := filepath.Walk(root, func(p string, info os.FileInfo, err error) error {
+		if err != nil || !info.Mode().IsRegular() {
+			return err
+		}
+		rel, _ := filepath.Rel(root, p)
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		entries = append(entries, tarEntry{filepath.ToSlash(filepath.Join(prefix, rel)), int64(info.Mode().Perm()), b})
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tarWithModes(t, entries...)
+}

@@ -57,6 +57,10 @@ func WriteTable(w io.Writer, r *Report) error {
 			what, installed := f.Path, ""
 			if f.Package != nil {
 				what, installed = f.Package.Name, f.Package.Version
+				// Language packages repeat across projects: say which one.
+				if f.Category != scan.SystemVulnerability && f.Path != "" {
+					what += " (" + f.Path + ")"
+				}
 			}
 			sev := string(f.Severity)
 			if f.Whitelisted {

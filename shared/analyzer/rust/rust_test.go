@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"compress/zlib"
 	"context"
+	"debug/elf"
+	"encoding/binary"
 	"testing"
 
 	"github.com/layerscan/layerscan/shared/analyzer"
@@ -45,4 +47,58 @@ func FuzzAuditable(f *testing.F) {
 		ParseAuditable(b, "x")
 		depSection(b)
 	})
+}
+
+// elfWithSection writes a minimal little-endian ELF64 executable holding one
+// extra section, the way cargo-auditable leaves .dep-v0 in a binary.
+func elfWithSection(name string, data []byte) []byte {
+	shstr := append([]byte{0}, append([]byte(name), 0)...)
+	shstr = append(shstr, []byte(".shstrtab\x00")...)
+	const ehsize, shentsize = 64, 64
+	dataOff := uint64(ehsize)
+	strOff := dataOff + uint64(len(data))
+	shOff := strOff + uint64(len(shstr))
+	var b bytes.Buffer
+	le := binary.LittleEndian
+	b.Write([]byte{0x7f, 'E', 'L', 'F', 2, 1, 1, 0})
+	b.Write(make([]byte, 8))
+	binary.Write(&b, le, uint16(elf.ET_EXEC))
+	binary.Write(&b, le, uint16(elf.EM_X86_64))
+	binary.Write(&b, le, uint32(1))
+	binary.Write(&b, le, uint64(0)) // entry
+	binary.Write(&b, le, uint64(0)) // phoff
+	binary.Write(&b, le, shOff)     // shoff
+	binary.Write(&b, le, uint32(0)) // flags
+	binary.Write(&b, le, uint16(ehsize))
+	binary.Write(&b, le, uint16(56)) // phentsize
+	binary.Write(&b, le, uint16(0))  // phnum
+	binary.Write(&b, le, uint16(shentsize))
+	binary.Write(&b, le, uint16(3)) // shnum
+	binary.Write(&b, le, uint16(2)) // shstrndx
+	b.Write(data)
+	b.Write(shstr)
+	section := func(nameOff uint32, typ elf.SectionType, off, size uint64) {
+		binary.Write(&b, le, elf.Section64{Name: nameOff, Type: uint32(typ), Off: off, Size: size, Addralign: 1})
+	}
+	section(0, elf.SHT_NULL, 0, 0)
+	section(1, elf.SHT_PROGBITS, dataOff, uint64(len(data)))
+	section(uint32(2+len(name)), elf.SHT_STRTAB, strOff, uint64(len(shstr)))
+	return b.Bytes()
+}
+
+func TestAuditableBinary(t *testing.T) {
+	var z bytes.Buffer
+	zw := zlib.NewWriter(&z)
+	zw.Write([]byte(`{"packages":[{"name":"app","version":"0.1.0","source":"local","kind":"runtime","root":true},{"name":"smallvec","version":"1.6.0","source":"crates.io","kind":"runtime"}]}`))
+	zw.Close()
+	bin := elfWithSection(".dep-v0", z.Bytes())
+	arts, err := Analyzer{}.Analyze(context.Background(), analyzer.Input{Path: "usr/bin/app", Mode: 0o755, Content: bin})
+	if err != nil || len(arts) != 1 || len(arts[0].Packages) != 1 || arts[0].Packages[0].Name != "smallvec" || arts[0].Warning != "" {
+		t.Fatalf("%+v %v", arts, err)
+	}
+	// An ELF without the section yields nothing.
+	arts, _ = Analyzer{}.Analyze(context.Background(), analyzer.Input{Path: "usr/bin/x", Mode: 0o755, Content: elfWithSection(".text", []byte{0xc3})})
+	if len(arts) != 0 {
+		t.Errorf("%+v", arts)
+	}
 }
