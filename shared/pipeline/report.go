@@ -17,13 +17,24 @@ import (
 	"github.com/layerscan/layerscan/shared/store"
 )
 
+// ReportLogic must be bumped whenever the report built from the same layer
+// facts and advisory DB may change (squash, matching or report rules): it
+// decides whether a stored report may be reused.
+const ReportLogic = 2
+
 // BuildReport squashes the layer facts of a scan, detects the OS, matches
 // packages against the current advisory DB and writes the report. It reads
 // layer facts only, so re-matching after a DB update downloads no layer.
+// When a complete report of the same image already exists for the same
+// advisory DB, analyzer set and report logic, it is reused: its inputs are
+// immutable, so rebuilding it would give the same findings.
 func (d *Deps) BuildReport(ctx context.Context, job ReportJob) (*report.Report, error) {
 	var st State
 	if err := store.GetJSON(ctx, d.Store, stateKey(job.ScanID), &st); err != nil {
 		return nil, fmt.Errorf("scan %s: %w", job.ScanID, err)
+	}
+	if r, err := d.reuseReport(ctx, st); err != nil || r != nil {
+		return r, err
 	}
 	r := &report.Report{
 		Schema:    report.Schema,
@@ -32,7 +43,7 @@ func (d *Deps) BuildReport(ctx context.Context, job ReportJob) (*report.Report, 
 		Errors:    []string{},
 		Packages:  []scan.Package{},
 		Findings:  []scan.Finding{},
-		Scanner:   report.Scanner{Version: Version, AnalyzerSet: st.AnalyzerSet},
+		Scanner:   report.Scanner{Version: Version, AnalyzerSet: st.AnalyzerSet, Logic: ReportLogic},
 		CreatedAt: d.now().Format(time.RFC3339),
 	}
 	facts := make([]*scan.LayerFacts, 0, len(st.Layers))
@@ -121,15 +132,49 @@ func (d *Deps) BuildReport(ctx context.Context, job ReportJob) (*report.Report, 
 	})
 	r.Summary = report.Summarize(r.Findings)
 
+	if err := d.writeReport(ctx, st, r); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+func (d *Deps) writeReport(ctx context.Context, st State, r *report.Report) error {
 	key := ReportKey(st.Digest, r.AdvisoryDB.Version)
 	if err := store.PutJSON(ctx, d.Store, key, r); err != nil {
-		return nil, err
+		return err
 	}
 	if err := store.PutJSON(ctx, d.Store, resultKey(st.ID), Result{ReportKey: key, Complete: r.Complete, Finished: d.now().Format(time.RFC3339)}); err != nil {
-		return nil, err
+		return err
 	}
 	d.logf("scan %s: report %s (%d packages, %d findings)", st.ID, key, len(r.Packages), len(r.Findings))
-	return r, nil
+	return nil
+}
+
+// reuseReport returns the stored report of this image when it was built from
+// the same inputs, refreshed with this scan's reference, layer statuses and
+// time; nil when it must be rebuilt.
+func (d *Deps) reuseReport(ctx context.Context, st State) (*report.Report, error) {
+	db, err := advisory.Current(ctx, d.Store)
+	if err != nil {
+		return nil, nil // BuildReport reports DB problems itself
+	}
+	var r report.Report
+	if err := store.GetJSON(ctx, d.Store, ReportKey(st.Digest, db.Manifest.Version), &r); err != nil {
+		return nil, nil
+	}
+	if !r.Complete || r.Scanner.Logic != ReportLogic || r.Scanner.Version != Version || r.Scanner.AnalyzerSet != st.AnalyzerSet || len(r.Layers) != len(st.Layers) {
+		return nil, nil
+	}
+	for i, l := range st.Layers {
+		var m Marker
+		if err := store.GetJSON(ctx, d.Store, doneKey(st.ID, l.DiffID), &m); err != nil || m.Status == "failed" || r.Layers[i].DiffID != l.DiffID {
+			return nil, nil
+		}
+		r.Layers[i].Status = m.Status
+	}
+	r.Image.Ref = st.Ref
+	r.CreatedAt = d.now().Format(time.RFC3339)
+	return &r, d.writeReport(ctx, st, &r)
 }
 
 // LoadResult returns the report of a finished scan.

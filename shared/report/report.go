@@ -60,6 +60,9 @@ type AdvisoryDB struct {
 type Scanner struct {
 	Version     string `json:"version"`
 	AnalyzerSet string `json:"analyzerSet"`
+	// Logic versions how reports are built from facts (squash, matching,
+	// report rules); a stored report is reused only under the same one.
+	Logic int `json:"logic"`
 }
 
 // Summary counts non-whitelisted findings per category and severity.
