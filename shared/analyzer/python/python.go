@@ -159,7 +159,7 @@ func ParseTOMLLock(b []byte, file string) ([]scan.Package, error) {
 func ParsePipfileLock(b []byte, file string) ([]scan.Package, error) {
 	var l map[string]json.RawMessage
 	if err := json.Unmarshal(b, &l); err != nil {
-		return nil, fmt.Errorf("Pipfile.lock: %w", err)
+		return nil, fmt.Errorf("pipfile lock: %w", err)
 	}
 	var pkgs []scan.Package
 	for _, section := range []string{"default", "develop"} {
@@ -168,7 +168,7 @@ func ParsePipfileLock(b []byte, file string) ([]scan.Package, error) {
 		}
 		if raw, ok := l[section]; ok {
 			if err := json.Unmarshal(raw, &deps); err != nil {
-				return pkgs, fmt.Errorf("Pipfile.lock %s: %w", section, err)
+				return pkgs, fmt.Errorf("pipfile lock, section %s: %w", section, err)
 			}
 		}
 		for name, d := range deps {

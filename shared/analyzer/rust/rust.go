@@ -81,7 +81,7 @@ func ParseCargoLock(b []byte, file string) ([]scan.Package, error) {
 		pkgs = append(pkgs, p)
 	}
 	if err != nil {
-		return pkgs, fmt.Errorf("Cargo.lock: %w", err)
+		return pkgs, fmt.Errorf("cargo lock: %w", err)
 	}
 	return pkgs, nil
 }
