@@ -15,6 +15,7 @@ import (
 	"strings"
 
 	"github.com/layerscan/layerscan/shared/analyzer/builtin"
+	"github.com/layerscan/layerscan/shared/buildcheck"
 	"github.com/layerscan/layerscan/shared/pipeline"
 	"github.com/layerscan/layerscan/shared/registry"
 	"github.com/layerscan/layerscan/shared/report"
@@ -116,6 +117,7 @@ func cmdScan(ctx context.Context, args []string, stdout, stderr io.Writer) (int,
 	all := fs.Bool("all-platforms", false, "scan every platform of an image index")
 	workers := fs.Int("workers", runtime.NumCPU(), "layers analysed at once")
 	quiet := fs.Bool("quiet", false, "no progress on stderr")
+	dockerfile := fs.String("dockerfile", "", "the Dockerfile the image was built from: its final stage is checked instead of the image history")
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
 		return 2, err
@@ -139,6 +141,16 @@ func cmdScan(ctx context.Context, args []string, stdout, stderr io.Writer) (int,
 		d.Progress = stderr
 	}
 	req := pipeline.ScanRequest{Source: registry.Detect(pos[0], *insecure), Platform: *platform, AllPlatforms: *all, Trigger: "cli"}
+	if *dockerfile != "" {
+		b, err := os.ReadFile(*dockerfile)
+		if err != nil {
+			return 2, fmt.Errorf("--dockerfile: %w", err)
+		}
+		if _, err := buildcheck.ParseDockerfile(b); err != nil {
+			return 2, fmt.Errorf("--dockerfile %s: %w", *dockerfile, err)
+		}
+		req.Dockerfile = string(b)
+	}
 	reports, err := d.ScanLocal(ctx, req, *workers)
 	if err != nil {
 		return 1, err

@@ -60,6 +60,9 @@ type ScanRequest struct {
 	AllPlatforms bool            `json:"allPlatforms,omitempty"`
 	// Trigger says what asked: cli, api, registry event, timer.
 	Trigger string `json:"trigger,omitempty"`
+	// Dockerfile is the text of the Dockerfile the image was built from, if
+	// the caller has it; its final stage is checked instead of the history.
+	Dockerfile string `json:"dockerfile,omitempty"`
 }
 
 // State is scans/<id>/state.json, written once by Plan.

@@ -2,14 +2,18 @@ package pipeline
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
 	"strings"
 	"time"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
 	"github.com/layerscan/layerscan/shared/advisory"
 	"github.com/layerscan/layerscan/shared/analyzer/osrelease"
+	"github.com/layerscan/layerscan/shared/buildcheck"
 	"github.com/layerscan/layerscan/shared/match"
 	"github.com/layerscan/layerscan/shared/report"
 	"github.com/layerscan/layerscan/shared/scan"
@@ -20,7 +24,7 @@ import (
 // ReportLogic must be bumped whenever the report built from the same layer
 // facts and advisory DB may change (squash, matching or report rules): it
 // decides whether a stored report may be reused.
-const ReportLogic = 2
+const ReportLogic = 3
 
 // BuildReport squashes the layer facts of a scan, detects the OS, matches
 // packages against the current advisory DB and writes the report. It reads
@@ -88,6 +92,11 @@ func (d *Deps) BuildReport(ctx context.Context, job ReportJob) (*report.Report, 
 	r.Image.OS = osrelease.Detect(img.Artifacts)
 	r.Packages = append(r.Packages, img.Packages...)
 	r.Findings = append(r.Findings, img.LayerFindings...)
+	bf, err := d.buildFindings(ctx, st)
+	if err != nil {
+		r.Warnings = append(r.Warnings, "build instructions not checked: "+err.Error())
+	}
+	r.Findings = append(r.Findings, bf...)
 
 	db, err := advisory.Current(ctx, d.Store)
 	switch {
@@ -162,7 +171,7 @@ func (d *Deps) reuseReport(ctx context.Context, st State) (*report.Report, error
 	if err := store.GetJSON(ctx, d.Store, ReportKey(st.Digest, db.Manifest.Version), &r); err != nil {
 		return nil, nil
 	}
-	if !r.Complete || r.Scanner.Logic != ReportLogic || r.Scanner.Version != Version || r.Scanner.AnalyzerSet != st.AnalyzerSet || len(r.Layers) != len(st.Layers) {
+	if st.Request.Dockerfile != "" || !r.Complete || r.Scanner.Logic != ReportLogic || r.Scanner.Version != Version || r.Scanner.AnalyzerSet != st.AnalyzerSet || len(r.Layers) != len(st.Layers) {
 		return nil, nil
 	}
 	for i, l := range st.Layers {
@@ -188,6 +197,46 @@ func (d *Deps) LoadResult(ctx context.Context, scanID string) (*report.Report, e
 		return nil, err
 	}
 	return &r, nil
+}
+
+// buildFindings checks the build instructions: the Dockerfile's final
+// stage when the request carries one, else the image history; and the
+// image config (user, environment, health check) in both cases.
+func (d *Deps) buildFindings(ctx context.Context, st State) ([]scan.Finding, error) {
+	raw, err := d.Store.Get(ctx, configKey(st.Digest))
+	if err != nil {
+		return nil, fmt.Errorf("image config: %w", err)
+	}
+	var cfg v1.ConfigFile
+	if err := json.Unmarshal(raw, &cfg); err != nil {
+		return nil, fmt.Errorf("image config: %w", err)
+	}
+	img := buildcheck.Image{
+		User: cfg.Config.User, Env: cfg.Config.Env, Cmd: cfg.Config.Cmd, Entrypoint: cfg.Config.Entrypoint,
+		Healthcheck: cfg.Config.Healthcheck != nil && len(cfg.Config.Healthcheck.Test) > 0 && cfg.Config.Healthcheck.Test[0] != "NONE",
+	}
+	for v := range cfg.Config.Volumes {
+		img.Volumes = append(img.Volumes, v)
+	}
+	var instrs []buildcheck.Instruction
+	if st.Request.Dockerfile != "" {
+		all, err := buildcheck.ParseDockerfile([]byte(st.Request.Dockerfile))
+		if err != nil {
+			return nil, err
+		}
+		instrs = buildcheck.FinalStage(all)
+	} else {
+		diffIDs := make([]string, 0, len(st.Layers))
+		for _, l := range st.Layers {
+			diffIDs = append(diffIDs, l.DiffID)
+		}
+		hist := make([]buildcheck.HistoryEntry, 0, len(cfg.History))
+		for _, h := range cfg.History {
+			hist = append(hist, buildcheck.HistoryEntry{CreatedBy: h.CreatedBy, EmptyLayer: h.EmptyLayer})
+		}
+		instrs = buildcheck.FromHistory(hist, diffIDs)
+	}
+	return buildcheck.Check(instrs, img), nil
 }
 
 func absolute(p string) string {

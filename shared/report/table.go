@@ -55,6 +55,12 @@ func WriteTable(w io.Writer, r *Report) error {
 		fmt.Fprintf(tw, "SEVERITY\tID\tPACKAGE / PATH\tINSTALLED\tFIXED\tLAYER\tFIX\n")
 		for _, f := range fs {
 			what, installed := f.Path, ""
+			switch {
+			case f.Package == nil && what == "":
+				what = clip(f.Evidence, 100)
+			case f.Package == nil && f.Evidence != "":
+				what += " (" + clip(f.Evidence, 60) + ")"
+			}
 			if f.Package != nil {
 				what, installed = f.Package.Name, f.Package.Version
 				// Language packages repeat across projects: say which one.
@@ -97,3 +103,10 @@ func (e *errWriter) Write(p []byte) (int, error) {
 }
 
 func (e *errWriter) printf(format string, args ...any) { fmt.Fprintf(e, format, args...) }
+
+func clip(s string, n int) string {
+	if r := []rune(s); len(r) > n {
+		return string(r[:n]) + "…"
+	}
+	return s
+}

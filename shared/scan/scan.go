@@ -183,3 +183,14 @@ type Coverage struct {
 	Covered   bool   `json:"covered"`
 	Note      string `json:"note,omitempty"`
 }
+
+// Mask hides a secret value in any output: a short prefix stays so that a
+// reader can tell which key it was, the rest becomes "****".
+func Mask(v string) string {
+	r := []rune(v)
+	keep := 4
+	if len(r) <= 8 {
+		keep = len(r) / 4
+	}
+	return string(r[:keep]) + "****"
+}
