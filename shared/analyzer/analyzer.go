@@ -19,10 +19,11 @@ import (
 // Input is one file handed to an analyzer. Content holds the whole file
 // (up to the set's per-file cap) and must not be modified.
 type Input struct {
-	Path    string
-	Mode    fs.FileMode
-	Size    int64
-	Content []byte
+	Path     string
+	Mode     fs.FileMode
+	UID, GID int
+	Size     int64
+	Content  []byte
 }
 
 // Analyzer learns facts from files of one layer.
@@ -94,7 +95,7 @@ func (s *Set) Analyze(ctx context.Context, blob io.Reader, digest, diffID string
 			return err
 		}
 		facts.Stats.FilesAnalyzed++
-		in := Input{Path: e.Path, Mode: mode, Size: e.Header.Size, Content: content}
+		in := Input{Path: e.Path, Mode: mode, UID: e.Header.Uid, GID: e.Header.Gid, Size: e.Header.Size, Content: content}
 		for _, a := range wanted {
 			arts, err := safeAnalyze(ctx, a, in)
 			if err != nil {

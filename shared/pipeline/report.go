@@ -92,6 +92,7 @@ func (d *Deps) BuildReport(ctx context.Context, job ReportJob) (*report.Report, 
 	r.Image.OS = osrelease.Detect(img.Artifacts)
 	r.Packages = append(r.Packages, img.Packages...)
 	r.Findings = append(r.Findings, img.LayerFindings...)
+	r.Findings = append(r.Findings, img.Findings...)
 	bf, err := d.buildFindings(ctx, st)
 	if err != nil {
 		r.Warnings = append(r.Warnings, "build instructions not checked: "+err.Error())

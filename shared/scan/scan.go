@@ -61,6 +61,10 @@ const (
 	BuildInstruction         Category = "build-instruction"
 )
 
+// InBlob is true for categories whose risk ships with a layer's bytes: a
+// secret or a malware sample deleted by a later layer is still in the image.
+func (c Category) InBlob() bool { return c == SensitiveFile || c == MaliciousSample }
+
 // Categories lists the six categories in report order.
 var Categories = []Category{SystemVulnerability, ApplicationVulnerability, Baseline, MaliciousSample, SensitiveFile, BuildInstruction}
 
@@ -142,6 +146,11 @@ type Artifact struct {
 	// Error says why the file could not be read; its packages are then unknown
 	// and the report is incomplete. Use it for package databases.
 	Error string `json:"error,omitempty"`
+	// Findings are risks of the file's content (a weak shadow entry, a SUID
+	// bit, a private key). They belong to the file as it is in the final
+	// image, except sensitive files and malicious samples: their bytes stay
+	// in the layer blob even after a later layer deletes or replaces the file.
+	Findings []Finding `json:"findings,omitempty"`
 	// Warning records a per-file problem that leaves the report complete: a
 	// malformed lockfile or manifest among an application's files.
 	Warning string `json:"warning,omitempty"`

@@ -20,6 +20,8 @@ type Image struct {
 	Packages []scan.Package
 	// LayerFindings are content findings of every layer, deleted files included.
 	LayerFindings []scan.Finding
+	// Findings are the findings of the artifacts of the final file system.
+	Findings []scan.Finding
 	// Errors are artifact errors that survive in the final file system.
 	Errors []string
 	// Warnings are per-file problems that do not make the scan incomplete.
@@ -44,13 +46,27 @@ func Squash(layers []*scan.LayerFacts) *Image {
 			continue
 		}
 		for _, d := range lf.OpaqueDirs {
-			removeTree(state, d, false)
+			img.keepInBlob(removeTree(state, d, false), "hidden by an opaque directory in layer "+lf.DiffID)
 		}
 		for _, w := range lf.Whiteouts {
-			removeTree(state, w, true)
+			img.keepInBlob(removeTree(state, w, true), "deleted by layer "+lf.DiffID)
 		}
 		live := presentKeys(state)
 		for _, a := range lf.Artifacts {
+			if len(a.Findings) > 0 {
+				a.Findings = append([]scan.Finding(nil), a.Findings...)
+				for i := range a.Findings {
+					if a.Findings[i].LayerDiffID == "" {
+						a.Findings[i].LayerDiffID = lf.DiffID
+					}
+					if a.Findings[i].Path == "" {
+						a.Findings[i].Path = a.Path
+					}
+				}
+			}
+			if old, ok := state[Key(a.Path, a.Kind)]; ok {
+				img.keepInBlob([]scan.Artifact{old}, "replaced by layer "+lf.DiffID)
+			}
 			for i := range a.Packages {
 				k := a.Kind + "\x00" + a.Packages[i].Key()
 				if prev, ok := intro[k]; ok && live[k] {
@@ -90,6 +106,7 @@ func Squash(layers []*scan.LayerFacts) *Image {
 			img.Warnings = append(img.Warnings, a.Path+": "+a.Warning)
 		}
 		img.Packages = append(img.Packages, a.Packages...)
+		img.Findings = append(img.Findings, a.Findings...)
 	}
 	img.Packages = dropShadowed(img.Packages)
 	img.Packages, img.OSOwned = dropOSOwned(img.Packages, state)
@@ -189,15 +206,33 @@ func presentKeys(state map[string]scan.Artifact) map[string]bool {
 	return keys
 }
 
-// removeTree deletes dir's content (and dir itself when self is set).
-func removeTree(state map[string]scan.Artifact, dir string, self bool) {
+// keepInBlob moves the findings of removed artifacts whose risk ships with
+// the lower layer's bytes (secrets, malware) to the layer findings.
+func (img *Image) keepInBlob(removed []scan.Artifact, why string) {
+	for _, a := range removed {
+		for _, f := range a.Findings {
+			if f.Category.InBlob() {
+				f.Evidence = strings.TrimSpace(f.Evidence + " [" + why + "; the bytes remain in the image]")
+				img.LayerFindings = append(img.LayerFindings, f)
+			}
+		}
+	}
+}
+
+// removeTree deletes dir's content (and dir itself when self is set) and
+// returns what it removed.
+func removeTree(state map[string]scan.Artifact, dir string, self bool) []scan.Artifact {
 	prefix := dir + "/"
 	if dir == "" {
 		prefix = ""
 	}
+	var removed []scan.Artifact
 	for k, a := range state {
 		if (self && a.Path == dir) || strings.HasPrefix(a.Path, prefix) {
+			removed = append(removed, a)
 			delete(state, k)
 		}
 	}
+	sort.Slice(removed, func(i, j int) bool { return removed[i].Path < removed[j].Path })
+	return removed
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/layerscan/layerscan/shared/analyzer/rpm"
 	"github.com/layerscan/layerscan/shared/analyzer/ruby"
 	"github.com/layerscan/layerscan/shared/analyzer/rust"
+	"github.com/layerscan/layerscan/shared/baseline"
 )
 
 // Set returns the default analyzer set.
@@ -23,5 +24,6 @@ func Set() *analyzer.Set {
 		osrelease.Analyzer{}, dpkg.Analyzer{}, apk.Analyzer{}, rpm.Analyzer{},
 		golang.Analyzer{}, npm.Analyzer{}, python.Analyzer{}, java.Analyzer{},
 		ruby.Analyzer{}, php.Analyzer{}, rust.Analyzer{}, dotnet.Analyzer{},
+		baseline.Analyzer{},
 	)
 }
