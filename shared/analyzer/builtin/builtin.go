@@ -16,6 +16,7 @@ import (
 	"github.com/layerscan/layerscan/shared/analyzer/ruby"
 	"github.com/layerscan/layerscan/shared/analyzer/rust"
 	"github.com/layerscan/layerscan/shared/baseline"
+	"github.com/layerscan/layerscan/shared/secret"
 )
 
 // Set returns the default analyzer set.
@@ -24,6 +25,6 @@ func Set() *analyzer.Set {
 		osrelease.Analyzer{}, dpkg.Analyzer{}, apk.Analyzer{}, rpm.Analyzer{},
 		golang.Analyzer{}, npm.Analyzer{}, python.Analyzer{}, java.Analyzer{},
 		ruby.Analyzer{}, php.Analyzer{}, rust.Analyzer{}, dotnet.Analyzer{},
-		baseline.Analyzer{},
+		baseline.Analyzer{}, secret.Analyzer{},
 	)
 }
