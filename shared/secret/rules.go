@@ -116,7 +116,7 @@ var configFiles = map[string]bool{
 
 var (
 	// key = value, key: value, 'KEY': 'value', define('DB_PASSWORD', 'value')
-	configLineRe = regexp.MustCompile(`(?i)(?:^|[\s{,(])(?:define\(\s*)?["']?([\w.\-]*(?:password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|private[_-]?key)[\w.\-]*)["']?\s*(?:[:=]|,)\s*["']?([^"'\s#;,)}]+)|^\s*(requirepass)\s+(\S+)`)
+	configLineRe  = regexp.MustCompile(`(?i)(?:^|[\s{,(])(?:define\(\s*)?["']?([\w.\-]*(?:password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|private[_-]?key)[\w.\-]*)["']?\s*(?:[:=]|,)\s*["']?([^"'\s#;,)}]+)|^\s*(requirepass)\s+(\S+)`)
 	placeholderRe = regexp.MustCompile(`(?i)^(?:\$\{.*\}?|\$\(.*|\$[A-Z_]+|%\(.*|<.*>|\{\{.*|null|none|nil|true|false|\*+|x+|changeit|your[_-].*|.*example.*|os\.environ.*|env\(.*|getenv.*|process\.env.*|enc\(.*|required|optional|string|str)$`)
 )
 
