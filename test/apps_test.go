@@ -73,8 +73,8 @@ func TestCorpusApplicationPackages(t *testing.T) {
 			}
 			got := map[string]scan.Category{}
 			for _, f := range r.Findings {
-				if f.Category != scan.ApplicationVulnerability && f.Category != scan.MaliciousSample {
-					continue
+				if f.Package == nil || f.Category != scan.ApplicationVulnerability && f.Category != scan.MaliciousSample {
+					continue // malware files and other findings have no package
 				}
 				k := f.Package.Name + " " + f.ID
 				if _, dup := got[k]; dup {

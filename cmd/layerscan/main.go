@@ -16,6 +16,7 @@ import (
 
 	"github.com/layerscan/layerscan/shared/analyzer/builtin"
 	"github.com/layerscan/layerscan/shared/buildcheck"
+	"github.com/layerscan/layerscan/shared/malware"
 	"github.com/layerscan/layerscan/shared/pipeline"
 	"github.com/layerscan/layerscan/shared/registry"
 	"github.com/layerscan/layerscan/shared/report"
@@ -136,7 +137,11 @@ func cmdScan(ctx context.Context, args []string, stdout, stderr io.Writer) (int,
 	if err != nil {
 		return 1, err
 	}
-	d := &pipeline.Deps{Store: st, Analyzers: builtin.Set()}
+	sigs, err := malware.Current(ctx, st)
+	if err != nil {
+		return 1, err
+	}
+	d := &pipeline.Deps{Store: st, Analyzers: builtin.SetWith(sigs)}
 	if !*quiet {
 		d.Progress = stderr
 	}
@@ -222,6 +227,7 @@ func cmdSync(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	storeDir := fs.String("store", defaultStore(), "object-store folder")
 	from := fs.String("from", "", "offline mirror folder in the osv.dev export layout (<Ecosystem>/all.zip) plus Alpine secdb; default: the public feeds")
+	sigs := fs.String("signatures", "", "folder of extra malware signatures (.yar/.yara rules, ClamAV .hdb/.hsb hash lists) published with the built-in ones")
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
 		return err
@@ -234,6 +240,9 @@ func cmdSync(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	d := &pipeline.Deps{Store: st, Progress: stderr}
+	if _, err := d.SyncSignatures(ctx, *sigs); err != nil {
+		return err
+	}
 	_, err = d.SyncAdvisories(ctx, *from)
 	return err
 }

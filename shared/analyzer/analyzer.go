@@ -39,6 +39,12 @@ type Analyzer interface {
 	Analyze(ctx context.Context, in Input) ([]scan.Artifact, error)
 }
 
+// Fingerprinter is implemented by analyzers whose output also depends on
+// data (a signature set): the fingerprint joins the analyzer-set version.
+type Fingerprinter interface {
+	Fingerprint() string
+}
+
 // Set runs a fixed list of analyzers; its Version keys cached layer facts.
 type Set struct {
 	analyzers []Analyzer
@@ -56,7 +62,11 @@ const DefaultMaxFileBytes = 256 << 20
 func NewSet(as ...Analyzer) *Set {
 	parts := make([]string, 0, len(as))
 	for _, a := range as {
-		parts = append(parts, fmt.Sprintf("%s@%d", a.Name(), a.Version()))
+		part := fmt.Sprintf("%s@%d", a.Name(), a.Version())
+		if f, ok := a.(Fingerprinter); ok {
+			part += "#" + f.Fingerprint()
+		}
+		parts = append(parts, part)
 	}
 	sort.Strings(parts)
 	sum := sha256.Sum256([]byte(strings.Join(parts, ",") + "|" + scan.LayerFactsSchema))

@@ -7,9 +7,11 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/layerscan/layerscan/shared/advisory"
+	"github.com/layerscan/layerscan/shared/malware"
 )
 
 // PublicOSVEcosystems are fetched from the osv.dev export when no mirror is given.
@@ -85,4 +87,39 @@ func download(ctx context.Context, dir string, progress io.Writer) error {
 		}
 	}
 	return nil
+}
+
+// SyncSignatures publishes the built-in malware signatures plus the rule
+// files (.yar, .yara) and hash lists (.hdb, .hsb) found in dir (none when
+// dir is ""), and makes the set current.
+func (d *Deps) SyncSignatures(ctx context.Context, dir string) (*malware.Set, error) {
+	src := malware.BuiltinSource()
+	if dir != "" {
+		files := map[string]string{}
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			return nil, fmt.Errorf("signatures: %w", err)
+		}
+		for _, e := range entries {
+			switch strings.ToLower(filepath.Ext(e.Name())) {
+			case ".yar", ".yara", ".hdb", ".hsb":
+			default:
+				continue
+			}
+			b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+			if err != nil {
+				return nil, fmt.Errorf("signatures: %w", err)
+			}
+			files[e.Name()] = string(b)
+		}
+		if err := src.Add(files); err != nil {
+			return nil, err
+		}
+	}
+	set, err := malware.Publish(ctx, d.Store, src)
+	if err != nil {
+		return nil, err
+	}
+	d.logf("signatures %s published: %d rules, %d hashes", set.Version, len(set.Rules), len(set.Hashes))
+	return set, nil
 }

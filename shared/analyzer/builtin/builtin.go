@@ -16,15 +16,20 @@ import (
 	"github.com/layerscan/layerscan/shared/analyzer/ruby"
 	"github.com/layerscan/layerscan/shared/analyzer/rust"
 	"github.com/layerscan/layerscan/shared/baseline"
+	"github.com/layerscan/layerscan/shared/malware"
 	"github.com/layerscan/layerscan/shared/secret"
 )
 
-// Set returns the default analyzer set.
-func Set() *analyzer.Set {
+// Set returns the default analyzer set with the built-in signatures.
+func Set() *analyzer.Set { return SetWith(malware.Builtin()) }
+
+// SetWith returns the default analyzer set with a given signature set
+// (the store's current one, see malware.Current).
+func SetWith(sigs *malware.Set) *analyzer.Set {
 	return analyzer.NewSet(
 		osrelease.Analyzer{}, dpkg.Analyzer{}, apk.Analyzer{}, rpm.Analyzer{},
 		golang.Analyzer{}, npm.Analyzer{}, python.Analyzer{}, java.Analyzer{},
 		ruby.Analyzer{}, php.Analyzer{}, rust.Analyzer{}, dotnet.Analyzer{},
-		baseline.Analyzer{}, secret.Analyzer{},
+		baseline.Analyzer{}, secret.Analyzer{}, malware.Analyzer{Set: sigs},
 	)
 }
