@@ -1,12 +1,19 @@
 package test
 
 import (
+	"context"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/layerscan/layerscan/shared/analyzer/builtin"
+	"github.com/layerscan/layerscan/shared/pipeline"
 	"github.com/layerscan/layerscan/shared/registry"
 	"github.com/layerscan/layerscan/shared/scan"
+	"github.com/layerscan/layerscan/shared/store"
+	"github.com/layerscan/layerscan/shared/whitelist"
 )
 
 type want struct {
@@ -154,4 +161,50 @@ func TestDeletedSecretSaysSo(t *testing.T) {
 		}
 	}
 	t.Error("deleted secret not reported")
+}
+
+// TestWhitelist: rules from the store's shared policy and from the request
+// mark findings, which stay in the report and leave the counts.
+func TestWhitelist(t *testing.T) {
+	storeDir := t.TempDir()
+	copyDB(t, storeDir)
+	if err := os.MkdirAll(filepath.Join(storeDir, "policy"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	shared := `{"rules":[{"id":"LS-MALWARE-*","path":"/opt/samples/**","reason":"scanner test files"}]}`
+	if err := os.WriteFile(filepath.Join(storeDir, "policy", "whitelist.json"), []byte(shared), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	st, _ := store.NewFS(storeDir)
+	d := &pipeline.Deps{Store: st, Analyzers: builtin.Set()}
+	req := pipeline.ScanRequest{
+		Source:    corpusImage(t, "debian-bookworm-app"),
+		Whitelist: []whitelist.Rule{{ID: "CVE-2020-8203", Repository: "corpus.local/debian-bookworm-app", Reason: "not reachable"}},
+	}
+	rs, err := d.ScanLocal(context.Background(), req, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rs[0]
+	marked := map[string]bool{}
+	for _, f := range r.Findings {
+		if f.Whitelisted {
+			marked[f.ID+" "+f.Path] = true
+		}
+	}
+	for _, k := range []string{
+		"LS-MALWARE-EICAR-TEST-SIGNATURE /opt/samples/eicar.com", "LS-MALWARE-CLAMAV-TEST-FILE-CLAM-EXE /opt/samples/clam.exe",
+		"LS-MALWARE-CLAMAV-TEST-FILE-CLAM-ZIP /opt/samples/clam.zip", "GHSA-p6mc-m468-83gw /app/node_modules/lodash/package.json",
+	} {
+		if !marked[k] {
+			t.Errorf("%s not whitelisted (marked: %v)", k, marked)
+		}
+	}
+	if len(marked) != 4 {
+		t.Errorf("whitelisted %d findings, want 4: %v", len(marked), marked)
+	}
+	// The MAL- record is not under /opt/samples: it stays counted.
+	if n := r.Summary[scan.MaliciousSample][scan.Critical] + r.Summary[scan.MaliciousSample][scan.High]; n != 1 {
+		t.Errorf("malicious-sample count %d, want 1 (the npm MAL- record)", n)
+	}
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/layerscan/layerscan/shared/analyzer/builtin"
 	"github.com/layerscan/layerscan/shared/buildcheck"
 	"github.com/layerscan/layerscan/shared/malware"
+	"github.com/layerscan/layerscan/shared/whitelist"
 	"github.com/layerscan/layerscan/shared/pipeline"
 	"github.com/layerscan/layerscan/shared/registry"
 	"github.com/layerscan/layerscan/shared/report"
@@ -118,6 +119,7 @@ func cmdScan(ctx context.Context, args []string, stdout, stderr io.Writer) (int,
 	all := fs.Bool("all-platforms", false, "scan every platform of an image index")
 	workers := fs.Int("workers", runtime.NumCPU(), "layers analysed at once")
 	quiet := fs.Bool("quiet", false, "no progress on stderr")
+	wlFile := fs.String("whitelist", "", "whitelist rules (JSON, see docs/report.md) applied on top of the store's policy/whitelist.json")
 	dockerfile := fs.String("dockerfile", "", "the Dockerfile the image was built from: its final stage is checked instead of the image history")
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
@@ -155,6 +157,17 @@ func cmdScan(ctx context.Context, args []string, stdout, stderr io.Writer) (int,
 			return 2, fmt.Errorf("--dockerfile %s: %w", *dockerfile, err)
 		}
 		req.Dockerfile = string(b)
+	}
+	if *wlFile != "" {
+		b, err := os.ReadFile(*wlFile)
+		if err != nil {
+			return 2, fmt.Errorf("--whitelist: %w", err)
+		}
+		l, err := whitelist.Parse(b)
+		if err != nil {
+			return 2, fmt.Errorf("--whitelist %s: %w", *wlFile, err)
+		}
+		req.Whitelist = l.Rules
 	}
 	reports, err := d.ScanLocal(ctx, req, *workers)
 	if err != nil {

@@ -18,6 +18,7 @@ import (
 	"github.com/layerscan/layerscan/shared/registry"
 	"github.com/layerscan/layerscan/shared/scan"
 	"github.com/layerscan/layerscan/shared/store"
+	"github.com/layerscan/layerscan/shared/whitelist"
 )
 
 // Step names, as dispatched.
@@ -63,6 +64,8 @@ type ScanRequest struct {
 	// Dockerfile is the text of the Dockerfile the image was built from, if
 	// the caller has it; its final stage is checked instead of the history.
 	Dockerfile string `json:"dockerfile,omitempty"`
+	// Whitelist adds rules to the store's shared whitelist for this scan.
+	Whitelist []whitelist.Rule `json:"whitelist,omitempty"`
 }
 
 // State is scans/<id>/state.json, written once by Plan.

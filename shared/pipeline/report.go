@@ -19,12 +19,13 @@ import (
 	"github.com/layerscan/layerscan/shared/scan"
 	"github.com/layerscan/layerscan/shared/squash"
 	"github.com/layerscan/layerscan/shared/store"
+	"github.com/layerscan/layerscan/shared/whitelist"
 )
 
 // ReportLogic must be bumped whenever the report built from the same layer
 // facts and advisory DB may change (squash, matching or report rules): it
 // decides whether a stored report may be reused.
-const ReportLogic = 3
+const ReportLogic = 4
 
 // BuildReport squashes the layer facts of a scan, detects the OS, matches
 // packages against the current advisory DB and writes the report. It reads
@@ -37,7 +38,12 @@ func (d *Deps) BuildReport(ctx context.Context, job ReportJob) (*report.Report, 
 	if err := store.GetJSON(ctx, d.Store, stateKey(job.ScanID), &st); err != nil {
 		return nil, fmt.Errorf("scan %s: %w", job.ScanID, err)
 	}
-	if r, err := d.reuseReport(ctx, st); err != nil || r != nil {
+	wl, err := whitelist.Load(ctx, d.Store)
+	if err != nil {
+		return nil, fmt.Errorf("whitelist: %w", err)
+	}
+	wl.Rules = append(wl.Rules, st.Request.Whitelist...)
+	if r, err := d.reuseReport(ctx, st, wl.Fingerprint()); err != nil || r != nil {
 		return r, err
 	}
 	r := &report.Report{
@@ -47,7 +53,7 @@ func (d *Deps) BuildReport(ctx context.Context, job ReportJob) (*report.Report, 
 		Errors:    []string{},
 		Packages:  []scan.Package{},
 		Findings:  []scan.Finding{},
-		Scanner:   report.Scanner{Version: Version, AnalyzerSet: st.AnalyzerSet, Logic: ReportLogic},
+		Scanner:   report.Scanner{Version: Version, AnalyzerSet: st.AnalyzerSet, Logic: ReportLogic, Policy: wl.Fingerprint()},
 		CreatedAt: d.now().Format(time.RFC3339),
 	}
 	facts := make([]*scan.LayerFacts, 0, len(st.Layers))
@@ -133,6 +139,7 @@ func (d *Deps) BuildReport(ctx context.Context, job ReportJob) (*report.Report, 
 	for i := range r.Findings {
 		r.Findings[i].Path = absolute(r.Findings[i].Path)
 	}
+	wl.Apply(r.Findings, whitelist.Repository(st.Ref))
 	report.SortFindings(r.Findings)
 	sort.SliceStable(r.Packages, func(i, j int) bool {
 		if r.Packages[i].Path != r.Packages[j].Path {
@@ -163,7 +170,7 @@ func (d *Deps) writeReport(ctx context.Context, st State, r *report.Report) erro
 // reuseReport returns the stored report of this image when it was built from
 // the same inputs, refreshed with this scan's reference, layer statuses and
 // time; nil when it must be rebuilt.
-func (d *Deps) reuseReport(ctx context.Context, st State) (*report.Report, error) {
+func (d *Deps) reuseReport(ctx context.Context, st State, policy string) (*report.Report, error) {
 	db, err := advisory.Current(ctx, d.Store)
 	if err != nil {
 		return nil, nil // BuildReport reports DB problems itself
@@ -172,7 +179,7 @@ func (d *Deps) reuseReport(ctx context.Context, st State) (*report.Report, error
 	if err := store.GetJSON(ctx, d.Store, ReportKey(st.Digest, db.Manifest.Version), &r); err != nil {
 		return nil, nil
 	}
-	if st.Request.Dockerfile != "" || !r.Complete || r.Scanner.Logic != ReportLogic || r.Scanner.Version != Version || r.Scanner.AnalyzerSet != st.AnalyzerSet || len(r.Layers) != len(st.Layers) {
+	if st.Request.Dockerfile != "" || !r.Complete || r.Scanner.Policy != policy || r.Scanner.Logic != ReportLogic || r.Scanner.Version != Version || r.Scanner.AnalyzerSet != st.AnalyzerSet || len(r.Layers) != len(st.Layers) {
 		return nil, nil
 	}
 	for i, l := range st.Layers {

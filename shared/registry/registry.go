@@ -158,7 +158,27 @@ func openLayout(src Source, o Options) ([]*Image, error) {
 	if err != nil {
 		return nil, fmt.Errorf("OCI layout %s: %w", src.Location, err)
 	}
-	return fromIndex(idx, o, idx.Image, src, src.Location)
+	return fromIndex(idx, o, idx.Image, src, layoutRef(idx, src.Location))
+}
+
+// layoutRef names a layout's image by its org.opencontainers.image.ref.name
+// annotation when that is a full reference (registry/name:tag) shared by the
+// top-level manifests; else by the folder.
+func layoutRef(idx v1.ImageIndex, location string) string {
+	m, err := idx.IndexManifest()
+	if err != nil || len(m.Manifests) == 0 {
+		return location
+	}
+	ref := m.Manifests[0].Annotations["org.opencontainers.image.ref.name"]
+	for _, d := range m.Manifests[1:] {
+		if d.Annotations["org.opencontainers.image.ref.name"] != ref {
+			return location
+		}
+	}
+	if !strings.Contains(ref, "/") {
+		return location // a bare tag ("1.0") names nothing on its own
+	}
+	return ref
 }
 
 // fromIndex walks an index (nested indexes included) and opens the images

@@ -63,6 +63,8 @@ type Scanner struct {
 	// Logic versions how reports are built from facts (squash, matching,
 	// report rules); a stored report is reused only under the same one.
 	Logic int `json:"logic"`
+	// Policy identifies the whitelist rules applied ("" for none).
+	Policy string `json:"policy,omitempty"`
 }
 
 // Summary counts non-whitelisted findings per category and severity.

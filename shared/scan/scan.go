@@ -115,6 +115,8 @@ type Finding struct {
 	LayerDiffID string `json:"layerDiffID,omitempty"`
 	Remediation string `json:"remediation,omitempty"`
 	Whitelisted bool   `json:"whitelisted"`
+	// WhitelistReason is the accepting rule's reason.
+	WhitelistReason string `json:"whitelistReason,omitempty"`
 	// Evidence is a masked excerpt or a history line; never a whole secret.
 	Evidence string `json:"evidence,omitempty"`
 }
