@@ -17,11 +17,11 @@ import (
 	"github.com/layerscan/layerscan/shared/analyzer/builtin"
 	"github.com/layerscan/layerscan/shared/buildcheck"
 	"github.com/layerscan/layerscan/shared/malware"
-	"github.com/layerscan/layerscan/shared/whitelist"
 	"github.com/layerscan/layerscan/shared/pipeline"
 	"github.com/layerscan/layerscan/shared/registry"
 	"github.com/layerscan/layerscan/shared/report"
 	"github.com/layerscan/layerscan/shared/store"
+	"github.com/layerscan/layerscan/shared/whitelist"
 )
 
 const usage = `layerscan scans container images for security risks.
