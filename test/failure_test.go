@@ -80,7 +80,7 @@ func TestCorruptLayerIsAReportedFailure(t *testing.T) {
 	}
 }
 
-func buildCLI(t *testing.T) string {
+func buildCLI(t testing.TB) string {
 	bin := filepath.Join(t.TempDir(), "layerscan")
 	cmd := exec.Command("go", "build", "-o", bin, "../cmd/layerscan")
 	if out, err := cmd.CombinedOutput(); err != nil {

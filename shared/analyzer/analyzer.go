@@ -17,7 +17,9 @@ import (
 )
 
 // Input is one file handed to an analyzer. Content holds the whole file
-// (up to the set's per-file cap) and must not be modified.
+// (up to the set's per-file cap); it must not be modified, and it is only
+// valid during Analyze: the set reuses the buffer for the next file, so an
+// analyzer copies what it keeps (string(b) does).
 type Input struct {
 	Path     string
 	Mode     fs.FileMode
@@ -82,6 +84,7 @@ func (s *Set) Version() string { return s.version }
 func (s *Set) Analyze(ctx context.Context, blob io.Reader, digest, diffID string) (*scan.LayerFacts, error) {
 	facts := &scan.LayerFacts{Schema: scan.LayerFactsSchema, DiffID: diffID, Digest: digest, AnalyzerSet: s.version}
 	var wanted []Analyzer
+	var buf []byte // reused for every file: no per-file allocation and clearing
 	res, err := layer.Walk(ctx, blob, layer.Expect{Digest: digest, DiffID: diffID}, s.Limits, func(e layer.Entry, r io.Reader) error {
 		if e.Header.Typeflag != '0' && e.Header.Typeflag != 0 {
 			return nil
@@ -100,8 +103,11 @@ func (s *Set) Analyze(ctx context.Context, blob io.Reader, digest, diffID string
 			facts.Notes = append(facts.Notes, fmt.Sprintf("skipped %s: %d bytes is over the %d-byte analysis cap", e.Path, e.Header.Size, s.MaxFileBytes))
 			return nil
 		}
-		content, err := io.ReadAll(io.LimitReader(r, s.MaxFileBytes))
-		if err != nil {
+		if int64(cap(buf)) < e.Header.Size {
+			buf = make([]byte, e.Header.Size)
+		}
+		content := buf[:e.Header.Size]
+		if _, err := io.ReadFull(r, content); err != nil {
 			return err
 		}
 		facts.Stats.FilesAnalyzed++

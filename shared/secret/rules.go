@@ -7,8 +7,9 @@ import (
 )
 
 // Rule finds one kind of secret. Keywords are the prefilter: the regular
-// expression runs only on files holding one of them (case-sensitive bytes;
-// list the spellings that occur). Group 1 of Pattern is the secret value.
+// expression runs only on files holding one of them (case-sensitive bytes,
+// at least 4; list the spellings that occur). Group 1 of Pattern is the
+// secret value.
 type Rule struct {
 	ID       string
 	Title    string
@@ -96,7 +97,7 @@ var Rules = []Rule{
 	},
 	{
 		ID: "LS-SECRET-JWT-SECRET", Title: "JWT signing secret", Severity: scan.High,
-		Keywords:   []string{"jwt", "JWT", "Jwt"},
+		Keywords:   []string{"jwt_s", "jwt-s", "jwt.s", "jwtse", "jwt_k", "JWT_S", "JWT-S", "JWTSE", "JwtS"},
 		Pattern:    regexp.MustCompile(`(?i)jwt[_.-]?secret(?:[_.-]?key)?["']?\s*[:=]\s*["']?([^\s"'$#{}]{8,})`),
 		MinEntropy: 2.5,
 		Fix:        "Rotate the signing secret (every issued token becomes forgeable) and read it from a secret store at run time.",

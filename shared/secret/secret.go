@@ -17,6 +17,7 @@ import (
 	"strings"
 
 	"github.com/layerscan/layerscan/shared/analyzer"
+	"github.com/layerscan/layerscan/shared/keyword"
 	"github.com/layerscan/layerscan/shared/scan"
 )
 
@@ -36,7 +37,7 @@ var _ analyzer.Analyzer = Analyzer{}
 func (Analyzer) Name() string { return Kind }
 
 // Version implements analyzer.Analyzer.
-func (Analyzer) Version() int { return 1 }
+func (Analyzer) Version() int { return 2 }
 
 // skipDirs hold third-party code, documentation and system data whose test
 // keys and examples are not the image owner's secrets.
@@ -98,8 +99,16 @@ func Scan(p string, b []byte) []scan.Finding {
 		return nil
 	}
 	var out []scan.Finding
-	for i := range Rules {
-		out = append(out, Rules[i].find(b)...)
+	hit, n := prefilter.Find(b)
+	if n > 0 {
+		for i := range Rules {
+			for _, k := range ruleKeywords[i] {
+				if hit[k] {
+					out = append(out, Rules[i].find(b)...)
+					break
+				}
+			}
+		}
 	}
 	if configFiles[base] || strings.HasPrefix(base, ".env") || strings.HasSuffix(base, ".env") ||
 		(strings.HasPrefix(base, "application-") && (ext == ".properties" || ext == ".yml" || ext == ".yaml")) {
@@ -124,17 +133,22 @@ func isBinary(b []byte) bool {
 	return bytes.IndexByte(b, 0) >= 0
 }
 
-func (r *Rule) find(b []byte) []scan.Finding {
-	hit := false
-	for _, k := range r.Keywords {
-		if bytes.Contains(b, []byte(k)) {
-			hit = true
-			break
+// prefilter finds every rule's keywords in one pass; ruleKeywords[i] are
+// the keyword indexes of Rules[i].
+var prefilter, ruleKeywords = func() (*keyword.Matcher, [][]int) {
+	var kws []keyword.Keyword
+	idx := make([][]int, len(Rules))
+	for i, r := range Rules {
+		for _, k := range r.Keywords {
+			idx[i] = append(idx[i], len(kws))
+			kws = append(kws, keyword.Keyword{Text: []byte(k)})
 		}
 	}
-	if !hit {
-		return nil
-	}
+	return keyword.New(kws), idx
+}()
+
+// find runs a rule whose keyword occurs in b.
+func (r *Rule) find(b []byte) []scan.Finding {
 	var out []scan.Finding
 	seenLine := map[int]bool{}
 	companion := r.Companion != nil && r.Companion.Match(b)
