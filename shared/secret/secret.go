@@ -77,6 +77,9 @@ func (Analyzer) Wants(p string, mode fs.FileMode) bool {
 
 // Analyze implements analyzer.Analyzer.
 func (Analyzer) Analyze(_ context.Context, in analyzer.Input) ([]scan.Artifact, error) {
+	if in.Size > MaxFileBytes && !keystoreExts[strings.ToLower(path.Ext(in.Path))] && !isBinary(in.Content) {
+		return []scan.Artifact{{Path: in.Path, Kind: Kind, Warning: fmt.Sprintf("not searched for secrets: %d bytes is over the %d-byte cap", in.Size, MaxFileBytes)}}, nil
+	}
 	fs := Scan(in.Path, in.Content)
 	if len(fs) == 0 {
 		return nil, nil

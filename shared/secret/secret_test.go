@@ -1,10 +1,12 @@
 package secret
 
 import (
+	"context"
 	"sort"
 	"strings"
 	"testing"
 
+	"github.com/layerscan/layerscan/shared/analyzer"
 	"github.com/layerscan/layerscan/shared/scan"
 )
 
@@ -99,5 +101,13 @@ func FuzzScan(f *testing.F) {
 func TestDocumentedExamplesAreSkipped(t *testing.T) {
 	if got, _ := scanIDs("docs/aws.txt", "aws_access_key_id = AKIAIOSFODNN7EXAMPLE\n"); len(got) != 0 {
 		t.Errorf("%v", got)
+	}
+}
+
+func TestOversizedFileIsNoted(t *testing.T) {
+	big := []byte(strings.Repeat("log line without secrets\n", MaxFileBytes/24))
+	arts, err := Analyzer{}.Analyze(context.Background(), analyzer.Input{Path: "var/log/app.log", Size: int64(len(big)), Content: big})
+	if err != nil || len(arts) != 1 || !strings.Contains(arts[0].Warning, "cap") {
+		t.Errorf("%+v %v", arts, err)
 	}
 }
