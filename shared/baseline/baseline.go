@@ -29,7 +29,7 @@ var _ analyzer.Analyzer = Analyzer{}
 func (Analyzer) Name() string { return Kind }
 
 // Version implements analyzer.Analyzer.
-func (Analyzer) Version() int { return 1 }
+func (Analyzer) Version() int { return 2 }
 
 const special = fs.ModeSetuid | fs.ModeSetgid
 
@@ -43,7 +43,28 @@ func (Analyzer) Wants(p string, mode fs.FileMode) bool {
 		return true
 	}
 	dir := path.Dir(p)
+	if _, ok := unnecessary(p); ok {
+		return true
+	}
 	return dir == "etc/sudoers.d" || (dir == "etc/ssh/sshd_config.d" && strings.HasSuffix(p, ".conf"))
+}
+
+// unnecessary names files that only leak: version-control metadata (the
+// history, remotes and sometimes credentials of the source tree), editor
+// and OS litter (Dockle DKL-LI-0003).
+func unnecessary(p string) (string, bool) {
+	base := path.Base(p)
+	switch {
+	case strings.HasSuffix(p, "/.git/HEAD") || p == ".git/HEAD":
+		return "Git repository metadata (.git): the source history and remotes ship with the image", true
+	case strings.HasSuffix(p, "/.svn/wc.db") || p == ".svn/wc.db":
+		return "Subversion working-copy metadata (.svn)", true
+	case base == ".DS_Store" || base == "Thumbs.db":
+		return "Desktop OS litter (" + base + ")", true
+	case base == "npm-debug.log" || base == "yarn-error.log":
+		return "Package-manager debug log (" + base + ")", true
+	}
+	return "", false
 }
 
 // Analyze implements analyzer.Analyzer.
@@ -62,6 +83,10 @@ func (Analyzer) Analyze(ctx context.Context, in analyzer.Input) ([]scan.Artifact
 		fs = CheckSudoers(in.Content)
 	}
 	fs = append(fs, CheckMode(in.Path, in.Mode, in.UID)...)
+	if what, ok := unnecessary(in.Path); ok {
+		fs = append(fs, finding("LS-BASELINE-UNNECESSARY-FILE", scan.Low, what, "file "+path.Base(in.Path),
+			"Exclude it from the build context (.dockerignore) and rebuild.", "DKL-LI-0003"))
+	}
 	for i := range fs {
 		fs[i].Category = scan.Baseline
 		fs[i].Path = in.Path

@@ -52,6 +52,8 @@ func TestChecks(t *testing.T) {
 		{"writable suid", "usr/bin/passwd", 0o777 | fs.ModeSetuid, "", "LS-BASELINE-SUID-WRITABLE"},
 		{"world-writable", "etc/app.conf", 0o666, "", "LS-BASELINE-WORLD-WRITABLE"},
 		{"world-writable in tmp", "tmp/x", 0o666, "", ""},
+		{"git metadata", "app/.git/HEAD", 0o644, "ref: refs/heads/main\n", "LS-BASELINE-UNNECESSARY-FILE"},
+		{"ds_store", "app/static/.DS_Store", 0o644, "x", "LS-BASELINE-UNNECESSARY-FILE"},
 	}
 	for _, c := range cases {
 		if !(Analyzer{}).Wants(c.path, c.mode) && c.want != "" {
