@@ -2,9 +2,7 @@ package pipeline
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
 
 	"github.com/layerscan/layerscan/shared/dispatch"
 	"github.com/layerscan/layerscan/shared/report"
@@ -14,21 +12,9 @@ import (
 // points d at it.
 func (d *Deps) Local(ctx context.Context, workers int) *dispatch.Local {
 	l := dispatch.NewLocal(ctx, workers)
-	l.Handle(StepAnalyzeLayer, func(ctx context.Context, b []byte) error {
-		var j LayerJob
-		if err := json.Unmarshal(b, &j); err != nil {
-			return fmt.Errorf("analyze-layer job: %w", err)
-		}
-		return d.AnalyzeLayer(ctx, j)
-	})
-	l.Handle(StepBuildReport, func(ctx context.Context, b []byte) error {
-		var j ReportJob
-		if err := json.Unmarshal(b, &j); err != nil {
-			return fmt.Errorf("build-report job: %w", err)
-		}
-		_, err := d.BuildReport(ctx, j)
-		return err
-	})
+	for _, step := range Steps {
+		l.Handle(step, func(ctx context.Context, job []byte) error { return d.RunJob(ctx, step, job) })
+	}
 	d.Dispatch = l
 	return l
 }

@@ -5,6 +5,7 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -78,6 +79,8 @@ type State struct {
 	Platform    string              `json:"platform"`
 	AnalyzerSet string              `json:"analyzerSet"`
 	Layers      []registry.LayerRef `json:"layers"`
+	// Source is where the layers are read from (the image pinned by digest).
+	Source registry.Source `json:"source"`
 }
 
 // Marker is scans/<id>/done/<diffID>, created once per finished layer.
@@ -162,6 +165,7 @@ func (d *Deps) planImage(ctx context.Context, req ScanRequest, im *registry.Imag
 	st := State{
 		ID: newScanID(now), Created: now.Format(time.RFC3339), Request: req,
 		Ref: im.Ref, Digest: im.Digest, Platform: im.Platform, AnalyzerSet: d.Analyzers.Version(), Layers: im.Layers,
+		Source: im.Source,
 	}
 	if err := d.Store.Put(ctx, configKey(im.Digest), im.RawConfig); err != nil {
 		return "", err
@@ -199,6 +203,19 @@ func (d *Deps) planImage(ctx context.Context, req ScanRequest, im *registry.Imag
 	return st.ID, nil
 }
 
+// loadState reads a scan's state; a missing one is ErrScanGone.
+func (d *Deps) loadState(ctx context.Context, id string) (State, error) {
+	var st State
+	err := store.GetJSON(ctx, d.Store, stateKey(id), &st)
+	if errors.Is(err, store.ErrNotFound) {
+		return st, fmt.Errorf("scan %s: %w", id, ErrScanGone)
+	}
+	if err != nil {
+		return st, fmt.Errorf("scan %s: %w", id, err)
+	}
+	return st, nil
+}
+
 func short(d string) string {
 	d = strings.TrimPrefix(d, "sha256:")
 	if len(d) > 12 {
@@ -217,9 +234,9 @@ func (d *Deps) mark(ctx context.Context, scanID string, m Marker) error {
 // marks it done, and, when it is the last layer of the scan, claims and
 // dispatches build-report. Duplicate deliveries are harmless.
 func (d *Deps) AnalyzeLayer(ctx context.Context, job LayerJob) error {
-	var st State
-	if err := store.GetJSON(ctx, d.Store, stateKey(job.ScanID), &st); err != nil {
-		return fmt.Errorf("scan %s: %w", job.ScanID, err)
+	st, err := d.loadState(ctx, job.ScanID)
+	if err != nil {
+		return err
 	}
 	// Facts are filed under the version of the set that produced them; a
 	// worker running another build must not file its facts under this scan's.

@@ -34,9 +34,9 @@ const ReportLogic = 4
 // advisory DB, analyzer set and report logic, it is reused: its inputs are
 // immutable, so rebuilding it would give the same findings.
 func (d *Deps) BuildReport(ctx context.Context, job ReportJob) (*report.Report, error) {
-	var st State
-	if err := store.GetJSON(ctx, d.Store, stateKey(job.ScanID), &st); err != nil {
-		return nil, fmt.Errorf("scan %s: %w", job.ScanID, err)
+	st, err := d.loadState(ctx, job.ScanID)
+	if err != nil {
+		return nil, err
 	}
 	wl, err := whitelist.Load(ctx, d.Store)
 	if err != nil {

@@ -351,3 +351,52 @@ func OpenBlob(ctx context.Context, src Source, digest, diffID string, o Options)
 	}
 	return nil, fmt.Errorf("unknown source kind %q", src.Kind)
 }
+
+// Resolve returns the manifest digest a registry reference names now (a
+// HEAD request; a GET when the registry answers HEAD without a digest).
+// Push events name tags; every stored result is keyed by digest.
+func Resolve(ctx context.Context, ref string, insecure bool, o Options) (string, error) {
+	src := Source{Kind: KindRegistry, Location: ref, Insecure: insecure}
+	r, err := name.ParseReference(ref, nameOptions(src)...)
+	if err != nil {
+		return "", fmt.Errorf("reference %q: %w", ref, err)
+	}
+	if d, ok := r.(name.Digest); ok {
+		return d.DigestStr(), nil
+	}
+	if desc, err := remote.Head(r, o.remoteOptions(ctx)...); err == nil && desc.Digest.Hex != "" {
+		return desc.Digest.String(), nil
+	}
+	desc, err := remote.Get(r, o.remoteOptions(ctx)...)
+	if err != nil {
+		return "", fmt.Errorf("resolve %s: %w", ref, err)
+	}
+	return desc.Digest.String(), nil
+}
+
+// Repositories lists a registry's repositories (the v2 catalog API) and
+// Tags one repository's tags; periodic scans enumerate with them.
+func Repositories(ctx context.Context, host string, insecure bool, o Options) ([]string, error) {
+	var opts []name.Option
+	if insecure {
+		opts = append(opts, name.Insecure)
+	}
+	reg, err := name.NewRegistry(host, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return remote.Catalog(ctx, reg, o.remoteOptions(ctx)...)
+}
+
+// Tags lists the tags of host/repository.
+func Tags(ctx context.Context, repo string, insecure bool, o Options) ([]string, error) {
+	var opts []name.Option
+	if insecure {
+		opts = append(opts, name.Insecure)
+	}
+	r, err := name.NewRepository(repo, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return remote.List(r, o.remoteOptions(ctx)...)
+}

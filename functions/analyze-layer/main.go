@@ -1,0 +1,16 @@
+// Command analyze-layer is the analyze-layer function: triggered by a job
+// object under queue/analyze-layer/, it streams one layer blob once, writes
+// the layer's facts and its done marker, and the last layer of a scan
+// queues build-report.
+package main
+
+import (
+	"github.com/layerscan/layerscan/shared/pipeline"
+	"github.com/layerscan/layerscan/shared/runtime"
+	"github.com/layerscan/layerscan/shared/suite"
+)
+
+func main() {
+	env := suite.MustEnv(pipeline.StepAnalyzeLayer)
+	runtime.Run(runtime.Function{Name: pipeline.StepAnalyzeLayer, Event: env.StepWorker(pipeline.StepAnalyzeLayer)})
+}

@@ -1,0 +1,15 @@
+// Command build-report is the build-report function: triggered by a job
+// object under queue/build-report/, it squashes a scan's layer facts,
+// matches advisories, runs the checks and writes the report.
+package main
+
+import (
+	"github.com/layerscan/layerscan/shared/pipeline"
+	"github.com/layerscan/layerscan/shared/runtime"
+	"github.com/layerscan/layerscan/shared/suite"
+)
+
+func main() {
+	env := suite.MustEnv(pipeline.StepBuildReport)
+	runtime.Run(runtime.Function{Name: pipeline.StepBuildReport, Event: env.StepWorker(pipeline.StepBuildReport)})
+}

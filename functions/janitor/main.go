@@ -1,0 +1,13 @@
+// Command janitor is the janitor function: on its timer it re-drives scans
+// stuck past LAYERSCAN_STUCK_AFTER and applies retention.
+package main
+
+import (
+	"github.com/layerscan/layerscan/shared/runtime"
+	"github.com/layerscan/layerscan/shared/suite"
+)
+
+func main() {
+	env := suite.MustEnv("janitor")
+	runtime.Run(runtime.Function{Name: "janitor", Event: env.Janitor})
+}

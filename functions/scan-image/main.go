@@ -1,0 +1,15 @@
+// Command scan-image is the scan-image function: triggered by the store's
+// notification of a job object under queue/scan-image/, it resolves the
+// image, records the scan and queues one analyze-layer job per uncached layer.
+package main
+
+import (
+	"github.com/layerscan/layerscan/shared/pipeline"
+	"github.com/layerscan/layerscan/shared/runtime"
+	"github.com/layerscan/layerscan/shared/suite"
+)
+
+func main() {
+	env := suite.MustEnv(pipeline.StepScanImage)
+	runtime.Run(runtime.Function{Name: pipeline.StepScanImage, Event: env.StepWorker(pipeline.StepScanImage)})
+}

@@ -1,0 +1,143 @@
+// Package suite is the serverless suite's behaviour, function by function:
+// what each function does with an event or an HTTP request, on top of the
+// pipeline steps. Runtime adapters (shared/runtime/fc, the Lambda adapter)
+// and `layerscan serve` host these handlers; the functions' main.go files
+// only pick one.
+package suite
+
+import (
+	"context"
+	"fmt"
+	"log"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/layerscan/layerscan/shared/analyzer/builtin"
+	"github.com/layerscan/layerscan/shared/dispatch"
+	"github.com/layerscan/layerscan/shared/malware"
+	"github.com/layerscan/layerscan/shared/pipeline"
+	"github.com/layerscan/layerscan/shared/registry"
+	"github.com/layerscan/layerscan/shared/store"
+)
+
+// Config is the same for every function; it comes from the environment.
+type Config struct {
+	// Store is LAYERSCAN_STORE: file:///path, oss://bucket/prefix, s3://bucket/prefix.
+	Store string
+	// ACRRegistry (LAYERSCAN_ACR_REGISTRY) names the registry host of ACR
+	// events when it cannot be derived (VPC endpoints, test registries).
+	ACRRegistry string
+	// InsecureRegistries (LAYERSCAN_INSECURE_REGISTRIES, comma-separated
+	// hosts) are pulled over plain HTTP: loopback test registries only.
+	InsecureRegistries []string
+	// WebhookToken (LAYERSCAN_WEBHOOK_TOKEN) must arrive with webhook
+	// requests, as ?token= or an Authorization header (Bearer or verbatim,
+	// as Harbor's "Auth Header" sends it); empty accepts any.
+	WebhookToken string
+	// AdvisoryMirror (LAYERSCAN_ADVISORY_MIRROR) is the folder sync-advisories
+	// reads; empty means the public feeds.
+	AdvisoryMirror string
+	// StuckAfter (LAYERSCAN_STUCK_AFTER, a Go duration) is when janitor
+	// re-drives a scan without a report; default 15m.
+	StuckAfter time.Duration
+	// RetentionDays (LAYERSCAN_RETENTION_DAYS) deletes finished scans'
+	// records older than this; 0 keeps them.
+	RetentionDays int
+	// Workers (LAYERSCAN_WORKERS) bounds the local pool of `layerscan serve`.
+	Workers int
+}
+
+// FromEnv reads the configuration.
+func FromEnv() (Config, error) {
+	c := Config{
+		Store:          os.Getenv("LAYERSCAN_STORE"),
+		ACRRegistry:    os.Getenv("LAYERSCAN_ACR_REGISTRY"),
+		WebhookToken:   os.Getenv("LAYERSCAN_WEBHOOK_TOKEN"),
+		AdvisoryMirror: os.Getenv("LAYERSCAN_ADVISORY_MIRROR"),
+		StuckAfter:     15 * time.Minute,
+		Workers:        4,
+	}
+	for _, h := range strings.Split(os.Getenv("LAYERSCAN_INSECURE_REGISTRIES"), ",") {
+		if h = strings.TrimSpace(h); h != "" {
+			c.InsecureRegistries = append(c.InsecureRegistries, h)
+		}
+	}
+	if v := os.Getenv("LAYERSCAN_STUCK_AFTER"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return c, fmt.Errorf("LAYERSCAN_STUCK_AFTER: %w", err)
+		}
+		c.StuckAfter = d
+	}
+	for env, dst := range map[string]*int{"LAYERSCAN_RETENTION_DAYS": &c.RetentionDays, "LAYERSCAN_WORKERS": &c.Workers} {
+		if v := os.Getenv(env); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 0 {
+				return c, fmt.Errorf("%s: %q is not a count", env, v)
+			}
+			*dst = n
+		}
+	}
+	if c.Store == "" {
+		return c, fmt.Errorf("LAYERSCAN_STORE is not set (file:///path, oss://bucket/prefix or s3://bucket/prefix)")
+	}
+	return c, nil
+}
+
+func (c Config) insecure(host string) bool {
+	for _, h := range c.InsecureRegistries {
+		if h == host {
+			return true
+		}
+	}
+	return false
+}
+
+// Env is what every handler works with: the store, the pipeline steps on
+// it, and where their fan-out goes.
+type Env struct {
+	Config Config
+	Store  store.Store
+	Deps   *pipeline.Deps
+	Log    *log.Logger
+}
+
+// NewEnv opens the store and wires the steps; dispatch is the fan-out (a
+// dispatch.Queue in the cloud, the local pool in `layerscan serve`).
+func NewEnv(ctx context.Context, c Config, dispatcher dispatch.Dispatcher, logger *log.Logger) (*Env, error) {
+	st, err := store.Open(c.Store)
+	if err != nil {
+		return nil, err
+	}
+	if logger == nil {
+		logger = log.New(os.Stderr, "", log.LstdFlags)
+	}
+	sigs, err := malware.Current(ctx, st)
+	if err != nil {
+		return nil, err
+	}
+	if dispatcher == nil {
+		dispatcher = &dispatch.Queue{Store: st}
+	}
+	d := &pipeline.Deps{Store: st, Dispatch: dispatcher, Analyzers: builtin.SetWith(sigs), Progress: logger.Writer()}
+	d.Registry = registry.Options{}
+	return &Env{Config: c, Store: st, Deps: d, Log: logger}, nil
+}
+
+// MustEnv is the start of every function: configuration from the
+// environment, the store it names, the queue as the fan-out. A function
+// that cannot start says why and exits.
+func MustEnv(function string) *Env {
+	logger := log.New(os.Stderr, function+" ", log.LstdFlags|log.LUTC)
+	c, err := FromEnv()
+	if err != nil {
+		logger.Fatal(err)
+	}
+	env, err := NewEnv(context.Background(), c, nil, logger)
+	if err != nil {
+		logger.Fatal(err)
+	}
+	return env
+}

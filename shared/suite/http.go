@@ -1,0 +1,153 @@
+package suite
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/layerscan/layerscan/shared/advisory"
+	"github.com/layerscan/layerscan/shared/event"
+	"github.com/layerscan/layerscan/shared/pipeline"
+	"github.com/layerscan/layerscan/shared/registry"
+	"github.com/layerscan/layerscan/shared/store"
+)
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
+}
+
+func httpError(w http.ResponseWriter, err error) {
+	code := http.StatusInternalServerError
+	var be BadEvent
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &be), errors.Is(err, event.ErrBadEvent):
+		code = http.StatusBadRequest
+	case errors.As(err, &mbe):
+		code = http.StatusRequestEntityTooLarge
+	case errors.Is(err, store.ErrNotFound), errors.Is(err, pipeline.ErrScanGone):
+		code = http.StatusNotFound
+	}
+	writeJSON(w, code, map[string]string{"error": err.Error()})
+}
+
+// authorized checks the shared webhook token: ?token=, a Bearer header, or
+// the Authorization header verbatim (Harbor sends its "Auth Header" so).
+func (e *Env) authorized(r *http.Request) bool {
+	want := e.Config.WebhookToken
+	if want == "" {
+		return true
+	}
+	got := r.URL.Query().Get("token")
+	if got == "" {
+		got = strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
+	}
+	return subtle.ConstantTimeCompare([]byte(got), []byte(want)) == 1
+}
+
+func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	return io.ReadAll(http.MaxBytesReader(w, r.Body, event.MaxBody))
+}
+
+// WebhookHandler receives registry webhooks (ACR classic, Harbor,
+// Distribution) on any path: the body says which registry sent it.
+func (e *Env) WebhookHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost {
+			writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": "POST a registry notification"})
+			return
+		}
+		if !e.authorized(r) {
+			writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "missing or wrong webhook token"})
+			return
+		}
+		body, err := readBody(w, r)
+		if err != nil {
+			httpError(w, err)
+			return
+		}
+		out, err := e.RegistryEvent(r.Context(), body)
+		if err != nil {
+			httpError(w, err)
+			return
+		}
+		writeJSON(w, http.StatusAccepted, out)
+	})
+}
+
+// APIHandler is the scan API:
+//
+//	POST /v1/scans                    {"image": "...", "platform": "...", "allPlatforms": false}
+//	GET  /v1/scans/{id}               progress and per-layer status
+//	GET  /v1/images/{digest}/report   the image's report against the current advisory DB
+func (e *Env) APIHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /v1/scans", func(w http.ResponseWriter, r *http.Request) {
+		body, err := readBody(w, r)
+		if err != nil {
+			httpError(w, err)
+			return
+		}
+		ev, err := event.Parse(body, event.Options{})
+		if err == nil && ev.Kind != event.ScanRequest {
+			err = BadEvent{errors.New(`POST /v1/scans takes {"image": "registry/repo:tag"}`)}
+		}
+		if err != nil {
+			httpError(w, badEvent(err))
+			return
+		}
+		ids, err := e.OnDemand(r.Context(), ev.OnDemand)
+		if err != nil {
+			httpError(w, err)
+			return
+		}
+		writeJSON(w, http.StatusAccepted, &Outcome{ScanIDs: ids})
+	})
+	mux.HandleFunc("GET /v1/scans/{id}", func(w http.ResponseWriter, r *http.Request) {
+		p, err := e.Deps.ScanProgress(r.Context(), r.PathValue("id"))
+		if err != nil {
+			httpError(w, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, p)
+	})
+	mux.HandleFunc("GET /v1/images/{digest}/report", func(w http.ResponseWriter, r *http.Request) {
+		digest := r.PathValue("digest")
+		if !strings.HasPrefix(digest, "sha256:") || len(digest) != 71 || strings.Trim(digest[7:], "0123456789abcdef") != "" {
+			httpError(w, BadEvent{errors.New("digest must be sha256:<64 hex>")})
+			return
+		}
+		version := ""
+		if db, err := advisory.Current(r.Context(), e.Store); err == nil {
+			version = db.Manifest.Version
+		}
+		b, err := e.Store.Get(r.Context(), pipeline.ReportKey(digest, version))
+		if err != nil {
+			httpError(w, err)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(b)
+	})
+	return mux
+}
+
+// OnDemand plans a scan now (so that its ID can be answered) from an HTTP
+// request. Only registry references are accepted: paths on the server are
+// not the caller's to read.
+func (e *Env) OnDemand(ctx context.Context, r *event.OnDemand) ([]string, error) {
+	host, _, _ := strings.Cut(r.Image, "/")
+	src := registry.Source{Kind: registry.KindRegistry, Location: r.Image, Insecure: e.Config.insecure(host)}
+	if strings.HasPrefix(r.Image, "/") || strings.HasPrefix(r.Image, ".") || !strings.Contains(r.Image, "/") {
+		return nil, BadEvent{errors.New("image must be a registry reference (host/repository[:tag|@digest])")}
+	}
+	return e.Deps.Plan(ctx, pipeline.ScanRequest{Source: src, Platform: r.Platform, AllPlatforms: r.AllPlatforms, Dockerfile: r.Dockerfile, Trigger: "api"})
+}

@@ -1,0 +1,114 @@
+package suite
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/layerscan/layerscan/shared/event"
+	"github.com/layerscan/layerscan/shared/pipeline"
+	"github.com/layerscan/layerscan/shared/registry"
+	"github.com/layerscan/layerscan/shared/store"
+)
+
+// PeriodicKey holds the periodic-scan scope in the store.
+const PeriodicKey = "config/periodic.json"
+
+// Periodic is the scope of scheduled rescans.
+type Periodic struct {
+	Targets []Target `json:"targets"`
+	// MaxImages bounds one run (throttling); default 500.
+	MaxImages int `json:"maxImages,omitempty"`
+}
+
+// Target is one registry in scope.
+type Target struct {
+	Registry string `json:"registry"`
+	// Repositories in scope; empty means every repository of the catalog.
+	Repositories []string `json:"repositories,omitempty"`
+	// Tags in scope per repository: exact names or prefixes ending in *;
+	// empty means every tag.
+	Tags []string `json:"tags,omitempty"`
+}
+
+func (t Target) wants(tag string) bool {
+	if len(t.Tags) == 0 {
+		return true
+	}
+	for _, p := range t.Tags {
+		if p == tag || strings.HasSuffix(p, "*") && strings.HasPrefix(tag, strings.TrimSuffix(p, "*")) {
+			return true
+		}
+	}
+	return false
+}
+
+// PeriodicScan enumerates the repositories and tags in scope and queues a
+// scan of each; unchanged images cost a manifest read, since their layers'
+// facts and their report are reused.
+func (e *Env) PeriodicScan(ctx context.Context, body []byte) ([]byte, error) {
+	if len(strings.TrimSpace(string(body))) > 0 {
+		ev, err := event.Parse(body, event.Options{})
+		if err != nil {
+			return nil, badEvent(err)
+		}
+		if ev.Timer == nil {
+			return nil, BadEvent{fmt.Errorf("periodic-scan takes timer events, not %s", ev.Kind)}
+		}
+	}
+	var cfg Periodic
+	if err := store.GetJSON(ctx, e.Store, PeriodicKey, &cfg); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return json.Marshal(&Outcome{Ignored: "no scope configured at " + PeriodicKey})
+		}
+		return nil, fmt.Errorf("%s: %w", PeriodicKey, err)
+	}
+	max := cfg.MaxImages
+	if max <= 0 {
+		max = 500
+	}
+	out := &Outcome{}
+	for _, t := range cfg.Targets {
+		insecure := e.Config.insecure(t.Registry)
+		repos := t.Repositories
+		if len(repos) == 0 {
+			all, err := registry.Repositories(ctx, t.Registry, insecure, e.Deps.Registry)
+			if err != nil {
+				return nil, fmt.Errorf("catalog of %s: %w", t.Registry, err)
+			}
+			repos = all
+		}
+		sort.Strings(repos)
+		for _, repo := range repos {
+			tags, err := registry.Tags(ctx, t.Registry+"/"+repo, insecure, e.Deps.Registry)
+			if err != nil {
+				return nil, fmt.Errorf("tags of %s/%s: %w", t.Registry, repo, err)
+			}
+			sort.Strings(tags)
+			for _, tag := range tags {
+				if !t.wants(tag) {
+					continue
+				}
+				if len(out.Images) >= max {
+					out.Ignored = fmt.Sprintf("stopped at maxImages=%d", max)
+					return json.Marshal(out)
+				}
+				ref := t.Registry + "/" + repo + ":" + tag
+				d, err := registry.Resolve(ctx, ref, insecure, e.Deps.Registry)
+				if err != nil {
+					return nil, err
+				}
+				pinned := t.Registry + "/" + repo + "@" + d
+				job, _ := json.Marshal(pipeline.ScanRequest{Source: registry.Source{Kind: registry.KindRegistry, Location: pinned, Insecure: insecure}, AllPlatforms: true, Trigger: "timer"})
+				if err := e.Deps.Dispatch.Dispatch(ctx, pipeline.StepScanImage, job); err != nil {
+					return nil, err
+				}
+				out.Images = append(out.Images, pinned)
+			}
+		}
+	}
+	return json.Marshal(out)
+}
