@@ -18,10 +18,10 @@ import (
 	"github.com/layerscan/layerscan/shared/registry"
 )
 
-// TestCorruptLayerIsAReportedFailure builds an OCI layout whose second layer
-// is a truncated gzip stream (its digest matches the truncated bytes, so only
-// decompression can tell): the report must be incomplete and say which layer.
-func TestCorruptLayerIsAReportedFailure(t *testing.T) {
+// corruptImage writes an OCI layout whose second layer is a truncated gzip
+// stream (its digest matches the truncated bytes, so only decompression can
+// tell).
+func corruptImage(t *testing.T) registry.Source {
 	goodTar := tarOf(t, map[string]string{"etc/os-release": "ID=alpine\nVERSION_ID=3.9.0\n", "lib/apk/db/installed": "P:musl\nV:1.1.20-r3\no:musl\n\n"})
 	var gzBuf bytes.Buffer
 	zw := gzip.NewWriter(&gzBuf)
@@ -43,10 +43,18 @@ func TestCorruptLayerIsAReportedFailure(t *testing.T) {
 	if err := p.AppendImage(img); err != nil {
 		t.Fatal(err)
 	}
+	return registry.Detect(dir, false)
+}
 
+// TestCorruptLayerIsAReportedFailure builds an OCI layout whose second layer
+// is a truncated gzip stream (its digest matches the truncated bytes, so only
+// decompression can tell): the report must be incomplete and say which layer.
+func TestCorruptLayerIsAReportedFailure(t *testing.T) {
+	src := corruptImage(t)
+	dir := src.Location
 	storeDir := t.TempDir()
 	copyDB(t, storeDir)
-	r := scanImage(t, storeDir, registry.Detect(dir, false), registry.Options{})
+	r := scanImage(t, storeDir, src, registry.Options{})
 	if r.Complete {
 		t.Fatal("report of an image with a corrupt layer says complete")
 	}
@@ -71,7 +79,7 @@ func TestCorruptLayerIsAReportedFailure(t *testing.T) {
 	cmd := exec.CommandContext(context.Background(), bin, "scan", "--store", storeDir, "--format", "json", "--quiet", dir)
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
-	err = cmd.Run()
+	err := cmd.Run()
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 3 {
 		t.Errorf("exit %v, want 3; stderr %s", err, errOut.String())
 	}
