@@ -8,11 +8,15 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log"
+	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"runtime"
 	"strings"
+	"time"
 
 	"github.com/layerscan/layerscan/shared/analyzer/builtin"
 	"github.com/layerscan/layerscan/shared/buildcheck"
@@ -21,6 +25,7 @@ import (
 	"github.com/layerscan/layerscan/shared/registry"
 	"github.com/layerscan/layerscan/shared/report"
 	"github.com/layerscan/layerscan/shared/store"
+	"github.com/layerscan/layerscan/shared/suite"
 	"github.com/layerscan/layerscan/shared/whitelist"
 )
 
@@ -29,6 +34,7 @@ const usage = `layerscan scans container images for security risks.
 Usage:
   layerscan scan [flags] IMAGE       IMAGE is a registry reference, a docker-save tarball or an OCI layout folder
   layerscan db sync [--store DIR] [--from DIR]
+  layerscan serve [--store DIR] [--listen ADDR] [--workers N] [timers]   the whole suite in one process
   layerscan version
 
 Run 'layerscan scan -h' for the scan flags.
@@ -59,6 +65,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return 2
 		}
 		err = cmdSync(ctx, args[2:], stderr)
+	case "serve":
+		err = cmdServe(ctx, args[1:], stderr)
 	case "version":
 		fmt.Fprintln(stdout, "layerscan", pipeline.Version)
 	case "-h", "--help", "help":
@@ -258,4 +266,53 @@ func cmdSync(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	_, err = d.SyncAdvisories(ctx, *from)
 	return err
+}
+
+func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	storeDir := fs.String("store", defaultStore(), "object-store folder")
+	listen := fs.String("listen", "127.0.0.1:8080", "address of the HTTP API and event endpoints")
+	workers := fs.Int("workers", runtime.NumCPU(), "steps run at once")
+	periodic := fs.Duration("periodic-every", 0, "run periodic-scan this often (config/periodic.json in the store); 0 disables")
+	syncEvery := fs.Duration("sync-every", 0, "run sync-advisories this often; 0 disables")
+	janitor := fs.Duration("janitor-every", 5*time.Minute, "run janitor this often; 0 disables")
+	if pos, err := parseInterleaved(fs, args); err != nil {
+		return err
+	} else if len(pos) > 0 {
+		return fmt.Errorf("serve takes no arguments, got %q", pos)
+	}
+	cfg, err := suite.FromEnv()
+	if err != nil {
+		return err
+	}
+	cfg.Store = *storeDir
+	if cfg.Workers == 0 {
+		cfg.Workers = *workers
+	}
+	logger := log.New(stderr, "serve ", log.LstdFlags|log.LUTC)
+	env, err := suite.NewEnv(ctx, cfg, nil, logger)
+	if err != nil {
+		return err
+	}
+	pool := env.Deps.Local(ctx, *workers) // the in-process fan-out
+	env.RunTimers(ctx, suite.Timers{Periodic: *periodic, Sync: *syncEvery, Janitor: *janitor})
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: env.LocalHandler(), ReadHeaderTimeout: 30 * time.Second}
+	logger.Printf("listening on http://%s (store %s)", ln.Addr(), *storeDir)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		srv.Shutdown(sctx)
+		pool.Wait()
+		return nil
+	}
 }

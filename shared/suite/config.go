@@ -80,9 +80,6 @@ func FromEnv() (Config, error) {
 			*dst = n
 		}
 	}
-	if c.Store == "" {
-		return c, fmt.Errorf("LAYERSCAN_STORE is not set (file:///path, oss://bucket/prefix or s3://bucket/prefix)")
-	}
 	return c, nil
 }
 
@@ -132,6 +129,9 @@ func NewEnv(ctx context.Context, c Config, dispatcher dispatch.Dispatcher, logge
 func MustEnv(function string) *Env {
 	logger := log.New(os.Stderr, function+" ", log.LstdFlags|log.LUTC)
 	c, err := FromEnv()
+	if err == nil && c.Store == "" {
+		err = fmt.Errorf("LAYERSCAN_STORE is not set (file:///path, oss://bucket/prefix or s3://bucket/prefix)")
+	}
 	if err != nil {
 		logger.Fatal(err)
 	}
