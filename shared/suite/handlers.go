@@ -38,13 +38,6 @@ type Outcome struct {
 	Detail  any      `json:"detail,omitempty"`
 }
 
-func encode(o *Outcome, err error) ([]byte, error) {
-	if err != nil {
-		return nil, err
-	}
-	return json.Marshal(o)
-}
-
 // StepWorker runs the job objects of one step that a store notification
 // (FC OSS trigger, S3 notification) announces. It is the whole of the
 // scan-image, analyze-layer and build-report functions.

@@ -27,7 +27,7 @@ func Detected() bool { return os.Getenv("AWS_LAMBDA_RUNTIME_API") != "" }
 // Start runs the Lambda loop; it never returns. An HTTP handler, when
 // given, serves Function URL and API Gateway (payload 2.0) requests.
 func Start(h Handler, web http.Handler) {
-	awslambda.StartHandler(adapter{h, web})
+	awslambda.Start(adapter{h, web})
 }
 
 type adapter struct {
