@@ -6,12 +6,22 @@ BIN      := $(CURDIR)/bin
 GO       ?= go
 export GOTOOLCHAIN := local
 
-.PHONY: all build demo test deps vet bench clean
+FUNCTIONS := scan-api registry-events periodic-scan scan-image analyze-layer build-report sync-advisories janitor
+
+.PHONY: all build functions demo test deps vet bench clean
 
 all: build
 
 build:
 	$(GO) build -trimpath -o $(BIN)/layerscan ./cmd/layerscan
+
+# Function binaries for deployment: dist/fc/<f>/bootstrap for Function
+# Compute (s.yaml), dist/lambda/<f>/bootstrap for Lambda (templates/).
+functions:
+	@for f in $(FUNCTIONS); do \
+		GOOS=linux GOARCH=amd64 CGO_ENABLED=0 $(GO) build -trimpath -ldflags='-s -w' -o dist/fc/$$f/bootstrap ./functions/$$f || exit 1; \
+		GOOS=linux GOARCH=amd64 CGO_ENABLED=0 $(GO) build -trimpath -ldflags='-s -w' -tags lambda.norpc -o dist/lambda/$$f/bootstrap ./functions/$$f || exit 1; \
+	done
 
 # The main job: build, sync advisories (offline mirror when present, else the
 # public feeds), scan every corpus image, print the reports.
@@ -27,12 +37,17 @@ demo: build
 		$(BIN)/layerscan scan --store $(STORE) --format table $(CORPUS)/images/$$img || exit 1; \
 	done
 
-# Test dependencies: Debian's docker-registry for the real-registry tests.
+# Test dependencies: Debian's docker-registry for the real-registry tests;
+# Serverless Devs' CLI for the offline `s preview` of s.yaml (optional: the
+# deployment test checks s.yaml itself when npm cannot install it).
 deps:
 	@command -v docker-registry >/dev/null 2>&1 || { \
 		echo "installing docker-registry (Debian package)"; \
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-registry) >/dev/null || \
 		echo "warning: docker-registry could not be installed; its tests will use go-containerregistry's registry only"; }
+	@[ -x .tools/node_modules/.bin/s ] || ! command -v npm >/dev/null 2>&1 || \
+		npm install --silent --no-audit --no-fund --prefix .tools @serverless-devs/s@3.1.10 >/dev/null 2>&1 || \
+		echo "note: @serverless-devs/s could not be installed; s.yaml is checked by the Go test only"
 
 test: deps
 	$(GO) vet ./...
@@ -42,4 +57,4 @@ bench:
 	LAYERSCAN_SHARED=$(abspath $(SHARED)) $(GO) test -run '^$$' -bench . -benchmem -benchtime 3x -timeout 60m ./test/...
 
 clean:
-	rm -rf $(BIN) .cache
+	rm -rf $(BIN) .cache dist .tools

@@ -52,6 +52,11 @@ func (e *Env) StepWorker(step string) func(ctx context.Context, body []byte) ([]
 		}
 		out := &Outcome{Ignored: ev.Ignored}
 		for _, o := range ev.Objects {
+			// A store under a prefix (oss://bucket/prefix) sees notifications
+			// of full object keys: the job key starts at its queue/ part.
+			if i := strings.Index(o.Key, "/"+dispatch.QueuePrefix); i >= 0 {
+				o.Key = o.Key[i+1:]
+			}
 			if s, ok := dispatch.StepOf(o.Key); !ok || s != step {
 				return nil, BadEvent{fmt.Errorf("%s is not a %s job object: check the trigger's prefix filter (queue/%s/)", o.Key, step, step)}
 			}
