@@ -161,3 +161,82 @@ func TestSYAMLNamesEveryFunctionAndTrigger(t *testing.T) {
 		}
 	}
 }
+
+// TestSAMTemplateNamesEveryFunction checks templates/template.yaml the same
+// way: one AWS::Serverless::Function per function folder, built from
+// dist/lambda/<name>/, with the events its handler takes.
+func TestSAMTemplateNamesEveryFunction(t *testing.T) {
+	b, err := os.ReadFile("../templates/template.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// CloudFormation's short tags (!Ref, !Sub, !GetAtt) are custom YAML
+	// tags: decoding into a node keeps them without needing their meaning.
+	var node yaml.Node
+	if err := yaml.Unmarshal(b, &node); err != nil {
+		t.Fatal(err)
+	}
+	var doc map[string]any
+	if err := node.Decode(&doc); err != nil {
+		t.Fatal(err)
+	}
+	if m(m(doc["Globals"])["Function"])["Runtime"] != "provided.al2023" {
+		t.Errorf("runtime %v", m(m(doc["Globals"])["Function"])["Runtime"])
+	}
+	want := map[string]string{
+		"scan-api": "", "registry-events": "EventBridgeRule", "periodic-scan": "Schedule",
+		"scan-image": "S3", "analyze-layer": "S3", "build-report": "S3",
+		"sync-advisories": "Schedule", "janitor": "Schedule",
+	}
+	found := map[string]bool{}
+	for _, r := range m(doc["Resources"]) {
+		res := m(r)
+		if res["Type"] != "AWS::Serverless::Function" {
+			continue
+		}
+		p := m(res["Properties"])
+		name := strings.TrimPrefix(p["FunctionName"].(string), "layerscan-")
+		found[name] = true
+		if p["CodeUri"] != "../dist/lambda/"+name+"/" {
+			t.Errorf("%s: CodeUri %v", name, p["CodeUri"])
+		}
+		var kinds []string
+		for _, e := range m(p["Events"]) {
+			kind := m(e)["Type"].(string)
+			kinds = append(kinds, kind)
+			if kind == "S3" {
+				rules := list(m(m(m(m(e)["Properties"])["Filter"])["S3Key"])["Rules"])
+				if len(rules) == 0 || m(rules[0])["Value"] != "layerscan/queue/"+name+"/" {
+					t.Errorf("%s: S3 filter %v", name, rules)
+				}
+				if p["EventInvokeConfig"] == nil {
+					t.Errorf("%s: async function without EventInvokeConfig", name)
+				}
+			}
+		}
+		if strings.Join(kinds, ",") != want[name] {
+			t.Errorf("%s: events %v, want %s", name, kinds, want[name])
+		}
+		if (name == "scan-api" || name == "registry-events") && p["FunctionUrlConfig"] == nil {
+			t.Errorf("%s: no function URL for its HTTP requests", name)
+		}
+	}
+	for _, fn := range functionsInCode(t) {
+		if !found[fn] {
+			t.Errorf("the SAM template has no function %s", fn)
+		}
+	}
+}
+
+// TestTerraformIsFormatted runs terraform fmt -check over infra/ when
+// terraform is installed. (terraform validate needs the providers, which
+// this machine cannot download.)
+func TestTerraformIsFormatted(t *testing.T) {
+	tf, err := exec.LookPath("terraform")
+	if err != nil {
+		t.Skip("terraform is not installed")
+	}
+	if out, err := exec.Command(tf, "fmt", "-recursive", "-check", "-diff", "../infra").CombinedOutput(); err != nil {
+		t.Errorf("terraform fmt: %v\n%s", err, out)
+	}
+}
