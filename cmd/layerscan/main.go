@@ -291,11 +291,14 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		cfg.Workers = *workers
 	}
 	logger := log.New(stderr, "serve ", log.LstdFlags|log.LUTC)
-	env, err := suite.NewEnv(ctx, cfg, nil, logger)
+	env, err := suite.NewEnv(cfg, nil, logger)
 	if err != nil {
 		return err
 	}
-	pool := env.Deps.Local(ctx, *workers) // the in-process fan-out
+	pool, err := env.UseLocal(ctx, *workers) // the in-process fan-out
+	if err != nil {
+		return err
+	}
 	env.RunTimers(ctx, suite.Timers{Periodic: *periodic, Sync: *syncEvery, Janitor: *janitor})
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {

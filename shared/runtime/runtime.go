@@ -11,6 +11,7 @@ import (
 	"os"
 
 	"github.com/layerscan/layerscan/shared/runtime/fc"
+	"github.com/layerscan/layerscan/shared/store"
 	"github.com/layerscan/layerscan/shared/runtime/lambda"
 )
 
@@ -21,6 +22,15 @@ type Function struct {
 	HTTP  http.Handler
 }
 
+// useCredentials hands the role's temporary credentials of an FC
+// invocation to the OSS store: FC sends them with every request and
+// rotates them.
+func useCredentials(inv fc.Invocation) {
+	if c := inv.Creds; c.AccessKeyID != "" {
+		store.DefaultOSSCredentials.Set(c.AccessKeyID, c.AccessKeySecret, c.SecurityToken)
+	}
+}
+
 // Run serves the function until the platform stops it.
 func Run(f Function) {
 	logger := log.New(os.Stderr, f.Name+" ", log.LstdFlags|log.LUTC)
@@ -28,9 +38,20 @@ func Run(f Function) {
 		lambda.Start(lambda.Handler(f.Event), f.HTTP)
 		return
 	}
-	fn := &fc.Function{HTTP: f.HTTP, Log: logger}
+	fn := &fc.Function{Log: logger}
 	if f.Event != nil {
-		fn.Invoke = func(ctx context.Context, _ fc.Invocation, body []byte) ([]byte, error) { return f.Event(ctx, body) }
+		fn.Invoke = func(ctx context.Context, inv fc.Invocation, body []byte) ([]byte, error) {
+			useCredentials(inv)
+			return f.Event(ctx, body)
+		}
+	}
+	if f.HTTP != nil {
+		fn.HTTP = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if inv, ok := fc.FromContext(r.Context()); ok {
+				useCredentials(inv)
+			}
+			f.HTTP.ServeHTTP(w, r)
+		})
 	}
 	if err := fc.Serve(fn); err != nil {
 		logger.Fatal(err)

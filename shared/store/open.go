@@ -1,7 +1,9 @@
 package store
 
 import (
+	"context"
 	"fmt"
+	"os"
 	"net/url"
 	"path/filepath"
 	"strings"
@@ -31,10 +33,36 @@ func Open(raw string) (Store, error) {
 			return nil, fmt.Errorf("store URL %q: file URLs name a local path (file:///path)", raw)
 		}
 		return NewFS(u.Path)
-	case "oss", "s3":
-		// The OSS and S3 backends are the next part of the serverless-suite
-		// issue; refusing beats writing somewhere unexpected.
-		return nil, fmt.Errorf("store URL %q: the %s backend is not built yet; use file:///path", raw, u.Scheme)
+	case "oss":
+		endpoint := os.Getenv("LAYERSCAN_OSS_ENDPOINT")
+		if endpoint == "" {
+			if region := firstEnv("ALIBABA_CLOUD_REGION", "FC_REGION"); region != "" {
+				// Functions reach OSS in their own region over the internal network.
+				endpoint = "https://oss-" + region + "-internal.aliyuncs.com"
+			}
+		}
+		return NewOSS(u.Host, strings.TrimPrefix(u.Path, "/"), OSSOptions{Endpoint: endpoint, Credentials: DefaultOSSCredentials})
+	case "s3":
+		return NewS3(context.Background(), u.Host, strings.TrimPrefix(u.Path, "/"), S3Options{Endpoint: os.Getenv("LAYERSCAN_S3_ENDPOINT")})
 	}
 	return nil, fmt.Errorf("store URL %q: scheme must be file, oss or s3", raw)
+}
+
+// DefaultOSSCredentials are the credentials oss:// stores sign with: from
+// ALIBABA_CLOUD_ACCESS_KEY_ID, _SECRET and ALIBABA_CLOUD_SECURITY_TOKEN at
+// start, then the role's temporary credentials of each Function Compute
+// invocation (the runtime adapter sets them).
+var DefaultOSSCredentials = func() *OSSCredentials {
+	c := &OSSCredentials{}
+	c.Set(os.Getenv("ALIBABA_CLOUD_ACCESS_KEY_ID"), os.Getenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET"), os.Getenv("ALIBABA_CLOUD_SECURITY_TOKEN"))
+	return c
+}()
+
+func firstEnv(names ...string) string {
+	for _, n := range names {
+		if v := os.Getenv(n); v != "" {
+			return v
+		}
+	}
+	return ""
 }

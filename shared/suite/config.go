@@ -12,13 +12,13 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/layerscan/layerscan/shared/analyzer/builtin"
 	"github.com/layerscan/layerscan/shared/dispatch"
 	"github.com/layerscan/layerscan/shared/malware"
 	"github.com/layerscan/layerscan/shared/pipeline"
-	"github.com/layerscan/layerscan/shared/registry"
 	"github.com/layerscan/layerscan/shared/store"
 )
 
@@ -97,13 +97,17 @@ func (c Config) insecure(host string) bool {
 type Env struct {
 	Config Config
 	Store  store.Store
-	Deps   *pipeline.Deps
 	Log    *log.Logger
+
+	dispatcher dispatch.Dispatcher
+	mu         sync.Mutex
+	deps       *pipeline.Deps
 }
 
-// NewEnv opens the store and wires the steps; dispatch is the fan-out (a
-// dispatch.Queue in the cloud, the local pool in `layerscan serve`).
-func NewEnv(ctx context.Context, c Config, dispatcher dispatch.Dispatcher, logger *log.Logger) (*Env, error) {
+// NewEnv opens the store; dispatcher is the fan-out (nil: a dispatch.Queue
+// on the store, as in the cloud). Nothing is read from the store yet: on
+// Function Compute the credentials to read it arrive with the first request.
+func NewEnv(c Config, dispatcher dispatch.Dispatcher, logger *log.Logger) (*Env, error) {
 	st, err := store.Open(c.Store)
 	if err != nil {
 		return nil, err
@@ -111,16 +115,37 @@ func NewEnv(ctx context.Context, c Config, dispatcher dispatch.Dispatcher, logge
 	if logger == nil {
 		logger = log.New(os.Stderr, "", log.LstdFlags)
 	}
-	sigs, err := malware.Current(ctx, st)
-	if err != nil {
-		return nil, err
-	}
 	if dispatcher == nil {
 		dispatcher = &dispatch.Queue{Store: st}
 	}
-	d := &pipeline.Deps{Store: st, Dispatch: dispatcher, Analyzers: builtin.SetWith(sigs), Progress: logger.Writer()}
-	d.Registry = registry.Options{}
-	return &Env{Config: c, Store: st, Deps: d, Log: logger}, nil
+	return &Env{Config: c, Store: st, Log: logger, dispatcher: dispatcher}, nil
+}
+
+// Deps returns the pipeline steps, wiring them on first use: the analyzer
+// set depends on the signature set in the store. A failure is retried on
+// the next call.
+func (e *Env) Deps(ctx context.Context) (*pipeline.Deps, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.deps != nil {
+		return e.deps, nil
+	}
+	sigs, err := malware.Current(ctx, e.Store)
+	if err != nil {
+		return nil, fmt.Errorf("signatures: %w", err)
+	}
+	e.deps = &pipeline.Deps{Store: e.Store, Dispatch: e.dispatcher, Analyzers: builtin.SetWith(sigs), Progress: e.Log.Writer()}
+	return e.deps, nil
+}
+
+// UseLocal runs the steps on an in-process pool instead of the queue, for
+// `layerscan serve`; it returns the pool.
+func (e *Env) UseLocal(ctx context.Context, workers int) (*dispatch.Local, error) {
+	d, err := e.Deps(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return d.Local(ctx, workers), nil
 }
 
 // MustEnv is the start of every function: configuration from the
@@ -135,7 +160,7 @@ func MustEnv(function string) *Env {
 	if err != nil {
 		logger.Fatal(err)
 	}
-	env, err := NewEnv(context.Background(), c, nil, logger)
+	env, err := NewEnv(c, nil, logger)
 	if err != nil {
 		logger.Fatal(err)
 	}

@@ -50,6 +50,10 @@ func (e *Env) StepWorker(step string) func(ctx context.Context, body []byte) ([]
 		if ev.Kind != event.OSSObjects && ev.Kind != event.S3Objects {
 			return nil, BadEvent{fmt.Errorf("%s takes store notifications of queue/%s/ objects, not %s events", step, step, ev.Kind)}
 		}
+		d, err := e.Deps(ctx)
+		if err != nil {
+			return nil, err
+		}
 		out := &Outcome{Ignored: ev.Ignored}
 		for _, o := range ev.Objects {
 			// A store under a prefix (oss://bucket/prefix) sees notifications
@@ -60,7 +64,7 @@ func (e *Env) StepWorker(step string) func(ctx context.Context, body []byte) ([]
 			if s, ok := dispatch.StepOf(o.Key); !ok || s != step {
 				return nil, BadEvent{fmt.Errorf("%s is not a %s job object: check the trigger's prefix filter (queue/%s/)", o.Key, step, step)}
 			}
-			if err := e.Deps.RunQueued(ctx, o.Key); err != nil {
+			if err := d.RunQueued(ctx, o.Key); err != nil {
 				return nil, err
 			}
 			out.Jobs = append(out.Jobs, o.Key)
@@ -85,6 +89,10 @@ func (e *Env) RegistryEvent(ctx context.Context, body []byte) (*Outcome, error) 
 	if !registryKinds[ev.Kind] {
 		return nil, BadEvent{fmt.Errorf("registry-events takes registry push notifications, not %s events", ev.Kind)}
 	}
+	d, err := e.Deps(ctx)
+	if err != nil {
+		return nil, err
+	}
 	out := &Outcome{Ignored: ev.Ignored}
 	type planned struct {
 		ref string
@@ -94,18 +102,18 @@ func (e *Env) RegistryEvent(ctx context.Context, body []byte) (*Outcome, error) 
 	for _, img := range ev.Images {
 		insecure := e.Config.insecure(img.Registry)
 		if img.Digest == "" {
-			d, err := registry.Resolve(ctx, img.Ref(), insecure, e.Deps.Registry)
+			digest, err := registry.Resolve(ctx, img.Ref(), insecure, d.Registry)
 			if err != nil {
 				return nil, fmt.Errorf("resolve %s: %w", img.Ref(), err)
 			}
-			img.Digest = d
+			img.Digest = digest
 		}
 		src := registry.Source{Kind: registry.KindRegistry, Location: img.Ref(), Insecure: insecure}
 		todo = append(todo, planned{img.Ref(), pipeline.ScanRequest{Source: src, AllPlatforms: true, Trigger: string(ev.Kind)}})
 	}
 	for _, p := range todo {
 		job, _ := json.Marshal(p.req)
-		if err := e.Deps.Dispatch.Dispatch(ctx, pipeline.StepScanImage, job); err != nil {
+		if err := d.Dispatch.Dispatch(ctx, pipeline.StepScanImage, job); err != nil {
 			return nil, err
 		}
 		out.Images = append(out.Images, p.ref)
@@ -122,11 +130,15 @@ func (e *Env) SyncAdvisories(ctx context.Context, body []byte) ([]byte, error) {
 			return nil, badEvent(err)
 		}
 	}
-	set, err := e.Deps.SyncSignatures(ctx, "")
+	d, err := e.Deps(ctx)
 	if err != nil {
 		return nil, err
 	}
-	m, err := e.Deps.SyncAdvisories(ctx, e.Config.AdvisoryMirror)
+	set, err := d.SyncSignatures(ctx, "")
+	if err != nil {
+		return nil, err
+	}
+	m, err := d.SyncAdvisories(ctx, e.Config.AdvisoryMirror)
 	if err != nil {
 		return nil, err
 	}
@@ -140,7 +152,11 @@ func (e *Env) Janitor(ctx context.Context, body []byte) ([]byte, error) {
 			return nil, badEvent(err)
 		}
 	}
-	res, err := e.Deps.Janitor(ctx, e.Config.StuckAfter, time.Duration(e.Config.RetentionDays)*24*time.Hour)
+	d, err := e.Deps(ctx)
+	if err != nil {
+		return nil, err
+	}
+	res, err := d.Janitor(ctx, e.Config.StuckAfter, time.Duration(e.Config.RetentionDays)*24*time.Hour)
 	if err != nil {
 		return nil, err
 	}

@@ -112,7 +112,12 @@ func (e *Env) APIHandler() http.Handler {
 		writeJSON(w, http.StatusAccepted, &Outcome{ScanIDs: ids})
 	})
 	mux.HandleFunc("GET /v1/scans/{id}", func(w http.ResponseWriter, r *http.Request) {
-		p, err := e.Deps.ScanProgress(r.Context(), r.PathValue("id"))
+		d, err := e.Deps(r.Context())
+		if err != nil {
+			httpError(w, err)
+			return
+		}
+		p, err := d.ScanProgress(r.Context(), r.PathValue("id"))
 		if err != nil {
 			httpError(w, err)
 			return
@@ -149,5 +154,9 @@ func (e *Env) OnDemand(ctx context.Context, r *event.OnDemand) ([]string, error)
 	if strings.HasPrefix(r.Image, "/") || strings.HasPrefix(r.Image, ".") || !strings.Contains(r.Image, "/") {
 		return nil, BadEvent{errors.New("image must be a registry reference (host/repository[:tag|@digest])")}
 	}
-	return e.Deps.Plan(ctx, pipeline.ScanRequest{Source: src, Platform: r.Platform, AllPlatforms: r.AllPlatforms, Dockerfile: r.Dockerfile, Trigger: "api"})
+	d, err := e.Deps(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return d.Plan(ctx, pipeline.ScanRequest{Source: src, Platform: r.Platform, AllPlatforms: r.AllPlatforms, Dockerfile: r.Dockerfile, Trigger: "api"})
 }

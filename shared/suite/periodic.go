@@ -70,12 +70,16 @@ func (e *Env) PeriodicScan(ctx context.Context, body []byte) ([]byte, error) {
 	if max <= 0 {
 		max = 500
 	}
+	d, err := e.Deps(ctx)
+	if err != nil {
+		return nil, err
+	}
 	out := &Outcome{}
 	for _, t := range cfg.Targets {
 		insecure := e.Config.insecure(t.Registry)
 		repos := t.Repositories
 		if len(repos) == 0 {
-			all, err := registry.Repositories(ctx, t.Registry, insecure, e.Deps.Registry)
+			all, err := registry.Repositories(ctx, t.Registry, insecure, d.Registry)
 			if err != nil {
 				return nil, fmt.Errorf("catalog of %s: %w", t.Registry, err)
 			}
@@ -83,7 +87,7 @@ func (e *Env) PeriodicScan(ctx context.Context, body []byte) ([]byte, error) {
 		}
 		sort.Strings(repos)
 		for _, repo := range repos {
-			tags, err := registry.Tags(ctx, t.Registry+"/"+repo, insecure, e.Deps.Registry)
+			tags, err := registry.Tags(ctx, t.Registry+"/"+repo, insecure, d.Registry)
 			if err != nil {
 				return nil, fmt.Errorf("tags of %s/%s: %w", t.Registry, repo, err)
 			}
@@ -97,13 +101,13 @@ func (e *Env) PeriodicScan(ctx context.Context, body []byte) ([]byte, error) {
 					return json.Marshal(out)
 				}
 				ref := t.Registry + "/" + repo + ":" + tag
-				d, err := registry.Resolve(ctx, ref, insecure, e.Deps.Registry)
+				digest, err := registry.Resolve(ctx, ref, insecure, d.Registry)
 				if err != nil {
 					return nil, err
 				}
-				pinned := t.Registry + "/" + repo + "@" + d
+				pinned := t.Registry + "/" + repo + "@" + digest
 				job, _ := json.Marshal(pipeline.ScanRequest{Source: registry.Source{Kind: registry.KindRegistry, Location: pinned, Insecure: insecure}, AllPlatforms: true, Trigger: "timer"})
-				if err := e.Deps.Dispatch.Dispatch(ctx, pipeline.StepScanImage, job); err != nil {
+				if err := d.Dispatch.Dispatch(ctx, pipeline.StepScanImage, job); err != nil {
 					return nil, err
 				}
 				out.Images = append(out.Images, pinned)
