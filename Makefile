@@ -6,6 +6,10 @@ BIN      := $(CURDIR)/bin
 GO       ?= go
 export GOTOOLCHAIN := local
 
+# Test servers built from the Go module proxy into a cache outside the repo.
+TOOLS         := $(if $(XDG_CACHE_HOME),$(XDG_CACHE_HOME),$(HOME)/.cache)/layerscan-tools
+MINIO_VERSION := v0.0.0-20260212201848-7aac2a2c5b7c
+
 FUNCTIONS := scan-api registry-events periodic-scan scan-image analyze-layer build-report sync-advisories janitor
 
 .PHONY: all build functions demo test deps vet bench clean
@@ -38,6 +42,7 @@ demo: build
 	done
 
 # Test dependencies: Debian's docker-registry for the real-registry tests;
+# MinIO, a real S3 server, for the S3 store;
 # Serverless Devs' CLI for the offline `s preview` of s.yaml (optional: the
 # deployment test checks s.yaml itself when npm cannot install it).
 deps:
@@ -45,6 +50,10 @@ deps:
 		echo "installing docker-registry (Debian package)"; \
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-registry) >/dev/null || \
 		echo "warning: docker-registry could not be installed; its tests will use go-containerregistry's registry only"; }
+	@[ -x $(TOOLS)/bin/minio ] || { \
+		echo "building MinIO $(MINIO_VERSION) from the Go module proxy for the S3 store tests (once, a few minutes)"; \
+		GOBIN=$(TOOLS)/bin $(GO) install github.com/minio/minio@$(MINIO_VERSION) || \
+		echo "warning: MinIO could not be built; the S3 store test will fail under CI"; }
 	@[ -x .tools/node_modules/.bin/s ] || ! command -v npm >/dev/null 2>&1 || \
 		npm install --silent --no-audit --no-fund --prefix .tools @serverless-devs/s@3.1.10 >/dev/null 2>&1 || \
 		echo "note: @serverless-devs/s could not be installed; s.yaml is checked by the Go test only"

@@ -291,10 +291,11 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		cfg.Workers = *workers
 	}
 	logger := log.New(stderr, "serve ", log.LstdFlags|log.LUTC)
-	env, err := suite.NewEnv(cfg, nil, logger)
+	st, err := store.NewFS(*storeDir)
 	if err != nil {
 		return err
 	}
+	env := suite.NewEnv(cfg, st, nil, logger)
 	pool, err := env.UseLocal(ctx, *workers) // the in-process fan-out
 	if err != nil {
 		return err

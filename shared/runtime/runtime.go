@@ -11,8 +11,8 @@ import (
 	"os"
 
 	"github.com/layerscan/layerscan/shared/runtime/fc"
-	"github.com/layerscan/layerscan/shared/store"
 	"github.com/layerscan/layerscan/shared/runtime/lambda"
+	"github.com/layerscan/layerscan/shared/store/ossstore"
 )
 
 // Function is one function: its event handler, its HTTP handler, or both.
@@ -27,7 +27,7 @@ type Function struct {
 // rotates them.
 func useCredentials(inv fc.Invocation) {
 	if c := inv.Creds; c.AccessKeyID != "" {
-		store.DefaultOSSCredentials.Set(c.AccessKeyID, c.AccessKeySecret, c.SecurityToken)
+		ossstore.DefaultCredentials.Set(c.AccessKeyID, c.AccessKeySecret, c.SecurityToken)
 	}
 }
 

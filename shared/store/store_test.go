@@ -1,82 +1,16 @@
-package store
+package store_test
 
 import (
-	"context"
-	"errors"
-	"fmt"
-	"sync"
 	"testing"
+
+	"github.com/layerscan/layerscan/shared/store"
+	"github.com/layerscan/layerscan/shared/store/storetest"
 )
 
-// contract checks what every Store backend must do; OSS and S3 reuse it.
-func contract(t *testing.T, s Store) {
-	ctx := context.Background()
-	if _, err := s.Get(ctx, "a/missing"); !errors.Is(err, ErrNotFound) {
-		t.Errorf("Get missing: %v, want ErrNotFound", err)
-	}
-	if ok, err := s.Exists(ctx, "a/missing"); ok || err != nil {
-		t.Errorf("Exists missing: %v %v", ok, err)
-	}
-	if err := s.Put(ctx, "a/b/c.json", []byte("1")); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Put(ctx, "a/b/c.json", []byte("2")); err != nil {
-		t.Fatal(err)
-	}
-	if b, err := s.Get(ctx, "a/b/c.json"); err != nil || string(b) != "2" {
-		t.Errorf("Get after overwrite: %q %v", b, err)
-	}
-	if ok, err := s.Exists(ctx, "a/b/c.json"); !ok || err != nil {
-		t.Errorf("Exists: %v %v", ok, err)
-	}
-	// Create-once under contention: exactly one winner, its content intact.
-	var wg sync.WaitGroup
-	wins := make(chan string, 16)
-	for i := 0; i < 16; i++ {
-		wg.Add(1)
-		go func(i int) {
-			defer wg.Done()
-			if ok, err := s.PutIfAbsent(ctx, "scans/x/claim", []byte(fmt.Sprint(i))); err != nil {
-				t.Error(err)
-			} else if ok {
-				wins <- fmt.Sprint(i)
-			}
-		}(i)
-	}
-	wg.Wait()
-	close(wins)
-	var winners []string
-	for w := range wins {
-		winners = append(winners, w)
-	}
-	if len(winners) != 1 {
-		t.Fatalf("PutIfAbsent winners %v, want exactly one", winners)
-	}
-	if b, _ := s.Get(ctx, "scans/x/claim"); string(b) != winners[0] {
-		t.Errorf("claim holds %q, winner wrote %q", b, winners[0])
-	}
-	s.Put(ctx, "a/bz", []byte("x"))
-	keys, err := s.List(ctx, "a/b")
-	if err != nil || fmt.Sprint(keys) != "[a/b/c.json a/bz]" {
-		t.Errorf("List a/b: %v %v", keys, err)
-	}
-	if err := s.Delete(ctx, "a/b/c.json"); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Delete(ctx, "a/b/c.json"); err != nil {
-		t.Errorf("Delete missing: %v", err)
-	}
-	for _, bad := range []string{"", "/etc/passwd", "../x", "a/../../x", "a//b", "a/"} {
-		if err := s.Put(ctx, bad, nil); err == nil {
-			t.Errorf("Put accepted key %q", bad)
-		}
-	}
-}
-
 func TestFS(t *testing.T) {
-	s, err := NewFS(t.TempDir())
+	s, err := store.NewFS(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	contract(t, s)
+	storetest.Contract(t, s)
 }

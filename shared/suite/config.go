@@ -20,6 +20,7 @@ import (
 	"github.com/layerscan/layerscan/shared/malware"
 	"github.com/layerscan/layerscan/shared/pipeline"
 	"github.com/layerscan/layerscan/shared/store"
+	"github.com/layerscan/layerscan/shared/storeurl"
 )
 
 // Config is the same for every function; it comes from the environment.
@@ -104,21 +105,17 @@ type Env struct {
 	deps       *pipeline.Deps
 }
 
-// NewEnv opens the store; dispatcher is the fan-out (nil: a dispatch.Queue
+// NewEnv wires a store; dispatcher is the fan-out (nil: a dispatch.Queue
 // on the store, as in the cloud). Nothing is read from the store yet: on
 // Function Compute the credentials to read it arrive with the first request.
-func NewEnv(c Config, dispatcher dispatch.Dispatcher, logger *log.Logger) (*Env, error) {
-	st, err := store.Open(c.Store)
-	if err != nil {
-		return nil, err
-	}
+func NewEnv(c Config, st store.Store, dispatcher dispatch.Dispatcher, logger *log.Logger) *Env {
 	if logger == nil {
 		logger = log.New(os.Stderr, "", log.LstdFlags)
 	}
 	if dispatcher == nil {
 		dispatcher = &dispatch.Queue{Store: st}
 	}
-	return &Env{Config: c, Store: st, Log: logger, dispatcher: dispatcher}, nil
+	return &Env{Config: c, Store: st, Log: logger, dispatcher: dispatcher}
 }
 
 // Deps returns the pipeline steps, wiring them on first use: the analyzer
@@ -160,9 +157,9 @@ func MustEnv(function string) *Env {
 	if err != nil {
 		logger.Fatal(err)
 	}
-	env, err := NewEnv(c, nil, logger)
+	st, err := storeurl.Open(c.Store)
 	if err != nil {
 		logger.Fatal(err)
 	}
-	return env
+	return NewEnv(c, st, nil, logger)
 }

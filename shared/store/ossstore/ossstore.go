@@ -1,4 +1,5 @@
-package store
+// Package ossstore is the Store on an Alibaba Cloud OSS bucket.
+package ossstore
 
 import (
 	"bytes"
@@ -7,11 +8,14 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"sort"
 	"strings"
 	"sync"
 
 	"github.com/aliyun/aliyun-oss-go-sdk/oss"
+
+	"github.com/layerscan/layerscan/shared/store"
 )
 
 // OSS is the store on an Alibaba Cloud OSS bucket under a key prefix.
@@ -25,29 +29,29 @@ type OSS struct {
 	bucket      *oss.Bucket
 	name        string
 	prefix      string
-	creds       *OSSCredentials
+	creds       *Credentials
 	mu          sync.Mutex
 	unversioned bool
 }
 
-// OSSCredentials hold the credentials the OSS client signs with. Function
+// Credentials hold the credentials the OSS client signs with. Function
 // Compute sends the role's temporary credentials with every request and
 // rotates them; the runtime adapter calls Set on each invocation, and every
 // request of the client signs with the newest.
-type OSSCredentials struct {
+type Credentials struct {
 	mu                sync.RWMutex
 	id, secret, token string
 }
 
 // Set replaces the credentials.
-func (c *OSSCredentials) Set(id, secret, token string) {
+func (c *Credentials) Set(id, secret, token string) {
 	c.mu.Lock()
 	c.id, c.secret, c.token = id, secret, token
 	c.mu.Unlock()
 }
 
 // GetCredentials implements oss.CredentialsProvider.
-func (c *OSSCredentials) GetCredentials() oss.Credentials {
+func (c *Credentials) GetCredentials() oss.Credentials {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	return ossCreds{c.id, c.secret, c.token}
@@ -59,20 +63,20 @@ func (c ossCreds) GetAccessKeyID() string     { return c.id }
 func (c ossCreds) GetAccessKeySecret() string { return c.secret }
 func (c ossCreds) GetSecurityToken() string   { return c.token }
 
-// OSSOptions configure the OSS client.
-type OSSOptions struct {
+// Options configure the OSS client.
+type Options struct {
 	// Endpoint such as https://oss-cn-hangzhou-internal.aliyuncs.com.
 	Endpoint    string
-	Credentials *OSSCredentials
+	Credentials *Credentials
 }
 
 // NewOSS opens bucket/prefix and checks that the bucket is not versioned.
-func NewOSS(bucket, prefix string, o OSSOptions) (*OSS, error) {
+func New(bucket, prefix string, o Options) (*OSS, error) {
 	if o.Endpoint == "" {
 		return nil, errors.New("oss store: no endpoint (set LAYERSCAN_OSS_ENDPOINT, e.g. https://oss-cn-hangzhou-internal.aliyuncs.com)")
 	}
 	if o.Credentials == nil {
-		o.Credentials = &OSSCredentials{}
+		o.Credentials = &Credentials{}
 	}
 	client, err := oss.New(o.Endpoint, "", "", oss.SetCredentialsProvider(o.Credentials))
 	if err != nil {
@@ -116,7 +120,7 @@ func (s *OSS) checkUnversioned() error {
 }
 
 func (s *OSS) key(k string) (string, error) {
-	if err := CheckKey(k); err != nil {
+	if err := store.CheckKey(k); err != nil {
 		return "", err
 	}
 	return s.prefix + k, nil
@@ -139,7 +143,7 @@ func (s *OSS) Get(_ context.Context, key string) ([]byte, error) {
 	r, err := s.bucket.GetObject(k)
 	if err != nil {
 		if code, status := ossStatus(err); code == "NoSuchKey" || status == http.StatusNotFound {
-			return nil, ErrNotFound
+			return nil, store.ErrNotFound
 		}
 		return nil, fmt.Errorf("oss get %s: %w", key, err)
 	}
@@ -234,3 +238,14 @@ func (s *OSS) Delete(_ context.Context, key string) error {
 	}
 	return nil
 }
+
+// DefaultCredentials are the credentials oss:// stores opened by storeurl
+// sign with: from ALIBABA_CLOUD_ACCESS_KEY_ID, _SECRET and
+// ALIBABA_CLOUD_SECURITY_TOKEN at start, then the role's temporary
+// credentials of each Function Compute invocation (the runtime adapter
+// sets them).
+var DefaultCredentials = func() *Credentials {
+	c := &Credentials{}
+	c.Set(os.Getenv("ALIBABA_CLOUD_ACCESS_KEY_ID"), os.Getenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET"), os.Getenv("ALIBABA_CLOUD_SECURITY_TOKEN"))
+	return c
+}()

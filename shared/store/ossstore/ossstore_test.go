@@ -1,4 +1,4 @@
-package store
+package ossstore
 
 import (
 	"encoding/xml"
@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/layerscan/layerscan/shared/store/storetest"
 )
 
 // ossRecorder answers the OSS API subset the store uses, path-style, from
@@ -113,14 +115,14 @@ func TestOSSAgainstRecorder(t *testing.T) {
 	rec := &ossRecorder{bucket: "layerscan-store", objects: map[string][]byte{}, tokens: map[string]bool{}}
 	srv := httptest.NewServer(rec)
 	defer srv.Close()
-	creds := &OSSCredentials{}
-	s, err := NewOSS("layerscan-store", "prefix", OSSOptions{Endpoint: srv.URL, Credentials: creds})
+	creds := &Credentials{}
+	s, err := New("layerscan-store", "prefix", Options{Endpoint: srv.URL, Credentials: creds})
 	if err != nil {
 		t.Fatal(err)
 	}
 	// FC hands over the role's credentials with the first request.
 	creds.Set("STS.id", "secret", "token-1")
-	contract(t, s)
+	storetest.Contract(t, s)
 	creds.Set("STS.id2", "secret2", "token-2")
 	if _, err := s.Get(t.Context(), "scans/x/claim"); err != nil {
 		t.Fatal(err)
@@ -153,13 +155,13 @@ func TestOSSRefusesVersionedBucket(t *testing.T) {
 	for _, status := range []string{"Enabled", "Suspended"} {
 		rec := &ossRecorder{bucket: "b-versioned", versioning: status, objects: map[string][]byte{}, tokens: map[string]bool{}}
 		srv := httptest.NewServer(rec)
-		creds := &OSSCredentials{}
+		creds := &Credentials{}
 		creds.Set("id", "secret", "")
-		if _, err := NewOSS("b-versioned", "", OSSOptions{Endpoint: srv.URL, Credentials: creds}); err == nil || !strings.Contains(err.Error(), "versioning "+status) {
+		if _, err := New("b-versioned", "", Options{Endpoint: srv.URL, Credentials: creds}); err == nil || !strings.Contains(err.Error(), "versioning "+status) {
 			t.Errorf("%s: %v", status, err)
 		}
 		// Without credentials at start (FC), the first write refuses.
-		s, err := NewOSS("b-versioned", "", OSSOptions{Endpoint: srv.URL, Credentials: &OSSCredentials{}})
+		s, err := New("b-versioned", "", Options{Endpoint: srv.URL, Credentials: &Credentials{}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -169,4 +171,3 @@ func TestOSSRefusesVersionedBucket(t *testing.T) {
 		srv.Close()
 	}
 }
-

@@ -1,18 +1,25 @@
-package store
+// Package storeurl opens the store a LAYERSCAN_STORE URL names. It is the
+// one place that links the cloud SDKs: the CLI, which only ever uses a local
+// folder, stays without them.
+package storeurl
 
 import (
 	"context"
 	"fmt"
-	"os"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/layerscan/layerscan/shared/store"
+	"github.com/layerscan/layerscan/shared/store/ossstore"
+	"github.com/layerscan/layerscan/shared/store/s3store"
 )
 
 // Open opens the store a LAYERSCAN_STORE URL names: file:///path (or a plain
 // path) is the local folder; oss://bucket/prefix and s3://bucket/prefix are
 // the cloud backends.
-func Open(raw string) (Store, error) {
+func Open(raw string) (store.Store, error) {
 	if raw == "" {
 		return nil, fmt.Errorf("store: no URL (set LAYERSCAN_STORE)")
 	}
@@ -21,7 +28,7 @@ func Open(raw string) (Store, error) {
 		if err != nil {
 			return nil, err
 		}
-		return NewFS(abs)
+		return store.NewFS(abs)
 	}
 	u, err := url.Parse(raw)
 	if err != nil {
@@ -32,7 +39,7 @@ func Open(raw string) (Store, error) {
 		if u.Host != "" && u.Host != "localhost" {
 			return nil, fmt.Errorf("store URL %q: file URLs name a local path (file:///path)", raw)
 		}
-		return NewFS(u.Path)
+		return store.NewFS(u.Path)
 	case "oss":
 		endpoint := os.Getenv("LAYERSCAN_OSS_ENDPOINT")
 		if endpoint == "" {
@@ -41,22 +48,12 @@ func Open(raw string) (Store, error) {
 				endpoint = "https://oss-" + region + "-internal.aliyuncs.com"
 			}
 		}
-		return NewOSS(u.Host, strings.TrimPrefix(u.Path, "/"), OSSOptions{Endpoint: endpoint, Credentials: DefaultOSSCredentials})
+		return ossstore.New(u.Host, strings.TrimPrefix(u.Path, "/"), ossstore.Options{Endpoint: endpoint, Credentials: ossstore.DefaultCredentials})
 	case "s3":
-		return NewS3(context.Background(), u.Host, strings.TrimPrefix(u.Path, "/"), S3Options{Endpoint: os.Getenv("LAYERSCAN_S3_ENDPOINT")})
+		return s3store.New(context.Background(), u.Host, strings.TrimPrefix(u.Path, "/"), s3store.Options{Endpoint: os.Getenv("LAYERSCAN_S3_ENDPOINT")})
 	}
 	return nil, fmt.Errorf("store URL %q: scheme must be file, oss or s3", raw)
 }
-
-// DefaultOSSCredentials are the credentials oss:// stores sign with: from
-// ALIBABA_CLOUD_ACCESS_KEY_ID, _SECRET and ALIBABA_CLOUD_SECURITY_TOKEN at
-// start, then the role's temporary credentials of each Function Compute
-// invocation (the runtime adapter sets them).
-var DefaultOSSCredentials = func() *OSSCredentials {
-	c := &OSSCredentials{}
-	c.Set(os.Getenv("ALIBABA_CLOUD_ACCESS_KEY_ID"), os.Getenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET"), os.Getenv("ALIBABA_CLOUD_SECURITY_TOKEN"))
-	return c
-}()
 
 func firstEnv(names ...string) string {
 	for _, n := range names {

@@ -1,4 +1,6 @@
-package store
+// Package s3store is the Store on an S3 bucket (AWS, or any S3-compatible
+// server such as MinIO).
+package s3store
 
 import (
 	"bytes"
@@ -14,6 +16,8 @@ import (
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/smithy-go"
+
+	"github.com/layerscan/layerscan/shared/store"
 )
 
 // S3 is the store on an S3 bucket under a key prefix. Create-once is a
@@ -25,9 +29,9 @@ type S3 struct {
 	prefix string // "" or ending in "/"
 }
 
-// S3Options configure the client beyond the SDK's default chain (which
+// Options configure the client beyond the SDK's default chain (which
 // reads AWS_REGION, the credentials of a Lambda role, AWS_ENDPOINT_URL_S3).
-type S3Options struct {
+type Options struct {
 	// Endpoint of an S3-compatible server (MinIO); path-style addressing.
 	Endpoint string
 	Region   string
@@ -36,7 +40,7 @@ type S3Options struct {
 }
 
 // NewS3 opens bucket/prefix.
-func NewS3(ctx context.Context, bucket, prefix string, o S3Options) (*S3, error) {
+func New(ctx context.Context, bucket, prefix string, o Options) (*S3, error) {
 	if bucket == "" {
 		return nil, errors.New("s3 store: no bucket")
 	}
@@ -69,7 +73,7 @@ func NewS3(ctx context.Context, bucket, prefix string, o S3Options) (*S3, error)
 }
 
 func (s *S3) key(k string) (string, error) {
-	if err := CheckKey(k); err != nil {
+	if err := store.CheckKey(k); err != nil {
 		return "", err
 	}
 	return s.prefix + k, nil
@@ -98,7 +102,7 @@ func (s *S3) Get(ctx context.Context, key string) ([]byte, error) {
 	out, err := s.client.GetObject(ctx, &s3.GetObjectInput{Bucket: &s.bucket, Key: &k})
 	if err != nil {
 		if code, status := s3Code(err); code == "NoSuchKey" || status == http.StatusNotFound {
-			return nil, ErrNotFound
+			return nil, store.ErrNotFound
 		}
 		return nil, fmt.Errorf("s3 get %s: %w", key, err)
 	}
