@@ -212,3 +212,32 @@ func TestDebianPythonPackageIsLeftToDebian(t *testing.T) {
 		}
 	}
 }
+
+// TestDistrolessStatusD: distroless images have no dpkg status file, one
+// record per package in var/lib/dpkg/status.d/ (no Status line), with
+// md5sums beside them.
+func TestDistrolessStatusD(t *testing.T) {
+	layer := tarWithModes(t,
+		tarEntry{"etc/os-release", 0o644, []byte("PRETTY_NAME=\"Distroless\"\nID=debian\nVERSION_ID=\"12\"\n")},
+		tarEntry{"var/lib/dpkg/status.d/base-files", 0o644, []byte("Package: base-files\nVersion: 12.4+deb12u10\nArchitecture: amd64\nMaintainer: Santiago Vila\n")},
+		tarEntry{"var/lib/dpkg/status.d/libssl3", 0o644, []byte("Package: libssl3\nSource: openssl\nVersion: 3.0.20-1~deb12u2\nArchitecture: amd64\n")},
+		tarEntry{"var/lib/dpkg/status.d/libssl3.md5sums", 0o644, []byte("d41d8cd98f00b204e9800998ecf8427e  usr/lib/x86_64-linux-gnu/libssl.so.3\n")},
+	)
+	storeDir := t.TempDir()
+	copyDB(t, storeDir)
+	r := scanImage(t, storeDir, layoutOf(t, layer), registry.Options{})
+	got := strings.Join(packageSet(r), ",")
+	if got != "base-files 12.4+deb12u10,libssl3 3.0.20-1~deb12u2" || r.Image.OS == nil || r.Image.OS.Family != "debian" {
+		t.Errorf("packages %s, OS %+v", got, r.Image.OS)
+	}
+	// libssl3 matches the openssl source package's Debian 12 records.
+	n := 0
+	for _, f := range r.Findings {
+		if f.Package != nil && f.Package.Name == "libssl3" {
+			n++
+		}
+	}
+	if n == 0 {
+		t.Error("libssl3 from status.d was not matched by its source package")
+	}
+}
