@@ -62,8 +62,12 @@ test: deps
 	$(GO) vet ./...
 	LAYERSCAN_SHARED=$(abspath $(SHARED)) $(GO) test -count=1 -timeout 20m ./...
 
+# Benchmarks: our own (go test -bench), then beside the peers (bench/: it
+# builds Trivy, Syft and osv-scanner into ~/.cache/layerscan-peers once, and
+# its inputs into ~/.cache/layerscan-bench), writing bench/results.{csv,md}.
 bench:
 	LAYERSCAN_SHARED=$(abspath $(SHARED)) $(GO) test -run '^$$' -bench . -benchmem -benchtime 3x -timeout 60m ./test/...
+	$(GO) run ./bench -shared $(abspath $(SHARED))
 
 clean:
 	rm -rf $(BIN) .cache dist .tools
