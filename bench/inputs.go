@@ -281,7 +281,9 @@ func diffIDs(in input) ([]string, error) {
 		if err != nil {
 			return nil, err
 		}
-		if strings.HasSuffix(h.Name, ".json") {
+		// Configs are "<hex>.json" in docker save, "sha256:<hex>" from
+		// go-containerregistry: keep every small file.
+		if h.Size < 1<<20 {
 			b, _ := io.ReadAll(tr)
 			if h.Name == "manifest.json" {
 				json.Unmarshal(b, &manifest)

@@ -24,6 +24,7 @@ type config struct {
 	runs                      int
 	big                       bool
 	timeout                   time.Duration
+	only                      string
 }
 
 func main() {
@@ -35,6 +36,7 @@ func main() {
 	flag.IntVar(&c.runs, "runs", 3, "runs per tool and input (the median is reported)")
 	flag.BoolVar(&c.big, "big", true, "include the debootstrap image, the 100,000-file layer and the 1 GiB layer")
 	flag.DurationVar(&c.timeout, "timeout", 10*time.Minute, "bound of one tool run")
+	flag.StringVar(&c.only, "only", "", "comma-separated tool name prefixes to run (default: all); peers are then not built")
 	flag.Parse()
 	var err error
 	if c.repo, err = os.Getwd(); err != nil {
@@ -51,8 +53,10 @@ func main() {
 }
 
 func run(ctx context.Context, c config) error {
-	if err := ensurePeers(ctx, c); err != nil {
-		return err
+	if c.only == "" {
+		if err := ensurePeers(ctx, c); err != nil {
+			return err
+		}
 	}
 	bin, err := buildLayerscan(c)
 	if err != nil {
@@ -74,7 +78,7 @@ func run(ctx context.Context, c config) error {
 			return err
 		}
 		rows = append(rows, row{input: in.name, tool: "floor: gzip -dc", mode: "-", wall: floor})
-		for _, t := range tools(c, bin, env) {
+		for _, t := range selected(c, bin, env) {
 			for _, mode := range []string{"cold", "warm"} {
 				if mode == "warm" && !t.warm {
 					continue
@@ -150,12 +154,32 @@ func medianInt(xs []int64) int64 {
 	return s[len(s)/2]
 }
 
+// short keeps the last line of a tool's error output, where the reason is.
 func short(s string) string {
-	if i := strings.IndexByte(s, '\n'); i >= 0 {
-		s = s[:i]
+	s = strings.TrimSpace(s)
+	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
+		s = s[i+1:]
 	}
 	if len(s) > 200 {
 		s = s[:200]
 	}
 	return s
+}
+
+// selected are the tools -only names (all by default).
+func selected(c config, bin string, env dbEnv) []tool {
+	all := tools(c, bin, env)
+	if c.only == "" {
+		return all
+	}
+	var out []tool
+	for _, t := range all {
+		for _, p := range strings.Split(c.only, ",") {
+			if p != "" && strings.HasPrefix(t.name, p) {
+				out = append(out, t)
+				break
+			}
+		}
+	}
+	return out
 }

@@ -58,7 +58,7 @@ func measureFleet(ctx context.Context, c config, bin string, env dbEnv) ([]row, 
 		fleet = append(fleet, input{name: fmt.Sprintf("app-%02d", i), tar: dst})
 	}
 	var rows []row
-	for _, t := range tools(c, bin, env) {
+	for _, t := range selected(c, bin, env) {
 		state := filepath.Join(c.work, "state", "fleet", sanitize(t.name))
 		os.RemoveAll(state)
 		os.MkdirAll(state, 0o755)

@@ -182,7 +182,8 @@ func tools(c config, bin string, env dbEnv) []tool {
 			count: countSyft,
 		},
 		{
-			name: "osv-scanner", okExit: []int{1},
+			// 1: vulnerabilities found; 128: "No package sources found".
+			name: "osv-scanner", okExit: []int{1, 128},
 			cmd: func(in input, state, out string) *exec.Cmd {
 				return exec.Command(peer("osv-scanner"), "scan", "image", "--archive", "--offline", "--local-db-path", env.osvDB, "--all-packages", "--format", "json", "--output-file", out, in.tar)
 			},
@@ -306,14 +307,18 @@ func sanitize(s string) string {
 	}, strings.ToLower(s))
 }
 
-// measureFloor times gzip -dc of every layer blob (plain cat for the
+// measureFloor times gzip -dc of every layer blob (cat for the
 // uncompressed layers of docker-save tarballs), median of runs.
 func measureFloor(ctx context.Context, in input, runs int) (time.Duration, error) {
 	var ds []time.Duration
 	for i := 0; i < runs; i++ {
 		start := time.Now()
 		for _, l := range in.layers {
-			cmd := exec.CommandContext(ctx, "sh", "-c", `if gzip -t "$0" 2>/dev/null; then gzip -dc < "$0"; else cat "$0"; fi > /dev/null`, l)
+			prog := "cat"
+			if isGzip(l) {
+				prog = "gzip -dc"
+			}
+			cmd := exec.CommandContext(ctx, "sh", "-c", prog+` < "$0" > /dev/null`, l)
 			if out, err := cmd.CombinedOutput(); err != nil {
 				return 0, fmt.Errorf("floor %s: %v %s", l, err, out)
 			}
@@ -321,6 +326,17 @@ func measureFloor(ctx context.Context, in input, runs int) (time.Duration, error
 		ds = append(ds, time.Since(start))
 	}
 	return median(ds), nil
+}
+
+func isGzip(p string) bool {
+	f, err := os.Open(p)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	var m [2]byte
+	_, err = io.ReadFull(f, m[:])
+	return err == nil && m[0] == 0x1f && m[1] == 0x8b
 }
 
 func readJSON(p string, v any) error {
@@ -405,6 +421,9 @@ func countSyft(p string) ([]string, int, int, error) {
 }
 
 func countOSVScanner(p string) ([]string, int, int, error) {
+	if _, err := os.Stat(p); err != nil {
+		return nil, 0, 0, nil // exit 128: it found no package source in the image
+	}
 	var r struct {
 		Results []struct {
 			Packages []struct {
