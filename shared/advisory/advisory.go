@@ -8,7 +8,9 @@
 package advisory
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
@@ -48,10 +50,83 @@ type Entry struct {
 	Versions []string      `json:"versions,omitempty"`
 }
 
-// Index holds every entry of one ecosystem, by package name.
+// Index holds every entry of one ecosystem, by package name. A published
+// index is loaded as raw lines and a package's entries are decoded the
+// first time a scan asks for them: an image has a few hundred packages,
+// an ecosystem tens of thousands of records.
 type Index struct {
 	Ecosystem string             `json:"ecosystem"`
 	Packages  map[string][]Entry `json:"packages"`
+
+	mu  sync.Mutex
+	raw map[string][]byte // name → JSON array of entries, not decoded yet
+}
+
+// Entries returns the entries of one package name.
+func (ix *Index) Entries(name string) ([]Entry, error) {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	if es, ok := ix.Packages[name]; ok || ix.raw == nil {
+		return es, nil
+	}
+	raw, ok := ix.raw[name]
+	if !ok {
+		return nil, nil
+	}
+	var es []Entry
+	if err := json.Unmarshal(raw, &es); err != nil {
+		return nil, fmt.Errorf("advisory index %s, package %s: %w", ix.Ecosystem, name, err)
+	}
+	if ix.Packages == nil {
+		ix.Packages = map[string][]Entry{}
+	}
+	ix.Packages[name] = es
+	delete(ix.raw, name)
+	return es, nil
+}
+
+// encodeLines writes an index as one line per package, sorted:
+// "<name>\t<JSON array of entries>\n". Names never hold tabs or newlines.
+func encodeLines(ix *Index) ([]byte, error) {
+	names := make([]string, 0, len(ix.Packages))
+	for n := range ix.Packages {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var buf bytes.Buffer
+	for _, n := range names {
+		if strings.ContainsAny(n, "\t\n") {
+			return nil, fmt.Errorf("package name %q has a tab or newline", n)
+		}
+		b, err := json.Marshal(ix.Packages[n])
+		if err != nil {
+			return nil, err
+		}
+		buf.WriteString(n)
+		buf.WriteByte('\t')
+		buf.Write(b)
+		buf.WriteByte('\n')
+	}
+	return buf.Bytes(), nil
+}
+
+// decodeLines reads encodeLines' format without decoding any entry.
+func decodeLines(eco string, b []byte) (*Index, error) {
+	ix := &Index{Ecosystem: eco, raw: map[string][]byte{}}
+	for len(b) > 0 {
+		line := b
+		if i := bytes.IndexByte(b, '\n'); i >= 0 {
+			line, b = b[:i], b[i+1:]
+		} else {
+			b = nil
+		}
+		name, entries, ok := bytes.Cut(line, []byte{'\t'})
+		if !ok {
+			return nil, fmt.Errorf("advisory index %s: malformed line", eco)
+		}
+		ix.raw[string(name)] = entries
+	}
+	return ix, nil
 }
 
 // Source describes one feed that went into a DB version.
@@ -107,7 +182,7 @@ func PackageKey(eco, name string) string {
 }
 
 func ecosystemKey(version, eco string) string {
-	return "advisories/" + version + "/ecosystems/" + url.PathEscape(eco) + ".json.zst"
+	return "advisories/" + version + "/ecosystems/" + url.PathEscape(eco) + ".lines.zst"
 }
 
 // DB is a loaded DB version; indexes load lazily per ecosystem.
@@ -157,9 +232,24 @@ func (db *DB) Index(ctx context.Context, eco string) (*Index, error) {
 	if !ok {
 		return nil, nil
 	}
-	ix := &Index{}
-	if err := store.GetJSON(ctx, db.st, st.Key, ix); err != nil {
-		return nil, fmt.Errorf("advisory DB %s, ecosystem %s: %w", db.Manifest.Version, eco, err)
+	var ix *Index
+	if strings.HasSuffix(st.Key, ".json.zst") {
+		// DB versions published before the line format
+		ix = &Index{}
+		if err := store.GetJSON(ctx, db.st, st.Key, ix); err != nil {
+			return nil, fmt.Errorf("advisory DB %s, ecosystem %s: %w", db.Manifest.Version, eco, err)
+		}
+	} else {
+		b, err := db.st.Get(ctx, st.Key)
+		if err == nil {
+			b, err = store.Decompress(b)
+		}
+		if err == nil {
+			ix, err = decodeLines(eco, b)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("advisory DB %s, ecosystem %s: %w", db.Manifest.Version, eco, err)
+		}
 	}
 	db.indexes[eco] = ix
 	return ix, nil
@@ -182,7 +272,11 @@ func Publish(ctx context.Context, st store.Store, b *Builder, created string) (*
 			n += len(es)
 		}
 		key := ecosystemKey(m.Version, e)
-		if err := store.PutJSON(ctx, st, key, ix); err != nil {
+		lines, err := encodeLines(ix)
+		if err != nil {
+			return nil, err
+		}
+		if err := st.Put(ctx, key, store.Compress(lines)); err != nil {
 			return nil, err
 		}
 		m.Ecosystems[e] = EcosystemStats{Packages: len(ix.Packages), Entries: n, Key: key}

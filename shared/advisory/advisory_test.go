@@ -56,3 +56,37 @@ func FuzzAddOSV(f *testing.F) {
 	f.Add([]byte("id: X\n"), true)
 	f.Fuzz(func(t *testing.T, b []byte, y bool) { NewBuilder().AddOSV(b, y) })
 }
+
+func TestLineIndexRoundTrip(t *testing.T) {
+	ix := &Index{Ecosystem: "npm", Packages: map[string][]Entry{
+		"lodash":      {{ID: "GHSA-1", Severity: "HIGH", Ranges: []Range{{Type: "SEMVER", Events: []Event{{Introduced: "0"}, {Fixed: "4.17.21"}}}}}},
+		"@scope/name": {{ID: "GHSA-2"}, {ID: "GHSA-3", Aliases: []string{"CVE-1"}}},
+	}}
+	b, err := encodeLines(ix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := decodeLines("npm", b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range ix.Packages {
+		es, err := got.Entries(name)
+		if err != nil || len(es) != len(want) || es[0].ID != want[0].ID {
+			t.Errorf("%s: %+v %v", name, es, err)
+		}
+	}
+	if es, err := got.Entries("absent"); es != nil || err != nil {
+		t.Errorf("absent: %v %v", es, err)
+	}
+	if _, err := decodeLines("npm", []byte("no tab here\n")); err == nil {
+		t.Error("malformed line accepted")
+	}
+	bad, _ := decodeLines("npm", []byte("x\t{not json\n"))
+	if _, err := bad.Entries("x"); err == nil {
+		t.Error("broken entries accepted")
+	}
+	if _, err := encodeLines(&Index{Packages: map[string][]Entry{"a\tb": nil}}); err == nil {
+		t.Error("a name with a tab was written")
+	}
+}

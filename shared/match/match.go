@@ -169,7 +169,10 @@ type hit struct {
 
 func matchPackage(ix *advisory.Index, eco string, os *scan.OS, p scan.Package) ([]scan.Finding, []string) {
 	name, version := lookupName(eco, p)
-	entries := ix.Packages[name]
+	entries, err := ix.Entries(name)
+	if err != nil {
+		return nil, []string{err.Error()}
+	}
 	if len(entries) == 0 {
 		return nil, nil
 	}
