@@ -8,9 +8,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/google/go-containerregistry/pkg/v1/empty"
-	"github.com/google/go-containerregistry/pkg/v1/layout"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/static"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/klauspost/compress/gzip"
@@ -29,21 +26,9 @@ func corruptImage(t *testing.T) registry.Source {
 	zw.Close()
 	truncated := gzBuf.Bytes()[:gzBuf.Len()/3]
 
-	img, err := mutate.AppendLayers(empty.Image,
+	return layoutOfLayers(t,
 		static.NewLayer(goodTar, types.OCIUncompressedLayer),
 		static.NewLayer(truncated, types.OCILayer))
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := filepath.Join(t.TempDir(), "oci")
-	p, err := layout.Write(dir, empty.Index)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.AppendImage(img); err != nil {
-		t.Fatal(err)
-	}
-	return registry.Detect(dir, false)
 }
 
 // TestCorruptLayerIsAReportedFailure builds an OCI layout whose second layer

@@ -22,25 +22,18 @@ import (
 
 func nopLogger() *log.Logger { return log.New(io.Discard, "", 0) }
 
-// tarOf builds an uncompressed layer tar of regular files.
+// tarOf builds an uncompressed layer tar of regular files, sorted by name.
 func tarOf(t testing.TB, files map[string]string) []byte {
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
 	names := make([]string, 0, len(files))
 	for n := range files {
 		names = append(names, n)
 	}
 	sort.Strings(names)
+	entries := make([]tarEntry, 0, len(names))
 	for _, n := range names {
-		if err := tw.WriteHeader(&tar.Header{Name: n, Mode: 0o644, Size: int64(len(files[n])), Typeflag: tar.TypeReg}); err != nil {
-			t.Fatal(err)
-		}
-		io.WriteString(tw, files[n])
+		entries = append(entries, tarEntry{n, 0o644, []byte(files[n])})
 	}
-	if err := tw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
+	return tarWithModes(t, entries...)
 }
 
 // copyDB gives a fresh store the corpus advisory DB.
@@ -95,6 +88,12 @@ func layoutOf(t testing.TB, layers ...[]byte) registry.Source {
 	for _, l := range layers {
 		ls = append(ls, static.NewLayer(l, types.OCIUncompressedLayer))
 	}
+	return layoutOfLayers(t, ls...)
+}
+
+// layoutOfLayers writes an OCI layout holding one image of these layers.
+func layoutOfLayers(t testing.TB, ls ...v1.Layer) registry.Source {
+	t.Helper()
 	img, err := mutate.AppendLayers(empty.Image, ls...)
 	if err != nil {
 		t.Fatal(err)

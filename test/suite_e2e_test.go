@@ -8,7 +8,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,8 +15,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	ggcrregistry "github.com/google/go-containerregistry/pkg/registry"
 
 	"github.com/layerscan/layerscan/shared/dispatch"
 	"github.com/layerscan/layerscan/shared/pipeline"
@@ -44,7 +41,7 @@ func buildFunctions(t *testing.T, names ...string) string {
 	return dir
 }
 
-func freePort(t *testing.T) string {
+func freePort(t testing.TB) string {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -171,14 +168,7 @@ func (r *relay) run(ctx context.Context) {
 // is pushed to a real registry, an ACR push event goes to registry-events,
 // and the report must appear in the store; every job is delivered twice.
 func TestServerlessSuiteEndToEnd(t *testing.T) {
-	var host string
-	if _, err := exec.LookPath("docker-registry"); err == nil {
-		host = startDebianRegistry(t)
-	} else {
-		s := httptest.NewServer(ggcrregistry.New(ggcrregistry.Logger(nopLogger())))
-		t.Cleanup(s.Close)
-		host = strings.TrimPrefix(s.URL, "http://")
-	}
+	host := startDebianRegistryOrGGCR(t)
 	push(t, corpusDebian(t), host+"/team/app:1.0")
 
 	storeDir := t.TempDir()

@@ -28,3 +28,15 @@ func AppPackage(purlType, name, version, file string) scan.Package {
 		PURL: packageurl.NewPackageURL(purlType, ns, short, version, nil, "").ToString(),
 	}
 }
+
+// Lenient wraps what a language-file parser read into the file's artifact.
+// A parse error becomes the artifact's warning, keeping the packages read
+// before it: application trees are full of test fixtures and templates, and
+// one odd lockfile must not make a whole report incomplete.
+func Lenient(path, kind string, pkgs []scan.Package, err error) ([]scan.Artifact, error) {
+	a := scan.Artifact{Path: path, Kind: kind, Packages: pkgs}
+	if err != nil {
+		a.Warning = err.Error()
+	}
+	return []scan.Artifact{a}, nil
+}

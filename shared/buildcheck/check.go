@@ -88,7 +88,7 @@ func Check(instrs []Instruction, img Image) []scan.Finding {
 		out = append(out, f)
 	}
 	cite := func(in Instruction) string {
-		return in.Where + ": " + in.Cmd + " " + clip(maskLine(in.Args), 160)
+		return in.Where + ": " + in.Cmd + " " + scan.Clip(maskLine(in.Args), 160)
 	}
 	seenEnv := map[string]bool{}
 	envFinding := func(in Instruction, k, v string) {
@@ -169,7 +169,7 @@ func Check(instrs []Instruction, img Image) []scan.Finding {
 		}
 		add("LS-BUILD-USER-ROOT", Instruction{}, ev)
 		if cmd := strings.TrimSpace(strings.Join(append(append([]string{}, img.Entrypoint...), img.Cmd...), " ")); cmd != "" && !isShell(cmd) {
-			add("LS-BUILD-APP-AS-ROOT", Instruction{}, "runs "+clip(cmd, 120)+" as "+userName(img.User))
+			add("LS-BUILD-APP-AS-ROOT", Instruction{}, "runs "+scan.Clip(cmd, 120)+" as "+userName(img.User))
 		}
 	}
 	if !hasHealth {
@@ -373,13 +373,6 @@ func maskLine(s string) string {
 		}
 	}
 	return strings.Join(words, " ")
-}
-
-func clip(s string, n int) string {
-	if r := []rune(s); len(r) > n {
-		return string(r[:n]) + "…"
-	}
-	return s
 }
 
 func isShell(cmd string) bool {

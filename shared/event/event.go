@@ -15,6 +15,8 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+
+	"github.com/layerscan/layerscan/shared/scan"
 )
 
 // ErrBadEvent marks events that are malformed or of an unknown kind.
@@ -488,7 +490,7 @@ func checkImage(i Image) error {
 	if strings.ContainsAny(i.Registry+i.Repository+i.Tag, " \t\n\"'\\@") || strings.Contains(i.Repository, "..") {
 		return bad("image name %q has characters a registry would refuse", i.Registry+"/"+i.Repository+":"+i.Tag)
 	}
-	if i.Digest != "" && (!strings.HasPrefix(i.Digest, "sha256:") || len(i.Digest) != 71 || strings.Trim(i.Digest[7:], "0123456789abcdef") != "") {
+	if i.Digest != "" && !scan.ValidDigest(i.Digest) {
 		return bad("digest %q is not sha256:<64 hex>", i.Digest)
 	}
 	return nil

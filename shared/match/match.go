@@ -81,9 +81,6 @@ var appEcosystems = map[string]string{
 	"composer": "Packagist", "cargo": "crates.io", "nuget": "NuGet",
 }
 
-// isOSType tells OS packages from language packages.
-func isOSType(t string) bool { return scan.Package{Type: t}.IsOS() }
-
 // Match finds the vulnerabilities of pkgs. os may be nil.
 func Match(ctx context.Context, db *advisory.DB, os *scan.OS, pkgs []scan.Package) (*Result, error) {
 	res := &Result{}
@@ -92,7 +89,7 @@ func Match(ctx context.Context, db *advisory.DB, os *scan.OS, pkgs []scan.Packag
 	var ecos []string
 	for _, p := range pkgs {
 		eco := appEcosystems[p.Type]
-		if isOSType(p.Type) {
+		if p.IsOS() {
 			eco = osEco
 			if eco == "" {
 				eco = "?" + p.Type
@@ -118,7 +115,7 @@ func Match(ctx context.Context, db *advisory.DB, os *scan.OS, pkgs []scan.Packag
 			cov.Note = "no advisory DB loaded: packages were not checked"
 		case !db.Has(eco):
 			cov.Note = fmt.Sprintf("no advisory data covers %s: %d packages were not checked for vulnerabilities", eco, len(ps))
-			if os != nil && isOSType(ps[0].Type) {
+			if os != nil && ps[0].IsOS() {
 				cov.Note = fmt.Sprintf("no advisory data covers %s %s (%s): its %d %s packages were not checked for vulnerabilities", os.Family, os.Version, eco, len(ps), ps[0].Type)
 			}
 		default:
@@ -253,7 +250,7 @@ func newFinding(p scan.Package, e advisory.Entry) scan.Finding {
 		id = strings.TrimPrefix(strings.TrimPrefix(id, "DEBIAN-"), "UBUNTU-")
 	}
 	cat := scan.SystemVulnerability
-	if !isOSType(p.Type) {
+	if !p.IsOS() {
 		cat = scan.ApplicationVulnerability
 		if strings.HasPrefix(e.ID, "MAL-") {
 			cat = scan.MaliciousSample

@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
 	"time"
 
 	"github.com/layerscan/layerscan/shared/analyzer"
@@ -187,7 +186,7 @@ func (d *Deps) planImage(ctx context.Context, req ScanRequest, im *registry.Imag
 		if err := d.mark(ctx, st.ID, Marker{DiffID: l.DiffID, Digest: l.Digest, Status: "cached"}); err != nil {
 			return "", err
 		}
-		d.logf("layer %d %s: cached", l.Index, short(l.DiffID))
+		d.logf("layer %d %s: cached", l.Index, scan.ShortDigest(l.DiffID))
 	}
 	for _, l := range pending {
 		job, _ := json.Marshal(LayerJob{ScanID: st.ID, Source: im.Source, Layer: l})
@@ -214,14 +213,6 @@ func (d *Deps) loadState(ctx context.Context, id string) (State, error) {
 		return st, fmt.Errorf("scan %s: %w", id, err)
 	}
 	return st, nil
-}
-
-func short(d string) string {
-	d = strings.TrimPrefix(d, "sha256:")
-	if len(d) > 12 {
-		return d[:12]
-	}
-	return d
 }
 
 func (d *Deps) mark(ctx context.Context, scanID string, m Marker) error {
@@ -257,7 +248,7 @@ func (d *Deps) AnalyzeLayer(ctx context.Context, job LayerJob) error {
 		facts, err := d.analyze(ctx, job.Source, l)
 		if err != nil {
 			m.Status, m.Error = "failed", err.Error()
-			d.logf("layer %d %s: FAILED: %v", l.Index, short(l.DiffID), err)
+			d.logf("layer %d %s: FAILED: %v", l.Index, scan.ShortDigest(l.DiffID), err)
 		} else {
 			if _, err := store.PutJSONIfAbsent(ctx, d.Store, key, facts); err != nil {
 				return err
@@ -266,7 +257,7 @@ func (d *Deps) AnalyzeLayer(ctx context.Context, job LayerJob) error {
 			if m.Digest == "" {
 				m.Digest = facts.Digest
 			}
-			d.logf("layer %d %s: analyzed %d entries, %d MB in %s", l.Index, short(l.DiffID), facts.Stats.Entries, facts.Stats.UncompressedBytes>>20, d.now().Sub(start).Round(time.Millisecond))
+			d.logf("layer %d %s: analyzed %d entries, %d MB in %s", l.Index, scan.ShortDigest(l.DiffID), facts.Stats.Entries, facts.Stats.UncompressedBytes>>20, d.now().Sub(start).Round(time.Millisecond))
 		}
 	}
 	if err := d.mark(ctx, job.ScanID, m); err != nil {

@@ -57,9 +57,9 @@ func WriteTable(w io.Writer, r *Report) error {
 			what, installed := f.Path, ""
 			switch {
 			case f.Package == nil && what == "":
-				what = clip(f.Evidence, 100)
+				what = scan.Clip(f.Evidence, 100)
 			case f.Package == nil && f.Evidence != "":
-				what += " (" + clip(f.Evidence, 60) + ")"
+				what += " (" + scan.Clip(f.Evidence, 60) + ")"
 			}
 			if f.Package != nil {
 				what, installed = f.Package.Name, f.Package.Version
@@ -103,10 +103,3 @@ func (e *errWriter) Write(p []byte) (int, error) {
 }
 
 func (e *errWriter) printf(format string, args ...any) { fmt.Fprintf(e, format, args...) }
-
-func clip(s string, n int) string {
-	if r := []rune(s); len(r) > n {
-		return string(r[:n]) + "…"
-	}
-	return s
-}

@@ -46,10 +46,10 @@ func Squash(layers []*scan.LayerFacts) *Image {
 			continue
 		}
 		for _, d := range lf.OpaqueDirs {
-			img.keepInBlob(removeTree(state, d, false), "hidden by an opaque directory in layer "+shortID(lf.DiffID))
+			img.keepInBlob(removeTree(state, d, false), "hidden by an opaque directory in layer "+scan.ShortDigest(lf.DiffID))
 		}
 		for _, w := range lf.Whiteouts {
-			img.keepInBlob(removeTree(state, w, true), "deleted by layer "+shortID(lf.DiffID))
+			img.keepInBlob(removeTree(state, w, true), "deleted by layer "+scan.ShortDigest(lf.DiffID))
 		}
 		live := presentKeys(state)
 		for _, a := range lf.Artifacts {
@@ -65,7 +65,7 @@ func Squash(layers []*scan.LayerFacts) *Image {
 				}
 			}
 			if old, ok := state[Key(a.Path, a.Kind)]; ok {
-				img.keepInBlob([]scan.Artifact{old}, "replaced by layer "+shortID(lf.DiffID))
+				img.keepInBlob([]scan.Artifact{old}, "replaced by layer "+scan.ShortDigest(lf.DiffID))
 			}
 			for i := range a.Packages {
 				k := a.Kind + "\x00" + a.Packages[i].Key()
@@ -204,14 +204,6 @@ func presentKeys(state map[string]scan.Artifact) map[string]bool {
 		}
 	}
 	return keys
-}
-
-func shortID(d string) string {
-	d = strings.TrimPrefix(d, "sha256:")
-	if len(d) > 12 {
-		d = d[:12]
-	}
-	return d
 }
 
 // keepInBlob moves the findings of removed artifacts whose risk ships with

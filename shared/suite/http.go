@@ -13,6 +13,7 @@ import (
 	"github.com/layerscan/layerscan/shared/event"
 	"github.com/layerscan/layerscan/shared/pipeline"
 	"github.com/layerscan/layerscan/shared/registry"
+	"github.com/layerscan/layerscan/shared/scan"
 	"github.com/layerscan/layerscan/shared/store"
 )
 
@@ -126,7 +127,7 @@ func (e *Env) APIHandler() http.Handler {
 	})
 	mux.HandleFunc("GET /v1/images/{digest}/report", func(w http.ResponseWriter, r *http.Request) {
 		digest := r.PathValue("digest")
-		if !strings.HasPrefix(digest, "sha256:") || len(digest) != 71 || strings.Trim(digest[7:], "0123456789abcdef") != "" {
+		if !scan.ValidDigest(digest) {
 			httpError(w, BadEvent{errors.New("digest must be sha256:<64 hex>")})
 			return
 		}

@@ -74,11 +74,7 @@ func (a Analyzer) Analyze(_ context.Context, in analyzer.Input) ([]scan.Artifact
 	}
 	r := &reader{lim: lim}
 	pkgs, err := r.archive(in.Content, in.Path, 0)
-	art := scan.Artifact{Path: in.Path, Kind: Kind, Packages: pkgs}
-	if err != nil {
-		art.Warning = err.Error()
-	}
-	return []scan.Artifact{art}, nil
+	return analyzer.Lenient(in.Path, Kind, pkgs, err)
 }
 
 type reader struct {

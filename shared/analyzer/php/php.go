@@ -44,11 +44,7 @@ type composerPackage struct {
 func (Analyzer) Analyze(_ context.Context, in analyzer.Input) ([]scan.Artifact, error) {
 	lock := path.Base(in.Path) == "composer.lock"
 	pkgs, err := Parse(in.Content, in.Path, lock)
-	a := scan.Artifact{Path: in.Path, Kind: Kind, Packages: pkgs}
-	if err != nil {
-		a.Warning = err.Error()
-	}
-	return []scan.Artifact{a}, nil
+	return analyzer.Lenient(in.Path, Kind, pkgs, err)
 }
 
 // Parse reads composer.lock ({"packages", "packages-dev"}) or installed.json

@@ -72,11 +72,7 @@ func (Analyzer) Analyze(_ context.Context, in analyzer.Input) ([]scan.Artifact, 
 	default:
 		pkgs, err = ParseMetadata(in.Content, in.Path)
 	}
-	a := scan.Artifact{Path: in.Path, Kind: Kind, Packages: pkgs}
-	if err != nil {
-		a.Warning = err.Error()
-	}
-	return []scan.Artifact{a}, nil
+	return analyzer.Lenient(in.Path, Kind, pkgs, err)
 }
 
 func newPackage(name, version, file string, lock bool) scan.Package {

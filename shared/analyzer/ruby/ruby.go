@@ -48,11 +48,7 @@ func (Analyzer) Analyze(_ context.Context, in analyzer.Input) ([]scan.Artifact, 
 	} else {
 		pkgs = ParseGemfileLock(in.Content, in.Path)
 	}
-	a := scan.Artifact{Path: in.Path, Kind: Kind, Packages: pkgs}
-	if err != nil {
-		a.Warning = err.Error()
-	}
-	return []scan.Artifact{a}, nil
+	return analyzer.Lenient(in.Path, Kind, pkgs, err)
 }
 
 var (

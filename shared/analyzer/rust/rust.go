@@ -46,11 +46,7 @@ func (Analyzer) Wants(p string, mode fs.FileMode) bool {
 func (Analyzer) Analyze(_ context.Context, in analyzer.Input) ([]scan.Artifact, error) {
 	if path.Base(in.Path) == "Cargo.lock" {
 		pkgs, err := ParseCargoLock(in.Content, in.Path)
-		a := scan.Artifact{Path: in.Path, Kind: Kind, Packages: pkgs}
-		if err != nil {
-			a.Warning = err.Error()
-		}
-		return []scan.Artifact{a}, nil
+		return analyzer.Lenient(in.Path, Kind, pkgs, err)
 	}
 	if !golang.IsExecutable(in.Content) {
 		return nil, nil
@@ -60,11 +56,7 @@ func (Analyzer) Analyze(_ context.Context, in analyzer.Input) ([]scan.Artifact, 
 		return nil, nil // not built with cargo-auditable: the common case
 	}
 	pkgs, err := ParseAuditable(raw, in.Path)
-	a := scan.Artifact{Path: in.Path, Kind: Kind, Packages: pkgs}
-	if err != nil {
-		a.Warning = err.Error()
-	}
-	return []scan.Artifact{a}, nil
+	return analyzer.Lenient(in.Path, Kind, pkgs, err)
 }
 
 // ParseCargoLock lists the crates of Cargo.lock that come from a registry
