@@ -31,6 +31,24 @@ type Store interface {
 	Delete(ctx context.Context, key string) error
 }
 
+// ObjectKeyer is implemented by stores that live in a bucket under a key
+// prefix (oss://bucket/prefix, s3://bucket/prefix): the bucket's event
+// notifications name full object keys, which only the store can map back.
+type ObjectKeyer interface {
+	// StoreKey returns the store key of an object of the bucket, or false
+	// when the object is not one of the store's.
+	StoreKey(bucket, objectKey string) (string, bool)
+}
+
+// KeyOf maps an object named by a store notification to a store key. For a
+// store without buckets (the local folder) object keys are store keys.
+func KeyOf(s Store, bucket, objectKey string) (string, bool) {
+	if k, ok := s.(ObjectKeyer); ok {
+		return k.StoreKey(bucket, objectKey)
+	}
+	return objectKey, CheckKey(objectKey) == nil
+}
+
 // CheckKey rejects keys that could escape a backend's root or are ambiguous.
 func CheckKey(key string) error {
 	if key == "" || strings.HasPrefix(key, "/") || strings.HasSuffix(key, "/") {

@@ -12,6 +12,7 @@ import (
 	"github.com/layerscan/layerscan/shared/event"
 	"github.com/layerscan/layerscan/shared/pipeline"
 	"github.com/layerscan/layerscan/shared/registry"
+	"github.com/layerscan/layerscan/shared/store"
 )
 
 // BadEvent marks input the function cannot take: FC records it as errorType
@@ -56,18 +57,17 @@ func (e *Env) StepWorker(step string) func(ctx context.Context, body []byte) ([]
 		}
 		out := &Outcome{Ignored: ev.Ignored}
 		for _, o := range ev.Objects {
-			// A store under a prefix (oss://bucket/prefix) sees notifications
-			// of full object keys: the job key starts at its queue/ part.
-			if i := strings.Index(o.Key, "/"+dispatch.QueuePrefix); i >= 0 {
-				o.Key = o.Key[i+1:]
+			key, ok := store.KeyOf(e.Store, o.Bucket, o.Key)
+			if !ok {
+				return nil, BadEvent{fmt.Errorf("object %s/%s is not in this function's store (%s)", o.Bucket, o.Key, e.Config.Store)}
 			}
-			if s, ok := dispatch.StepOf(o.Key); !ok || s != step {
-				return nil, BadEvent{fmt.Errorf("%s is not a %s job object: check the trigger's prefix filter (queue/%s/)", o.Key, step, step)}
+			if s, ok := dispatch.StepOf(key); !ok || s != step {
+				return nil, BadEvent{fmt.Errorf("%s is not a %s job object: check the trigger's prefix filter (queue/%s/)", key, step, step)}
 			}
-			if err := d.RunQueued(ctx, o.Key); err != nil {
+			if err := d.RunQueued(ctx, key); err != nil {
 				return nil, err
 			}
-			out.Jobs = append(out.Jobs, o.Key)
+			out.Jobs = append(out.Jobs, key)
 		}
 		return json.Marshal(out)
 	}

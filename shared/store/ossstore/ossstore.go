@@ -126,6 +126,15 @@ func (s *OSS) key(k string) (string, error) {
 	return s.prefix + k, nil
 }
 
+// StoreKey implements store.ObjectKeyer.
+func (s *OSS) StoreKey(bucket, objectKey string) (string, bool) {
+	k, ok := strings.CutPrefix(objectKey, s.prefix)
+	if bucket != s.name || !ok || store.CheckKey(k) != nil {
+		return "", false
+	}
+	return k, true
+}
+
 func ossStatus(err error) (string, int) {
 	var se oss.ServiceError
 	if errors.As(err, &se) {

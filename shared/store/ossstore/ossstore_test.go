@@ -171,3 +171,20 @@ func TestOSSRefusesVersionedBucket(t *testing.T) {
 		srv.Close()
 	}
 }
+
+func TestOSSStoreKey(t *testing.T) {
+	s := &OSS{name: "bkt", prefix: "layerscan/"}
+	for _, c := range []struct {
+		bucket, key, want string
+		ok                bool
+	}{
+		{"bkt", "layerscan/queue/scan-image/a.json", "queue/scan-image/a.json", true},
+		{"other", "layerscan/queue/scan-image/a.json", "", false},
+		{"bkt", "elsewhere/queue/scan-image/a.json", "", false},
+		{"bkt", "layerscan/../x", "", false},
+	} {
+		if k, ok := s.StoreKey(c.bucket, c.key); k != c.want || ok != c.ok {
+			t.Errorf("%s/%s: %q %v", c.bucket, c.key, k, ok)
+		}
+	}
+}

@@ -79,6 +79,15 @@ func (s *S3) key(k string) (string, error) {
 	return s.prefix + k, nil
 }
 
+// StoreKey implements store.ObjectKeyer.
+func (s *S3) StoreKey(bucket, objectKey string) (string, bool) {
+	k, ok := strings.CutPrefix(objectKey, s.prefix)
+	if bucket != s.bucket || !ok || store.CheckKey(k) != nil {
+		return "", false
+	}
+	return k, true
+}
+
 func s3Code(err error) (string, int) {
 	var ae smithy.APIError
 	code := ""

@@ -90,3 +90,16 @@ func TestS3AgainstMinIO(t *testing.T) {
 		}
 	}
 }
+
+func TestS3StoreKey(t *testing.T) {
+	s := &S3{bucket: "bkt", prefix: "p/"}
+	if k, ok := s.StoreKey("bkt", "p/queue/build-report/a.json"); !ok || k != "queue/build-report/a.json" {
+		t.Errorf("%q %v", k, ok)
+	}
+	if _, ok := s.StoreKey("bkt", "queue/build-report/a.json"); ok {
+		t.Error("a key outside the prefix was taken")
+	}
+	if _, ok := s.StoreKey("other", "p/queue/build-report/a.json"); ok {
+		t.Error("another bucket's object was taken")
+	}
+}
