@@ -22,9 +22,11 @@ import (
 type tool struct {
 	name string
 	warm bool // has a cache worth a warm run
-	// cmd builds the command for an input; state is the tool's cache or
-	// store folder (fresh for cold runs), out its output file.
-	cmd func(in input, state, out string) *exec.Cmd
+	// argv is the command line for an input, program first; state is the
+	// tool's cache or store folder (fresh for cold runs), out its output file.
+	argv func(in input, state, out string) []string
+	// env adds environment variables.
+	env func(state string) []string
 	// count reads packages, secrets and vulnerabilities from its output.
 	count func(out string) (pkgs []string, secrets, vulns int, err error)
 	// okExit are exit codes that are not failures (osv-scanner: 1 = found).
@@ -153,39 +155,40 @@ func tools(c config, bin string, env dbEnv) []tool {
 		{
 			name: "layerscan (all scanners)", warm: true,
 			seed: func(state string) error { return copyTree(env.layerscanDB, state) },
-			cmd: func(in input, state, out string) *exec.Cmd {
-				return exec.Command(bin, "scan", "--store", state, "--format", "json", "--output", out, "--quiet", in.tar)
+			argv: func(in input, state, out string) []string {
+				return []string{bin, "scan", "--store", state, "--format", "json", "--output", out, "--quiet", in.tar}
 			},
 			count: countLayerscan,
 		},
 		{
 			name: "trivy (SBOM)", warm: true,
-			cmd: func(in input, state, out string) *exec.Cmd {
-				return exec.Command(peer("trivy"), append([]string{"image", "--input", in.tar, "--cache-dir", state, "--format", "cyclonedx", "-o", out}, strings.Fields(trivyFlags)...)...)
+			argv: func(in input, state, out string) []string {
+				return append([]string{peer("trivy"), "image", "--input", in.tar, "--cache-dir", state, "--format", "cyclonedx", "-o", out}, strings.Fields(trivyFlags)...)
 			},
 			count: countCycloneDX,
 		},
 		{
 			name: "trivy (secrets)", warm: true,
-			cmd: func(in input, state, out string) *exec.Cmd {
-				return exec.Command(peer("trivy"), append([]string{"image", "--input", in.tar, "--cache-dir", state, "--scanners", "secret", "--format", "json", "-o", out}, strings.Fields(trivyFlags)...)...)
+			argv: func(in input, state, out string) []string {
+				return append([]string{peer("trivy"), "image", "--input", in.tar, "--cache-dir", state, "--scanners", "secret", "--format", "json", "-o", out}, strings.Fields(trivyFlags)...)
 			},
 			count: countTrivySecrets,
 		},
 		{
 			name: "syft",
-			cmd: func(in input, state, out string) *exec.Cmd {
-				cmd := exec.Command(peer("syft"), "scan", "docker-archive:"+in.tar, "-o", "json="+out, "-q")
-				cmd.Env = append(os.Environ(), "SYFT_CHECK_FOR_APP_UPDATE=false", "SYFT_CACHE_DIR="+state)
-				return cmd
+			argv: func(in input, state, out string) []string {
+				return []string{peer("syft"), "scan", "docker-archive:" + in.tar, "-o", "json=" + out, "-q"}
+			},
+			env: func(state string) []string {
+				return []string{"SYFT_CHECK_FOR_APP_UPDATE=false", "SYFT_CACHE_DIR=" + state}
 			},
 			count: countSyft,
 		},
 		{
 			// 1: vulnerabilities found; 128: "No package sources found".
 			name: "osv-scanner", okExit: []int{1, 128},
-			cmd: func(in input, state, out string) *exec.Cmd {
-				return exec.Command(peer("osv-scanner"), "scan", "image", "--archive", "--offline", "--local-db-path", env.osvDB, "--all-packages", "--format", "json", "--output-file", out, in.tar)
+			argv: func(in input, state, out string) []string {
+				return []string{peer("osv-scanner"), "scan", "image", "--archive", "--offline", "--local-db-path", env.osvDB, "--all-packages", "--format", "json", "--output-file", out, in.tar}
 			},
 			count: countOSVScanner,
 		},
@@ -270,9 +273,11 @@ func runOnce(ctx context.Context, c config, t tool, in input, state, out string)
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	os.Remove(out)
-	proto := t.cmd(in, state, out)
-	cmd := exec.CommandContext(ctx, proto.Path, proto.Args[1:]...)
-	cmd.Env = proto.Env
+	argv := t.argv(in, state, out)
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	if t.env != nil {
+		cmd.Env = append(os.Environ(), t.env(state)...)
+	}
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	start := time.Now()

@@ -117,12 +117,17 @@ func TestSmallestFixedVersionAboveInstalled(t *testing.T) {
 		"node-fetch GHSA-r683-j2x4-v87g": "2.6.7", "minimist GHSA-xvch-5gv4-984h": "1.2.6",
 		"urllib3 PYSEC-2023-192": "1.26.17", "golang.org/x/text GO-2021-0113": "0.3.7",
 	}
+	got := map[string]string{}
 	for _, f := range r.Findings {
-		if f.Package == nil {
-			continue
+		if f.Package != nil {
+			got[f.Package.Name+" "+f.ID] = f.FixedVersion
 		}
-		if w, ok := want[f.Package.Name+" "+f.ID]; ok && f.FixedVersion != w {
-			t.Errorf("%s %s: fixed %s, want %s", f.Package.Name, f.ID, f.FixedVersion, w)
+	}
+	for k, w := range want {
+		if g, ok := got[k]; !ok {
+			t.Errorf("%s: not reported", k)
+		} else if g != w {
+			t.Errorf("%s: fixed %s, want %s", k, g, w)
 		}
 	}
 }

@@ -34,7 +34,7 @@ func TestAuditable(t *testing.T) {
 	if _, err := ParseAuditable([]byte("not zlib"), "x"); err == nil {
 		t.Error("garbage accepted")
 	}
-	// The test binary has no .dep-v0 section: nothing, and no error.
+	// A file that only starts like an ELF is not a binary: nothing, and no error.
 	arts, err := Analyzer{}.Analyze(context.Background(), analyzer.Input{Path: "bin/x", Mode: 0o755, Content: []byte("\x7fELF not really")})
 	if err != nil || len(arts) != 0 {
 		t.Errorf("%+v %v", arts, err)
