@@ -5,7 +5,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/layerscan/layerscan/shared/registry"
 	"github.com/layerscan/layerscan/shared/scan"
 )
 
@@ -63,7 +62,7 @@ func TestCorpusApplicationPackages(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.image, func(t *testing.T) {
-			r := scanImage(t, db, corpusImage(t, c.image), registry.Options{})
+			r := scanImage(t, db, corpusImage(t, c.image))
 			diffSets(t, "application packages", appSet(r.Packages), c.pkgs)
 			layer := r.Layers[c.layer].DiffID
 			for _, p := range r.Packages {
@@ -111,7 +110,7 @@ func TestCorpusApplicationPackages(t *testing.T) {
 // GHSA-p6mc-m468-83gw in 4.17.20 and node-fetch 2.6.0 by GHSA-r683 in 2.6.7
 // (the record also lists a 3.1.1 fix for the 3.x line).
 func TestSmallestFixedVersionAboveInstalled(t *testing.T) {
-	r := scanImage(t, advisoryStore(t), corpusImage(t, "debian-bookworm-app"), registry.Options{})
+	r := scanImage(t, advisoryStore(t), corpusImage(t, "debian-bookworm-app"))
 	want := map[string]string{
 		"lodash GHSA-p6mc-m468-83gw": "4.17.20", "lodash GHSA-35jh-r3h4-6jhm": "4.17.21",
 		"node-fetch GHSA-r683-j2x4-v87g": "2.6.7", "minimist GHSA-xvch-5gv4-984h": "1.2.6",

@@ -14,7 +14,7 @@ import (
 
 	"github.com/layerscan/layerscan/bench/gen"
 	"github.com/layerscan/layerscan/shared/analyzer"
-	"github.com/layerscan/layerscan/shared/analyzer/builtin"
+	"github.com/layerscan/layerscan/shared/builtin"
 )
 
 type benchLayer struct {

@@ -8,9 +8,9 @@ import (
 	"strconv"
 	"testing"
 
-	"github.com/layerscan/layerscan/shared/analyzer/builtin"
+	"github.com/layerscan/layerscan/shared/builtin"
 	"github.com/layerscan/layerscan/shared/pipeline"
-	"github.com/layerscan/layerscan/shared/registry"
+	"github.com/layerscan/layerscan/shared/scanrecord"
 	"github.com/layerscan/layerscan/shared/store"
 )
 
@@ -48,8 +48,8 @@ func benchScanMode(b *testing.B, warm, rematch bool) {
 	dir := base
 	scanOnce := func() {
 		st, _ := store.NewFS(dir)
-		d := &pipeline.Deps{Store: st, Analyzers: builtin.Set(), Registry: registry.Options{}}
-		if _, err := d.ScanLocal(context.Background(), pipeline.ScanRequest{Source: src}, 2); err != nil {
+		d := &pipeline.Steps{Store: st, Analyzers: builtin.Set(), Sources: builtin.Sources()}
+		if _, err := d.ScanLocal(context.Background(), scanrecord.Request{Source: src}, 2); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -8,7 +8,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/layerscan/layerscan/shared/registry"
 	"github.com/layerscan/layerscan/shared/scan"
 )
 
@@ -57,7 +56,7 @@ func TestBuiltInputs(t *testing.T) {
 	)
 	storeDir := t.TempDir()
 	copyDB(t, storeDir)
-	r := scanImage(t, storeDir, layoutOf(t, base), registry.Options{})
+	r := scanImage(t, storeDir, layoutOf(t, base))
 
 	found := map[string]scan.Finding{}
 	for _, f := range r.Findings {
@@ -91,7 +90,7 @@ func TestBuiltInputs(t *testing.T) {
 
 	// A later layer deletes one installation: its package and findings go.
 	gone := tarWithModes(t, tarEntry{"srv/b/node_modules/.wh.lodash", 0o644, nil})
-	r2 := scanImage(t, storeDir, layoutOf(t, base, gone), registry.Options{})
+	r2 := scanImage(t, storeDir, layoutOf(t, base, gone))
 	n := 0
 	for _, f := range r2.Findings {
 		if f.Package != nil && f.Package.Name == "lodash" {
@@ -124,7 +123,7 @@ func TestNpmInstallTransitive(t *testing.T) {
 	os.RemoveAll(filepath.Join(dir, ".cache"))
 	storeDir := t.TempDir()
 	copyDB(t, storeDir)
-	r := scanImage(t, storeDir, layoutOf(t, tarDir(t, dir, "srv/tool")), registry.Options{})
+	r := scanImage(t, storeDir, layoutOf(t, tarDir(t, dir, "srv/tool")))
 
 	got := map[string]string{}
 	for _, f := range r.Findings {
@@ -198,7 +197,7 @@ func TestDebianPythonPackageIsLeftToDebian(t *testing.T) {
 	)
 	storeDir := t.TempDir()
 	copyDB(t, storeDir)
-	r := scanImage(t, storeDir, layoutOf(t, tarWithModes(t, files...)), registry.Options{})
+	r := scanImage(t, storeDir, layoutOf(t, tarWithModes(t, files...)))
 	var types []string
 	for _, p := range r.Packages {
 		types = append(types, p.Type+" "+p.Name+" "+p.Version)
@@ -225,7 +224,7 @@ func TestDistrolessStatusD(t *testing.T) {
 	)
 	storeDir := t.TempDir()
 	copyDB(t, storeDir)
-	r := scanImage(t, storeDir, layoutOf(t, layer), registry.Options{})
+	r := scanImage(t, storeDir, layoutOf(t, layer))
 	got := strings.Join(packageSet(r), ",")
 	if got != "base-files 12.4+deb12u10,libssl3 3.0.20-1~deb12u2" || r.Image.OS == nil || r.Image.OS.Family != "debian" {
 		t.Errorf("packages %s, OS %+v", got, r.Image.OS)

@@ -13,12 +13,14 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/layerscan/layerscan/shared/analyzer/builtin"
+	"github.com/layerscan/layerscan/shared/builtin"
 	"github.com/layerscan/layerscan/shared/pipeline"
-	"github.com/layerscan/layerscan/shared/registry"
 	"github.com/layerscan/layerscan/shared/report"
 	"github.com/layerscan/layerscan/shared/scan"
+	"github.com/layerscan/layerscan/shared/scanrecord"
+	"github.com/layerscan/layerscan/shared/source"
 	"github.com/layerscan/layerscan/shared/store"
+	"github.com/layerscan/layerscan/shared/updater"
 )
 
 // sharedDir finds ../shared (LAYERSCAN_SHARED overrides).
@@ -53,8 +55,8 @@ func advisoryStore(t testing.TB) string {
 			dbErr = err
 			return
 		}
-		d := &pipeline.Deps{Store: st}
-		_, dbErr = d.SyncAdvisories(context.Background(), filepath.Join(sharedDir(t), "corpus", "advisories"))
+		u := &updater.Updater{Store: st}
+		_, dbErr = u.SyncAdvisories(context.Background(), filepath.Join(sharedDir(t), "corpus", "advisories"))
 		dbStore = dir
 	})
 	if dbErr != nil {
@@ -63,14 +65,14 @@ func advisoryStore(t testing.TB) string {
 	return dbStore
 }
 
-func scanImage(t testing.TB, storeDir string, src registry.Source, opts registry.Options) *report.Report {
+func scanImage(t testing.TB, storeDir string, src source.Ref, opts ...source.Option) *report.Report {
 	t.Helper()
 	st, err := store.NewFS(storeDir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := &pipeline.Deps{Store: st, Analyzers: builtin.Set(), Registry: opts}
-	rs, err := d.ScanLocal(context.Background(), pipeline.ScanRequest{Source: src}, 2)
+	d := &pipeline.Steps{Store: st, Analyzers: builtin.Set(), Sources: builtin.Sources(), Registry: opts}
+	rs, err := d.ScanLocal(context.Background(), scanrecord.Request{Source: src}, 2)
 	if err != nil {
 		t.Fatalf("scan %s: %v", src.Location, err)
 	}
@@ -192,8 +194,8 @@ func diffPairs(t *testing.T, got, want map[string]string) {
 	}
 }
 
-func corpusImage(t testing.TB, name string) registry.Source {
-	return registry.Detect(filepath.Join(sharedDir(t), "corpus", "images", name), false)
+func corpusImage(t testing.TB, name string) source.Ref {
+	return source.Detect(filepath.Join(sharedDir(t), "corpus", "images", name), false)
 }
 
 func TestCorpusImages(t *testing.T) {
@@ -222,7 +224,7 @@ func TestCorpusImages(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.image, func(t *testing.T) {
-			r := scanImage(t, db, corpusImage(t, c.image), registry.Options{})
+			r := scanImage(t, db, corpusImage(t, c.image))
 			if !r.Complete {
 				t.Fatalf("incomplete report: %v", r.Errors)
 			}
@@ -262,7 +264,7 @@ func TestCorpusImages(t *testing.T) {
 // TestDebianLayersAndWhiteouts checks attribution and whiteouts on the
 // corpus Debian image (EXPECTED.md section 1).
 func TestDebianLayersAndWhiteouts(t *testing.T) {
-	r := scanImage(t, advisoryStore(t), corpusImage(t, "debian-bookworm-app"), registry.Options{})
+	r := scanImage(t, advisoryStore(t), corpusImage(t, "debian-bookworm-app"))
 	if len(r.Layers) != 5 {
 		t.Fatalf("%d layers, want 5", len(r.Layers))
 	}

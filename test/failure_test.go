@@ -11,14 +11,13 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/static"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/klauspost/compress/gzip"
-
-	"github.com/layerscan/layerscan/shared/registry"
+	"github.com/layerscan/layerscan/shared/source"
 )
 
 // corruptImage writes an OCI layout whose second layer is a truncated gzip
 // stream (its digest matches the truncated bytes, so only decompression can
 // tell).
-func corruptImage(t *testing.T) registry.Source {
+func corruptImage(t *testing.T) source.Ref {
 	goodTar := tarOf(t, map[string]string{"etc/os-release": "ID=alpine\nVERSION_ID=3.9.0\n", "lib/apk/db/installed": "P:musl\nV:1.1.20-r3\no:musl\n\n"})
 	var gzBuf bytes.Buffer
 	zw := gzip.NewWriter(&gzBuf)
@@ -39,7 +38,7 @@ func TestCorruptLayerIsAReportedFailure(t *testing.T) {
 	dir := src.Location
 	storeDir := t.TempDir()
 	copyDB(t, storeDir)
-	r := scanImage(t, storeDir, src, registry.Options{})
+	r := scanImage(t, storeDir, src)
 	if r.Complete {
 		t.Fatal("report of an image with a corrupt layer says complete")
 	}
@@ -54,7 +53,7 @@ func TestCorruptLayerIsAReportedFailure(t *testing.T) {
 	}
 
 	// The failure must not be cached: a rescan tries the layer again.
-	r2 := scanImage(t, storeDir, registry.Detect(dir, false), registry.Options{})
+	r2 := scanImage(t, storeDir, source.Detect(dir, false))
 	if r2.Layers[1].Status != "failed" || r2.Layers[0].Status != "cached" {
 		t.Errorf("rescan layers %+v", r2.Layers)
 	}

@@ -11,16 +11,20 @@ import (
 	"testing"
 	"time"
 
-	"github.com/layerscan/layerscan/shared/analyzer/builtin"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/layerscan/layerscan/shared/builtin"
 	"github.com/layerscan/layerscan/shared/dispatch"
+	"github.com/layerscan/layerscan/shared/janitor"
 	"github.com/layerscan/layerscan/shared/pipeline"
-	"github.com/layerscan/layerscan/shared/registry"
+	"github.com/layerscan/layerscan/shared/scanrecord"
+	"github.com/layerscan/layerscan/shared/source"
 	"github.com/layerscan/layerscan/shared/store"
+	"github.com/layerscan/layerscan/shared/storekey"
 )
 
 // queued returns the job keys of a step, oldest first.
 func queued(t *testing.T, st store.Store, step string) []string {
-	keys, err := st.List(context.Background(), dispatch.QueuePrefix+step+"/")
+	keys, err := st.List(context.Background(), storekey.QueuePrefix+step+"/")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -28,21 +32,21 @@ func queued(t *testing.T, st store.Store, step string) []string {
 	return keys
 }
 
-func queueDeps(t *testing.T) (*pipeline.Deps, store.Store, string) {
+func queueDeps(t *testing.T) (*pipeline.Steps, store.Store, string) {
 	dir := t.TempDir()
 	copyDB(t, dir)
 	st, err := store.NewFS(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &pipeline.Deps{Store: st, Dispatch: &dispatch.Queue{Store: st}, Analyzers: builtin.Set()}, st, dir
+	return &pipeline.Steps{Store: st, Dispatch: &dispatch.Queue{Store: st}, Analyzers: builtin.Set(), Sources: builtin.Sources()}, st, dir
 }
 
 // drain runs queued jobs until none is left, as the platform would.
-func drain(t *testing.T, d *pipeline.Deps, st store.Store) {
+func drain(t *testing.T, d *pipeline.Steps, st store.Store) {
 	ctx := context.Background()
 	for i := 0; i < 100; i++ {
-		keys, _ := st.List(ctx, dispatch.QueuePrefix)
+		keys, _ := st.List(ctx, storekey.QueuePrefix)
 		if len(keys) == 0 {
 			return
 		}
@@ -55,8 +59,8 @@ func drain(t *testing.T, d *pipeline.Deps, st store.Store) {
 	t.Fatal("the queue does not drain")
 }
 
-func planOne(t *testing.T, d *pipeline.Deps, image string) string {
-	ids, err := d.Plan(context.Background(), pipeline.ScanRequest{Source: corpusImage(t, image)})
+func planOne(t *testing.T, d *pipeline.Steps, image string) string {
+	ids, err := d.Plan(context.Background(), scanrecord.Request{Source: corpusImage(t, image)})
 	if err != nil || len(ids) != 1 {
 		t.Fatalf("plan: %v %v", ids, err)
 	}
@@ -78,8 +82,16 @@ func TestWorkerDiesBeforeItsMarker(t *testing.T) {
 	// The dying worker: facts written, marker not, job object gone.
 	var j pipeline.LayerJob
 	b, _ := st.Get(ctx, jobs[0])
-	json.Unmarshal(b, &j)
-	blob, err := registry.OpenBlob(ctx, j.Source, j.Layer.Digest, j.Layer.DiffID, registry.Options{})
+	env, err := dispatch.Decode(b, pipeline.StepAnalyzeLayer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	json.Unmarshal(env.Job, &j)
+	layer, err := d.Sources.Layer(ctx, j.Source, v1.Hash{Algorithm: "sha256", Hex: strings.TrimPrefix(j.Layer.Digest, "sha256:")}, source.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	blob, err := layer.Compressed()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,10 +109,10 @@ func TestWorkerDiesBeforeItsMarker(t *testing.T) {
 		t.Fatal("the scan finished without its third layer")
 	}
 	// Not stuck yet: nothing happens.
-	if res, err := d.Janitor(ctx, time.Hour, 0); err != nil || len(res.Redriven) != 0 {
+	if res, err := (&janitor.Janitor{Steps: d, StuckAfter: time.Hour, Retention: 0}).Run(ctx); err != nil || len(res.Redriven) != 0 {
 		t.Fatalf("janitor before the timeout: %+v %v", res, err)
 	}
-	res, err := d.Janitor(ctx, 0, 0)
+	res, err := (&janitor.Janitor{Steps: d, StuckAfter: 0, Retention: 0}).Run(ctx)
 	if err != nil || len(res.Redriven) != 1 || res.Redriven[0] != id {
 		t.Fatalf("janitor: %+v %v", res, err)
 	}
@@ -113,7 +125,7 @@ func TestWorkerDiesBeforeItsMarker(t *testing.T) {
 		t.Errorf("complete=%v layer %d status %s", r.Complete, j.Layer.Index, r.Layers[j.Layer.Index].Status)
 	}
 	// Janitor again: nothing left to do.
-	if res, _ := d.Janitor(ctx, 0, 0); len(res.Redriven) != 0 {
+	if res, _ := (&janitor.Janitor{Steps: d, StuckAfter: 0, Retention: 0}).Run(ctx); len(res.Redriven) != 0 {
 		t.Errorf("second janitor run re-drove %v", res.Redriven)
 	}
 }
@@ -134,9 +146,11 @@ func TestLastLayersFinishTogether(t *testing.T) {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					var j pipeline.LayerJob
-					json.Unmarshal(b, &j)
-					if err := d.AnalyzeLayer(ctx, j); err != nil {
+					env, err := dispatch.Decode(b, pipeline.StepAnalyzeLayer)
+					if err == nil {
+						err = d.Handlers().Run(ctx, env)
+					}
+					if err != nil {
 						t.Error(err)
 					}
 				}()
@@ -183,7 +197,7 @@ func TestLayerFailsForGood(t *testing.T) {
 	d, st, _ := queueDeps(t)
 	ctx := context.Background()
 	src := corruptImage(t)
-	ids, err := d.Plan(ctx, pipeline.ScanRequest{Source: src})
+	ids, err := d.Plan(ctx, scanrecord.Request{Source: src})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,7 +209,7 @@ func TestLayerFailsForGood(t *testing.T) {
 	if r.Complete || r.Layers[1].Status != "failed" || len(r.Errors) == 0 || !strings.Contains(r.Errors[0], "layer 1") {
 		t.Errorf("complete=%v layers=%+v errors=%v", r.Complete, r.Layers, r.Errors)
 	}
-	p, err := d.ScanProgress(ctx, ids[0])
+	p, err := scanrecord.ReadProgress(ctx, st, ids[0])
 	if err != nil || p.Status != "incomplete" {
 		t.Errorf("progress %+v %v", p, err)
 	}

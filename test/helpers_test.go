@@ -16,8 +16,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/static"
 	"github.com/google/go-containerregistry/pkg/v1/types"
-
-	"github.com/layerscan/layerscan/shared/registry"
+	"github.com/layerscan/layerscan/shared/source"
 )
 
 func nopLogger() *log.Logger { return log.New(io.Discard, "", 0) }
@@ -82,7 +81,7 @@ func tarWithModes(t testing.TB, entries ...tarEntry) []byte {
 }
 
 // layoutOf writes an OCI layout holding one image of uncompressed layers.
-func layoutOf(t testing.TB, layers ...[]byte) registry.Source {
+func layoutOf(t testing.TB, layers ...[]byte) source.Ref {
 	t.Helper()
 	var ls []v1.Layer
 	for _, l := range layers {
@@ -92,7 +91,7 @@ func layoutOf(t testing.TB, layers ...[]byte) registry.Source {
 }
 
 // layoutOfLayers writes an OCI layout holding one image of these layers.
-func layoutOfLayers(t testing.TB, ls ...v1.Layer) registry.Source {
+func layoutOfLayers(t testing.TB, ls ...v1.Layer) source.Ref {
 	t.Helper()
 	img, err := mutate.AppendLayers(empty.Image, ls...)
 	if err != nil {
@@ -106,7 +105,7 @@ func layoutOfLayers(t testing.TB, ls ...v1.Layer) registry.Source {
 	if err := p.AppendImage(img); err != nil {
 		t.Fatal(err)
 	}
-	return registry.Detect(dir, false)
+	return source.Detect(dir, false)
 }
 
 // tarDir builds an uncompressed layer of every regular file under root,

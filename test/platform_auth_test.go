@@ -19,8 +19,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
-
-	"github.com/layerscan/layerscan/shared/registry"
+	"github.com/layerscan/layerscan/shared/source"
 )
 
 // multiPlatformIndex builds an index of the corpus Debian image (amd64) and
@@ -48,12 +47,12 @@ func TestPlatformSelection(t *testing.T) {
 		t.Fatal(err)
 	}
 	db := advisoryStore(t)
-	src := registry.Source{Kind: registry.KindRegistry, Location: host + "/team/multi:1", Insecure: true}
-	r := scanImage(t, db, src, registry.Options{})
+	src := source.Ref{Kind: source.KindRegistry, Location: host + "/team/multi:1", Insecure: true}
+	r := scanImage(t, db, src)
 	if r.Image.Platform != "linux/amd64" || r.Image.OS.Family != "debian" {
 		t.Errorf("default: %s %+v", r.Image.Platform, r.Image.OS)
 	}
-	r = scanImage(t, db, src, registry.Options{Platform: "linux/arm64/v8"})
+	r = scanImage(t, db, src, source.WithPlatform("linux/arm64/v8"))
 	if r.Image.Platform != "linux/arm64/v8" || r.Image.OS.Family != "almalinux" || len(packageSet(r)) != 22 {
 		t.Errorf("arm64: %s %+v %d packages", r.Image.Platform, r.Image.OS, len(packageSet(r)))
 	}

@@ -24,9 +24,9 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/static"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
-	"github.com/layerscan/layerscan/shared/registry"
 	"github.com/layerscan/layerscan/shared/report"
 	"github.com/layerscan/layerscan/shared/scan"
+	"github.com/layerscan/layerscan/shared/source"
 )
 
 // blobCounter counts GET requests per blob digest on their way to a registry.
@@ -183,8 +183,8 @@ func TestRegistryRescanFetchesNoCachedLayer(t *testing.T) {
 
 			storeDir := t.TempDir()
 			copyDB(t, storeDir)
-			src := registry.Source{Kind: registry.KindRegistry, Location: host + "/corpus/debian:1.0", Insecure: true}
-			r1 := scanImage(t, storeDir, src, registry.Options{})
+			src := source.Ref{Kind: source.KindRegistry, Location: host + "/corpus/debian:1.0", Insecure: true}
+			r1 := scanImage(t, storeDir, src)
 			if got := c.count(baseLayers...); got != len(baseLayers) {
 				t.Fatalf("cold scan fetched %d layer blobs, want %d", got, len(baseLayers))
 			}
@@ -195,7 +195,7 @@ func TestRegistryRescanFetchesNoCachedLayer(t *testing.T) {
 				t.Errorf("digest %s, want the corpus manifest digest %s", r1.Image.Digest, want)
 			}
 
-			r2 := scanImage(t, storeDir, src, registry.Options{})
+			r2 := scanImage(t, storeDir, src)
 			if got := c.count(baseLayers...); got != len(baseLayers) {
 				t.Errorf("warm rescan fetched %d more layer blobs, want 0", got-len(baseLayers))
 			}
@@ -208,7 +208,7 @@ func TestRegistryRescanFetchesNoCachedLayer(t *testing.T) {
 				t.Errorf("warm rescan differs: %d/%d packages", len(r2.Packages), len(r1.Packages))
 			}
 
-			r3 := scanImage(t, storeDir, registry.Source{Kind: registry.KindRegistry, Location: host + "/corpus/debian-derived:1.0", Insecure: true}, registry.Options{})
+			r3 := scanImage(t, storeDir, source.Ref{Kind: source.KindRegistry, Location: host + "/corpus/debian-derived:1.0", Insecure: true})
 			if got := c.count(baseLayers...); got != len(baseLayers) {
 				t.Errorf("derived image refetched %d shared layer blobs", got-len(baseLayers))
 			}

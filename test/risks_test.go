@@ -8,10 +8,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/layerscan/layerscan/shared/analyzer/builtin"
+	"github.com/layerscan/layerscan/shared/builtin"
 	"github.com/layerscan/layerscan/shared/pipeline"
-	"github.com/layerscan/layerscan/shared/registry"
 	"github.com/layerscan/layerscan/shared/scan"
+	"github.com/layerscan/layerscan/shared/scanrecord"
 	"github.com/layerscan/layerscan/shared/store"
 	"github.com/layerscan/layerscan/shared/whitelist"
 )
@@ -91,7 +91,7 @@ func TestCorpusPlantedRisks(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.image, func(t *testing.T) {
-			r := scanImage(t, db, corpusImage(t, c.image), registry.Options{})
+			r := scanImage(t, db, corpusImage(t, c.image))
 			layerIdx := map[string]int{"": -1}
 			for _, l := range r.Layers {
 				layerIdx[l.DiffID] = l.Index
@@ -151,7 +151,7 @@ func TestCorpusPlantedRisks(t *testing.T) {
 // TestDeletedSecretSaysSo: the deleted credentials file is reported with
 // the layer that deleted it named in the evidence.
 func TestDeletedSecretSaysSo(t *testing.T) {
-	r := scanImage(t, advisoryStore(t), corpusImage(t, "debian-bookworm-app"), registry.Options{})
+	r := scanImage(t, advisoryStore(t), corpusImage(t, "debian-bookworm-app"))
 	for _, f := range r.Findings {
 		if f.Path == "/opt/app/tmp/old-credentials.txt" {
 			if !strings.Contains(f.Evidence, "deleted by layer "+strings.TrimPrefix(r.Layers[4].DiffID, "sha256:")[:12]) {
@@ -176,8 +176,8 @@ func TestWhitelist(t *testing.T) {
 		t.Fatal(err)
 	}
 	st, _ := store.NewFS(storeDir)
-	d := &pipeline.Deps{Store: st, Analyzers: builtin.Set()}
-	req := pipeline.ScanRequest{
+	d := &pipeline.Steps{Store: st, Analyzers: builtin.Set(), Sources: builtin.Sources()}
+	req := scanrecord.Request{
 		Source:    corpusImage(t, "debian-bookworm-app"),
 		Whitelist: []whitelist.Rule{{ID: "CVE-2020-8203", Repository: "corpus.local/debian-bookworm-app", Reason: "not reachable"}},
 	}

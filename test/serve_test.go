@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/layerscan/layerscan/shared/pipeline"
+	"github.com/layerscan/layerscan/shared/scanrecord"
 	"github.com/layerscan/layerscan/shared/suite"
 )
 
@@ -111,8 +111,8 @@ func waitHTTP(t *testing.T, url string) {
 	t.Fatalf("%s never answered", url)
 }
 
-func waitScan(t *testing.T, base, id string) pipeline.Progress {
-	var p pipeline.Progress
+func waitScan(t *testing.T, base, id string) scanrecord.Progress {
+	var p scanrecord.Progress
 	for i := 0; i < 600; i++ {
 		resp, err := http.Get(base + "/v1/scans/" + id)
 		if err != nil {

@@ -16,10 +16,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/layerscan/layerscan/shared/dispatch"
 	"github.com/layerscan/layerscan/shared/pipeline"
 	"github.com/layerscan/layerscan/shared/report"
 	"github.com/layerscan/layerscan/shared/scan"
+	"github.com/layerscan/layerscan/shared/scanrecord"
+	"github.com/layerscan/layerscan/shared/storekey"
 )
 
 // fnProc is one function binary running in FC custom-runtime mode.
@@ -136,7 +137,7 @@ func (r *relay) run(ctx context.Context) {
 			if tries >= 4 {
 				continue
 			}
-			step, _ := dispatch.StepOf(k)
+			step, _ := storekey.StepOf(k)
 			fn, ok := r.fns[step]
 			if !ok {
 				continue
@@ -286,7 +287,7 @@ func TestServerlessSuiteEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var p pipeline.Progress
+	var p scanrecord.Progress
 	json.NewDecoder(pr.Body).Decode(&p)
 	pr.Body.Close()
 	if p.Status != "done" || p.Done != 5 || p.Total != 5 || p.Digest != digest {

@@ -18,14 +18,16 @@ import (
 	"strings"
 	"time"
 
-	"github.com/layerscan/layerscan/shared/analyzer/builtin"
 	"github.com/layerscan/layerscan/shared/buildcheck"
+	"github.com/layerscan/layerscan/shared/builtin"
 	"github.com/layerscan/layerscan/shared/malware"
 	"github.com/layerscan/layerscan/shared/pipeline"
-	"github.com/layerscan/layerscan/shared/registry"
 	"github.com/layerscan/layerscan/shared/report"
+	"github.com/layerscan/layerscan/shared/scanrecord"
+	"github.com/layerscan/layerscan/shared/source"
 	"github.com/layerscan/layerscan/shared/store"
 	"github.com/layerscan/layerscan/shared/suite"
+	"github.com/layerscan/layerscan/shared/updater"
 	"github.com/layerscan/layerscan/shared/whitelist"
 )
 
@@ -114,36 +116,81 @@ func defaultStore() string {
 	return filepath.Join(dir, "layerscan", "store")
 }
 
-func cmdScan(ctx context.Context, args []string, stdout, stderr io.Writer) (int, error) {
+// scanFlags are the flags of `layerscan scan`.
+type scanFlags struct {
+	store, format, output, severity string
+	exitCode, workers               int
+	insecure, all, quiet            bool
+	platform, whitelist, dockerfile string
+}
+
+func parseScanFlags(args []string, stderr io.Writer) (*scanFlags, []string, error) {
+	f := &scanFlags{}
 	fs := flag.NewFlagSet("scan", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	storeDir := fs.String("store", defaultStore(), "object-store folder")
-	format := fs.String("format", "table", "output format: json or table")
-	output := fs.String("output", "", "write the report to this file instead of stdout")
-	severity := fs.String("severity", "", "report only findings of this severity or higher (HIGH), or of these severities (HIGH,CRITICAL)")
-	exitCode := fs.Int("exit-code", 0, "exit with this code when a reported finding is not whitelisted")
-	insecure := fs.Bool("insecure", false, "allow plain-HTTP registries (loopback test registries)")
-	platform := fs.String("platform", "linux/amd64", "platform to pick from an image index")
-	all := fs.Bool("all-platforms", false, "scan every platform of an image index")
-	workers := fs.Int("workers", runtime.NumCPU(), "layers analysed at once")
-	quiet := fs.Bool("quiet", false, "no progress on stderr")
-	wlFile := fs.String("whitelist", "", "whitelist rules (JSON, see docs/report.md) applied on top of the store's policy/whitelist.json")
-	dockerfile := fs.String("dockerfile", "", "the Dockerfile the image was built from: its final stage is checked instead of the image history")
+	fs.StringVar(&f.store, "store", defaultStore(), "object-store folder")
+	fs.StringVar(&f.format, "format", "table", "output format: json or table")
+	fs.StringVar(&f.output, "output", "", "write the report to this file instead of stdout")
+	fs.StringVar(&f.severity, "severity", "", "report only findings of this severity or higher (HIGH), or of these severities (HIGH,CRITICAL)")
+	fs.IntVar(&f.exitCode, "exit-code", 0, "exit with this code when a reported finding is not whitelisted")
+	fs.BoolVar(&f.insecure, "insecure", false, "allow plain-HTTP registries (loopback test registries)")
+	fs.StringVar(&f.platform, "platform", "linux/amd64", "platform to pick from an image index")
+	fs.BoolVar(&f.all, "all-platforms", false, "scan every platform of an image index")
+	fs.IntVar(&f.workers, "workers", runtime.NumCPU(), "layers analysed at once")
+	fs.BoolVar(&f.quiet, "quiet", false, "no progress on stderr")
+	fs.StringVar(&f.whitelist, "whitelist", "", "whitelist rules (JSON, see docs/report.md) applied on top of the store's policy/whitelist.json")
+	fs.StringVar(&f.dockerfile, "dockerfile", "", "the Dockerfile the image was built from: its final stage is checked instead of the image history")
 	pos, err := parseInterleaved(fs, args)
+	return f, pos, err
+}
+
+// request makes the scan request of the flags; errors are usage errors.
+func (f *scanFlags) request(image string) (scanrecord.Request, error) {
+	req := scanrecord.Request{Source: source.Detect(image, f.insecure), Platform: f.platform, AllPlatforms: f.all, Trigger: "cli"}
+	if f.dockerfile != "" {
+		b, err := os.ReadFile(f.dockerfile)
+		if err != nil {
+			return req, fmt.Errorf("--dockerfile: %w", err)
+		}
+		if _, err := buildcheck.ParseDockerfile(b); err != nil {
+			return req, fmt.Errorf("--dockerfile %s: %w", f.dockerfile, err)
+		}
+		req.Dockerfile = string(b)
+	}
+	if f.whitelist != "" {
+		b, err := os.ReadFile(f.whitelist)
+		if err != nil {
+			return req, fmt.Errorf("--whitelist: %w", err)
+		}
+		l, err := whitelist.Parse(b)
+		if err != nil {
+			return req, fmt.Errorf("--whitelist %s: %w", f.whitelist, err)
+		}
+		req.Whitelist = l.Rules
+	}
+	return req, nil
+}
+
+func cmdScan(ctx context.Context, args []string, stdout, stderr io.Writer) (int, error) {
+	f, pos, err := parseScanFlags(args, stderr)
 	if err != nil {
 		return 2, err
 	}
 	if len(pos) != 1 {
 		return 2, fmt.Errorf("scan takes exactly one IMAGE, got %d", len(pos))
 	}
-	if *format != "json" && *format != "table" {
-		return 2, fmt.Errorf("--format must be json or table, not %q", *format)
+	if f.format != "json" && f.format != "table" {
+		return 2, fmt.Errorf("--format must be json or table, not %q", f.format)
 	}
-	filter, err := report.ParseFilter(*severity)
+	filter, err := report.ParseFilter(f.severity)
 	if err != nil {
 		return 2, fmt.Errorf("--severity: %w", err)
 	}
-	st, err := store.NewFS(*storeDir)
+	req, err := f.request(pos[0])
+	if err != nil {
+		return 2, err
+	}
+	st, err := store.NewFS(f.store)
 	if err != nil {
 		return 1, err
 	}
@@ -151,52 +198,35 @@ func cmdScan(ctx context.Context, args []string, stdout, stderr io.Writer) (int,
 	if err != nil {
 		return 1, err
 	}
-	d := &pipeline.Deps{Store: st, Analyzers: builtin.SetWith(sigs)}
-	if !*quiet {
+	d := &pipeline.Steps{Store: st, Analyzers: builtin.SetWith(sigs), Sources: builtin.Sources()}
+	if !f.quiet {
 		d.Progress = stderr
 	}
-	req := pipeline.ScanRequest{Source: registry.Detect(pos[0], *insecure), Platform: *platform, AllPlatforms: *all, Trigger: "cli"}
-	if *dockerfile != "" {
-		b, err := os.ReadFile(*dockerfile)
-		if err != nil {
-			return 2, fmt.Errorf("--dockerfile: %w", err)
-		}
-		if _, err := buildcheck.ParseDockerfile(b); err != nil {
-			return 2, fmt.Errorf("--dockerfile %s: %w", *dockerfile, err)
-		}
-		req.Dockerfile = string(b)
-	}
-	if *wlFile != "" {
-		b, err := os.ReadFile(*wlFile)
-		if err != nil {
-			return 2, fmt.Errorf("--whitelist: %w", err)
-		}
-		l, err := whitelist.Parse(b)
-		if err != nil {
-			return 2, fmt.Errorf("--whitelist %s: %w", *wlFile, err)
-		}
-		req.Whitelist = l.Rules
-	}
-	reports, err := d.ScanLocal(ctx, req, *workers)
+	reports, err := d.ScanLocal(ctx, req, f.workers)
 	if err != nil {
 		return 1, err
 	}
+	return render(reports, f, filter, stdout, stderr)
+}
+
+// render writes the reports as the flags ask and returns the exit code.
+func render(reports []*report.Report, f *scanFlags, filter *report.Filter, stdout, stderr io.Writer) (int, error) {
 	out := stdout
-	if *output != "" {
-		f, err := os.Create(*output)
+	if f.output != "" {
+		file, err := os.Create(f.output)
 		if err != nil {
 			return 1, err
 		}
-		defer f.Close()
-		out = f
+		defer file.Close()
+		out = file
 	}
 	code := 0
 	var shown []*report.Report
 	for _, r := range reports {
 		fr := filter.Apply(r)
 		shown = append(shown, fr)
-		if *exitCode != 0 && filter.Failing(fr) > 0 {
-			code = *exitCode
+		if f.exitCode != 0 && filter.Failing(fr) > 0 {
+			code = f.exitCode
 		}
 		if !r.Complete {
 			fmt.Fprintf(stderr, "layerscan: %s: INCOMPLETE scan: %s\n", r.Image.Ref, strings.Join(r.Errors, "; "))
@@ -205,13 +235,13 @@ func cmdScan(ctx context.Context, args []string, stdout, stderr io.Writer) (int,
 			}
 		}
 	}
-	if *format == "json" {
-		if len(shown) == 1 {
-			err = report.WriteJSON(out, shown[0])
-		} else {
-			err = writeJSONList(out, shown)
-		}
-	} else {
+	var err error
+	switch {
+	case f.format == "json" && len(shown) == 1:
+		err = report.WriteJSON(out, shown[0])
+	case f.format == "json":
+		err = writeJSONList(out, shown)
+	default:
 		for i, r := range shown {
 			if i > 0 {
 				fmt.Fprintln(out)
@@ -260,11 +290,11 @@ func cmdSync(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	d := &pipeline.Deps{Store: st, Progress: stderr}
-	if _, err := d.SyncSignatures(ctx, *sigs); err != nil {
+	u := &updater.Updater{Store: st, Progress: stderr}
+	if _, err := u.SyncSignatures(ctx, *sigs); err != nil {
 		return err
 	}
-	_, err = d.SyncAdvisories(ctx, *from)
+	_, err = u.SyncAdvisories(ctx, *from)
 	return err
 }
 
@@ -273,7 +303,14 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	storeDir := fs.String("store", defaultStore(), "object-store folder")
 	listen := fs.String("listen", "127.0.0.1:8080", "address of the HTTP API and event endpoints")
-	workers := fs.Int("workers", runtime.NumCPU(), "steps run at once")
+	cfg, err := suite.FromEnv()
+	if err != nil {
+		return err
+	}
+	if cfg.Workers == 0 {
+		cfg.Workers = runtime.NumCPU()
+	}
+	workers := fs.Int("workers", cfg.Workers, "steps run at once (default LAYERSCAN_WORKERS, else one per CPU)")
 	periodic := fs.Duration("periodic-every", 0, "run periodic-scan this often (config/periodic.json in the store); 0 disables")
 	syncEvery := fs.Duration("sync-every", 0, "run sync-advisories this often; 0 disables")
 	janitor := fs.Duration("janitor-every", 5*time.Minute, "run janitor this often; 0 disables")
@@ -282,14 +319,8 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	} else if len(pos) > 0 {
 		return fmt.Errorf("serve takes no arguments, got %q", pos)
 	}
-	cfg, err := suite.FromEnv()
-	if err != nil {
-		return err
-	}
 	cfg.Store = *storeDir
-	if cfg.Workers == 0 {
-		cfg.Workers = *workers
-	}
+	cfg.Workers = *workers
 	logger := log.New(stderr, "serve ", log.LstdFlags|log.LUTC)
 	st, err := store.NewFS(*storeDir)
 	if err != nil {

@@ -6,11 +6,11 @@ package main
 
 import (
 	"github.com/layerscan/layerscan/shared/pipeline"
-	"github.com/layerscan/layerscan/shared/runtime"
+	"github.com/layerscan/layerscan/shared/platform"
 	"github.com/layerscan/layerscan/shared/suite"
 )
 
 func main() {
 	env := suite.MustEnv(pipeline.StepAnalyzeLayer)
-	runtime.Run(runtime.Function{Name: pipeline.StepAnalyzeLayer, Event: env.StepWorker(pipeline.StepAnalyzeLayer)})
+	platform.Run(platform.Function{Name: pipeline.StepAnalyzeLayer, Event: env.StepWorker(pipeline.StepAnalyzeLayer), Credentials: env.Credentials})
 }

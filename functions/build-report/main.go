@@ -5,11 +5,11 @@ package main
 
 import (
 	"github.com/layerscan/layerscan/shared/pipeline"
-	"github.com/layerscan/layerscan/shared/runtime"
+	"github.com/layerscan/layerscan/shared/platform"
 	"github.com/layerscan/layerscan/shared/suite"
 )
 
 func main() {
 	env := suite.MustEnv(pipeline.StepBuildReport)
-	runtime.Run(runtime.Function{Name: pipeline.StepBuildReport, Event: env.StepWorker(pipeline.StepBuildReport)})
+	platform.Run(platform.Function{Name: pipeline.StepBuildReport, Event: env.StepWorker(pipeline.StepBuildReport), Credentials: env.Credentials})
 }

@@ -3,11 +3,11 @@
 package main
 
 import (
-	"github.com/layerscan/layerscan/shared/runtime"
+	"github.com/layerscan/layerscan/shared/platform"
 	"github.com/layerscan/layerscan/shared/suite"
 )
 
 func main() {
 	env := suite.MustEnv("janitor")
-	runtime.Run(runtime.Function{Name: "janitor", Event: env.Janitor})
+	platform.Run(platform.Function{Name: "janitor", Event: env.Janitor, Credentials: env.Credentials})
 }

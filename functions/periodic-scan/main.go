@@ -4,11 +4,11 @@
 package main
 
 import (
-	"github.com/layerscan/layerscan/shared/runtime"
+	"github.com/layerscan/layerscan/shared/platform"
 	"github.com/layerscan/layerscan/shared/suite"
 )
 
 func main() {
 	env := suite.MustEnv("periodic-scan")
-	runtime.Run(runtime.Function{Name: "periodic-scan", Event: env.PeriodicScan})
+	platform.Run(platform.Function{Name: "periodic-scan", Event: env.PeriodicScan, Credentials: env.Credentials})
 }

@@ -8,13 +8,13 @@ import (
 	"context"
 	"encoding/json"
 
-	"github.com/layerscan/layerscan/shared/runtime"
+	"github.com/layerscan/layerscan/shared/platform"
 	"github.com/layerscan/layerscan/shared/suite"
 )
 
 func main() {
 	env := suite.MustEnv("registry-events")
-	runtime.Run(runtime.Function{
+	platform.Run(platform.Function{
 		Name: "registry-events",
 		Event: func(ctx context.Context, body []byte) ([]byte, error) {
 			out, err := env.RegistryEvent(ctx, body)
@@ -23,6 +23,7 @@ func main() {
 			}
 			return json.Marshal(out)
 		},
-		HTTP: env.WebhookHandler(),
+		HTTP:        env.WebhookHandler(),
+		Credentials: env.Credentials,
 	})
 }

@@ -3,11 +3,11 @@
 package main
 
 import (
-	"github.com/layerscan/layerscan/shared/runtime"
+	"github.com/layerscan/layerscan/shared/platform"
 	"github.com/layerscan/layerscan/shared/suite"
 )
 
 func main() {
 	env := suite.MustEnv("scan-api")
-	runtime.Run(runtime.Function{Name: "scan-api", HTTP: env.APIHandler()})
+	platform.Run(platform.Function{Name: "scan-api", HTTP: env.APIHandler(), Credentials: env.Credentials})
 }

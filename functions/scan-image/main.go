@@ -5,11 +5,11 @@ package main
 
 import (
 	"github.com/layerscan/layerscan/shared/pipeline"
-	"github.com/layerscan/layerscan/shared/runtime"
+	"github.com/layerscan/layerscan/shared/platform"
 	"github.com/layerscan/layerscan/shared/suite"
 )
 
 func main() {
 	env := suite.MustEnv(pipeline.StepScanImage)
-	runtime.Run(runtime.Function{Name: pipeline.StepScanImage, Event: env.StepWorker(pipeline.StepScanImage)})
+	platform.Run(platform.Function{Name: pipeline.StepScanImage, Event: env.StepWorker(pipeline.StepScanImage), Credentials: env.Credentials})
 }

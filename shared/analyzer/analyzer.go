@@ -47,6 +47,12 @@ type Fingerprinter interface {
 	Fingerprint() string
 }
 
+// Preparer is implemented by analyzers that load data before their first
+// file (a signature set); an error fails the layer, which is not cached.
+type Preparer interface {
+	Prepare(ctx context.Context) error
+}
+
 // Set runs a fixed list of analyzers; its Version keys cached layer facts.
 type Set struct {
 	analyzers []Analyzer
@@ -82,6 +88,13 @@ func (s *Set) Version() string { return s.version }
 // the layer could not be analysed completely (corrupt, truncated, over a
 // limit, digest mismatch); the facts are then incomplete and must not be cached.
 func (s *Set) Analyze(ctx context.Context, blob io.Reader, digest, diffID string) (*scan.LayerFacts, error) {
+	for _, a := range s.analyzers {
+		if p, ok := a.(Preparer); ok {
+			if err := p.Prepare(ctx); err != nil {
+				return nil, fmt.Errorf("%s analyzer: %w", a.Name(), err)
+			}
+		}
+	}
 	facts := &scan.LayerFacts{Schema: scan.LayerFactsSchema, DiffID: diffID, Digest: digest, AnalyzerSet: s.version}
 	var wanted []Analyzer
 	var buf []byte // reused for every file: no per-file allocation and clearing

@@ -13,7 +13,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/url"
 	"strings"
 
 	"github.com/layerscan/layerscan/shared/scan"
@@ -40,7 +39,7 @@ const (
 	AWSScheduled   Kind = "aws-scheduled"
 	OSSObjects     Kind = "oss"
 	S3Objects      Kind = "s3"
-	ScanRequest    Kind = "scan-request"
+	OnDemandScan   Kind = "scan-request"
 )
 
 // Image is one image a push event names. Digest may be empty (a tag push
@@ -113,7 +112,62 @@ type Options struct {
 // sync 32 MB; registry notifications are small.
 const MaxBody = 1 << 20
 
-// Parse recognizes and normalizes one event body.
+// Families of kinds: each handler takes one family, through its own parser.
+var (
+	pushKinds   = []Kind{ACREventBridge, ACRWebhook, Harbor, Distribution, ECREventBridge}
+	objectKinds = []Kind{OSSObjects, S3Objects}
+	timerKinds  = []Kind{FCTimer, AWSScheduled}
+)
+
+func parseFamily(body []byte, o Options, family string, kinds []Kind) (*Event, error) {
+	ev, err := Parse(body, o)
+	if err != nil {
+		return nil, err
+	}
+	for _, k := range kinds {
+		if ev.Kind == k {
+			return ev, nil
+		}
+	}
+	return nil, bad("%s expected, not a %s event", family, ev.Kind)
+}
+
+// ParsePush parses a registry push notification (ACR, Harbor,
+// Distribution, ECR): what registry-events takes.
+func ParsePush(body []byte, o Options) (*Event, error) {
+	return parseFamily(body, o, "a registry push notification", pushKinds)
+}
+
+// ParseObjects parses a store notification of created objects (FC OSS
+// trigger, S3): what the step functions take.
+func ParseObjects(body []byte) (*Event, error) {
+	return parseFamily(body, Options{}, "a store notification (OSS, S3)", objectKinds)
+}
+
+// ParseTimer parses a timer event (FC timer trigger, AWS scheduled event).
+// An empty body is a manual invocation and parses to an empty timer.
+func ParseTimer(body []byte) (*Timer, error) {
+	if len(bytes.TrimSpace(body)) == 0 {
+		return &Timer{}, nil
+	}
+	ev, err := parseFamily(body, Options{}, "a timer event", timerKinds)
+	if err != nil {
+		return nil, err
+	}
+	return ev.Timer, nil
+}
+
+// ParseScanRequest parses the body of an on-demand scan request.
+func ParseScanRequest(body []byte) (*OnDemand, error) {
+	ev, err := parseFamily(body, Options{}, `a scan request {"image": "registry/repo:tag"}`, []Kind{OnDemandScan})
+	if err != nil {
+		return nil, err
+	}
+	return ev.OnDemand, nil
+}
+
+// Parse recognizes and normalizes one event body of any kind; handlers use
+// the parser of their family instead.
 func Parse(body []byte, o Options) (*Event, error) {
 	if len(body) > MaxBody {
 		return nil, bad("event of %d bytes is over the %d-byte limit", len(body), MaxBody)
@@ -160,325 +214,9 @@ func Parse(body []byte, o Options) (*Event, error) {
 		if strings.TrimSpace(r.Image) == "" {
 			return nil, bad("scan request: image is empty")
 		}
-		return &Event{Kind: ScanRequest, OnDemand: &r}, nil
+		return &Event{Kind: OnDemandScan, OnDemand: &r}, nil
 	}
 	return nil, bad("unknown event: none of the known shapes (CloudEvents, EventBridge, ACR webhook, Harbor, Distribution, OSS, S3, timer, scan request) matches")
-}
-
-func parseCloudEvent(body []byte, o Options) (*Event, error) {
-	var ce struct {
-		ID     string `json:"id"`
-		Source string `json:"source"`
-		Type   string `json:"type"`
-		Region string `json:"aliyunregionid"`
-		Data   struct {
-			InstanceName      string
-			InstanceID        string `json:"InstanceId"`
-			RegionID          string `json:"RegionId"`
-			RepoNamespaceName string
-			RepoName          string
-			Tag               string
-			Digest            string
-		} `json:"data"`
-	}
-	if err := json.Unmarshal(body, &ce); err != nil {
-		return nil, bad("CloudEvent: %v", err)
-	}
-	if ce.Source != "acs.cr" {
-		return nil, bad("CloudEvent from %q: only acs.cr (Container Registry) events are handled", ce.Source)
-	}
-	ev := &Event{Kind: ACREventBridge, ID: ce.Source + "/" + ce.ID}
-	if ce.Type != "cr:Artifact:PushCompleted" {
-		ev.Ignored = "ACR event type " + ce.Type + " is not a push"
-		return ev, nil
-	}
-	d := ce.Data
-	if d.RepoNamespaceName == "" || d.RepoName == "" || (d.Tag == "" && d.Digest == "") {
-		return nil, bad("ACR push event without RepoNamespaceName, RepoName and Tag or Digest")
-	}
-	region := d.RegionID
-	if region == "" {
-		region = ce.Region
-	}
-	host := o.ACRRegistry
-	if host == "" {
-		if d.InstanceName == "" || region == "" {
-			return nil, bad("ACR push event without InstanceName and RegionId: set LAYERSCAN_ACR_REGISTRY to name the registry host")
-		}
-		host = d.InstanceName + "-registry." + region + ".cr.aliyuncs.com"
-	}
-	img := Image{Registry: host, Repository: d.RepoNamespaceName + "/" + d.RepoName, Tag: d.Tag, Digest: d.Digest}
-	if err := checkImage(img); err != nil {
-		return nil, err
-	}
-	ev.Images = []Image{img}
-	return ev, nil
-}
-
-func parseAWSEvent(body []byte) (*Event, error) {
-	var e struct {
-		ID         string `json:"id"`
-		DetailType string `json:"detail-type"`
-		Source     string `json:"source"`
-		Account    string `json:"account"`
-		Region     string `json:"region"`
-		Time       string `json:"time"`
-		Detail     struct {
-			Result         string `json:"result"`
-			RepositoryName string `json:"repository-name"`
-			ImageDigest    string `json:"image-digest"`
-			ActionType     string `json:"action-type"`
-			ImageTag       string `json:"image-tag"`
-		} `json:"detail"`
-	}
-	if err := json.Unmarshal(body, &e); err != nil {
-		return nil, bad("EventBridge event: %v", err)
-	}
-	switch {
-	case e.Source == "aws.events" && e.DetailType == "Scheduled Event":
-		return &Event{Kind: AWSScheduled, ID: e.ID, Timer: &Timer{Time: e.Time}}, nil
-	case e.Source == "aws.ecr" && e.DetailType == "ECR Image Action":
-		ev := &Event{Kind: ECREventBridge, ID: e.ID}
-		if e.Detail.ActionType != "PUSH" || e.Detail.Result != "SUCCESS" {
-			ev.Ignored = fmt.Sprintf("ECR %s %s is not a successful push", e.Detail.ActionType, e.Detail.Result)
-			return ev, nil
-		}
-		if e.Account == "" || e.Region == "" || e.Detail.RepositoryName == "" || (e.Detail.ImageDigest == "" && e.Detail.ImageTag == "") {
-			return nil, bad("ECR push event without account, region, repository-name and image-digest or image-tag")
-		}
-		img := Image{Registry: e.Account + ".dkr.ecr." + e.Region + ".amazonaws.com", Repository: e.Detail.RepositoryName, Tag: e.Detail.ImageTag, Digest: e.Detail.ImageDigest}
-		if err := checkImage(img); err != nil {
-			return nil, err
-		}
-		ev.Images = []Image{img}
-		return ev, nil
-	}
-	return nil, bad("EventBridge event %s / %s is not handled", e.Source, e.DetailType)
-}
-
-func parseACRWebhook(body []byte, o Options) (*Event, error) {
-	var w struct {
-		PushData struct {
-			Digest   string `json:"digest"`
-			PushedAt string `json:"pushed_at"`
-			Tag      string `json:"tag"`
-		} `json:"push_data"`
-		Repository struct {
-			Name      string `json:"name"`
-			Namespace string `json:"namespace"`
-			Region    string `json:"region"`
-			FullName  string `json:"repo_full_name"`
-		} `json:"repository"`
-	}
-	if err := json.Unmarshal(body, &w); err != nil {
-		return nil, bad("ACR webhook: %v", err)
-	}
-	repo := w.Repository.FullName
-	if repo == "" && w.Repository.Namespace != "" && w.Repository.Name != "" {
-		repo = w.Repository.Namespace + "/" + w.Repository.Name
-	}
-	if repo == "" || (w.PushData.Tag == "" && w.PushData.Digest == "") {
-		return nil, bad("ACR webhook without repository and tag or digest")
-	}
-	host := o.ACRRegistry
-	if host == "" {
-		if w.Repository.Region == "" {
-			return nil, bad("ACR webhook without repository.region: set LAYERSCAN_ACR_REGISTRY")
-		}
-		host = "registry." + w.Repository.Region + ".aliyuncs.com"
-	}
-	img := Image{Registry: host, Repository: repo, Tag: w.PushData.Tag, Digest: w.PushData.Digest}
-	if err := checkImage(img); err != nil {
-		return nil, err
-	}
-	return &Event{Kind: ACRWebhook, ID: repo + "@" + w.PushData.PushedAt, Images: []Image{img}}, nil
-}
-
-func parseHarbor(body []byte) (*Event, error) {
-	var h struct {
-		Type      string `json:"type"`
-		OccurAt   int64  `json:"occur_at"`
-		EventData struct {
-			Resources []struct {
-				Digest      string `json:"digest"`
-				Tag         string `json:"tag"`
-				ResourceURL string `json:"resource_url"`
-			} `json:"resources"`
-			Repository struct {
-				FullName string `json:"repo_full_name"`
-			} `json:"repository"`
-		} `json:"event_data"`
-	}
-	if err := json.Unmarshal(body, &h); err != nil {
-		return nil, bad("Harbor webhook: %v", err)
-	}
-	ev := &Event{Kind: Harbor, ID: fmt.Sprintf("%s@%d", h.EventData.Repository.FullName, h.OccurAt)}
-	if h.Type != "PUSH_ARTIFACT" {
-		ev.Ignored = "Harbor event " + h.Type + " is not a push"
-		return ev, nil
-	}
-	for _, r := range h.EventData.Resources {
-		img, err := fromResourceURL(r.ResourceURL)
-		if err != nil {
-			return nil, err
-		}
-		if strings.HasPrefix(r.Digest, "sha256:") {
-			img.Digest = r.Digest
-		}
-		if r.Tag != "" && !strings.HasPrefix(r.Tag, "sha256:") {
-			img.Tag = r.Tag
-		}
-		if err := checkImage(img); err != nil {
-			return nil, err
-		}
-		ev.Images = append(ev.Images, img)
-	}
-	if len(ev.Images) == 0 {
-		return nil, bad("Harbor push without resources")
-	}
-	return ev, nil
-}
-
-// fromResourceURL splits "host/ns/repo:tag" or "host/ns/repo@sha256:…".
-func fromResourceURL(u string) (Image, error) {
-	host, rest, ok := strings.Cut(u, "/")
-	if !ok || host == "" || rest == "" {
-		return Image{}, bad("resource_url %q is not host/repository", u)
-	}
-	img := Image{Registry: host}
-	if repo, d, ok := strings.Cut(rest, "@"); ok {
-		img.Repository, img.Digest = repo, d
-	} else if i := strings.LastIndex(rest, ":"); i > 0 {
-		img.Repository, img.Tag = rest[:i], rest[i+1:]
-	} else {
-		img.Repository = rest
-	}
-	return img, nil
-}
-
-var manifestTypes = map[string]bool{
-	"application/vnd.docker.distribution.manifest.v2+json":      true,
-	"application/vnd.docker.distribution.manifest.list.v2+json": true,
-	"application/vnd.oci.image.manifest.v1+json":                true,
-	"application/vnd.oci.image.index.v1+json":                   true,
-}
-
-// parseEventsArray handles the two bodies that are {"events": [...]}: the
-// FC OSS trigger and Distribution notifications (v1 and v2 envelopes share
-// the shape; only the Content-Type differs).
-func parseEventsArray(body []byte) (*Event, error) {
-	var env struct {
-		Events []struct {
-			ID        string `json:"id"`
-			EventName string `json:"eventName"`
-			OSS       *struct {
-				Bucket struct {
-					Name string `json:"name"`
-				} `json:"bucket"`
-				Object struct {
-					Key string `json:"key"`
-				} `json:"object"`
-			} `json:"oss"`
-			Action string `json:"action"`
-			Target struct {
-				MediaType  string `json:"mediaType"`
-				Digest     string `json:"digest"`
-				Repository string `json:"repository"`
-				URL        string `json:"url"`
-				Tag        string `json:"tag"`
-			} `json:"target"`
-			Request struct {
-				Host string `json:"host"`
-			} `json:"request"`
-		} `json:"events"`
-	}
-	if err := json.Unmarshal(body, &env); err != nil {
-		return nil, bad("events envelope: %v", err)
-	}
-	if len(env.Events) == 0 {
-		return nil, bad("events envelope with no events")
-	}
-	if env.Events[0].OSS != nil {
-		ev := &Event{Kind: OSSObjects}
-		for _, e := range env.Events {
-			if e.OSS == nil || e.OSS.Object.Key == "" {
-				return nil, bad("OSS event without oss.object.key")
-			}
-			if !strings.HasPrefix(e.EventName, "ObjectCreated:") {
-				continue // deletions of job objects are not jobs
-			}
-			key, err := url.PathUnescape(e.OSS.Object.Key)
-			if err != nil {
-				key = e.OSS.Object.Key
-			}
-			ev.Objects = append(ev.Objects, Object{Bucket: e.OSS.Bucket.Name, Key: key})
-		}
-		if len(ev.Objects) == 0 {
-			ev.Ignored = "no object was created"
-		}
-		return ev, nil
-	}
-	ev := &Event{Kind: Distribution, ID: env.Events[0].ID}
-	for _, e := range env.Events {
-		if e.Action == "" {
-			return nil, bad("Distribution event without action")
-		}
-		if e.Action != "push" || !manifestTypes[e.Target.MediaType] {
-			continue // pulls, deletes and blob pushes
-		}
-		host := e.Request.Host
-		if u, err := url.Parse(e.Target.URL); err == nil && u.Host != "" {
-			host = u.Host
-		}
-		img := Image{Registry: host, Repository: e.Target.Repository, Tag: e.Target.Tag, Digest: e.Target.Digest}
-		if err := checkImage(img); err != nil {
-			return nil, err
-		}
-		ev.Images = append(ev.Images, img)
-	}
-	if len(ev.Images) == 0 {
-		ev.Ignored = "no manifest push among the events"
-	}
-	return ev, nil
-}
-
-func parseS3(body []byte) (*Event, error) {
-	var env struct {
-		Records []struct {
-			EventSource string `json:"eventSource"`
-			EventName   string `json:"eventName"`
-			S3          struct {
-				Bucket struct {
-					Name string `json:"name"`
-				} `json:"bucket"`
-				Object struct {
-					Key string `json:"key"`
-				} `json:"object"`
-			} `json:"s3"`
-		} `json:"Records"`
-	}
-	if err := json.Unmarshal(body, &env); err != nil {
-		return nil, bad("S3 event: %v", err)
-	}
-	ev := &Event{Kind: S3Objects}
-	for _, r := range env.Records {
-		if r.EventSource != "aws:s3" || r.S3.Object.Key == "" {
-			return nil, bad("S3 event record without aws:s3 source and object key")
-		}
-		if !strings.HasPrefix(r.EventName, "ObjectCreated:") {
-			continue
-		}
-		// S3 notifications URL-encode keys with + for spaces.
-		key, err := url.QueryUnescape(r.S3.Object.Key)
-		if err != nil {
-			key = r.S3.Object.Key
-		}
-		ev.Objects = append(ev.Objects, Object{Bucket: r.S3.Bucket.Name, Key: key})
-	}
-	if len(ev.Objects) == 0 {
-		ev.Ignored = "no object was created"
-	}
-	return ev, nil
 }
 
 // checkImage refuses names no registry would accept, so that nothing odd

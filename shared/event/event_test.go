@@ -27,7 +27,7 @@ func TestSamples(t *testing.T) {
 		"ecr-eventbridge-push.json":      {kind: ECREventBridge, refs: []string{"123456789012.dkr.ecr.us-west-2.amazonaws.com/team/app@" + corpusDigest}},
 		"fc-timer.json":                  {kind: FCTimer, timer: true},
 		"aws-scheduled.json":             {kind: AWSScheduled, timer: true},
-		"http-scan-request.json":         {kind: ScanRequest, demand: "registry.example.com/team/app:1.0"},
+		"http-scan-request.json":         {kind: OnDemandScan, demand: "registry.example.com/team/app:1.0"},
 		"oss-trigger-queue-job.json":     {kind: OSSObjects, objects: []string{"layerscan-store/queue/analyze-layer/20261119T062135Z-4f3a2b1c0d9e.json"}},
 		"s3-notification-queue-job.json": {kind: S3Objects, objects: []string{"layerscan-store/queue/build-report/20261119T062135Z-9a8b7c6d5e4f.json"}},
 	}
@@ -137,3 +137,44 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// TestFamilies: each handler's parser takes its own family and refuses the
+// others with ErrBadEvent.
+func TestFamilies(t *testing.T) {
+	read := func(name string) []byte {
+		b, err := os.ReadFile("../../events/" + name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	harbor, timer := read("harbor-push-artifact.json"), read("fc-timer.json")
+	oss, scanReq := read("oss-trigger-queue-job.json"), []byte(`{"image":"r.example/a/b:1"}`)
+	if _, err := ParsePush(harbor, Options{}); err != nil {
+		t.Errorf("push: %v", err)
+	}
+	if _, err := ParseObjects(oss); err != nil {
+		t.Errorf("objects: %v", err)
+	}
+	if tm, err := ParseTimer(timer); err != nil || tm == nil {
+		t.Errorf("timer: %v", err)
+	}
+	if tm, err := ParseTimer(nil); err != nil || tm == nil {
+		t.Errorf("empty timer: %v", err)
+	}
+	if r, err := ParseScanRequest(scanReq); err != nil || r.Image != "r.example/a/b:1" {
+		t.Errorf("scan request: %+v %v", r, err)
+	}
+	for name, err := range map[string]error{
+		"push from timer":       second(ParsePush(timer, Options{})),
+		"objects from harbor":   second(ParseObjects(harbor)),
+		"timer from scan":       second(ParseTimer(scanReq)),
+		"scan request from oss": second(ParseScanRequest(oss)),
+	} {
+		if !errors.Is(err, ErrBadEvent) {
+			t.Errorf("%s: %v, want ErrBadEvent", name, err)
+		}
+	}
+}
+
+func second[T any](_ T, err error) error { return err }

@@ -1,28 +1,32 @@
-// Package pipeline holds the scan steps as plain functions over the Store
-// and Dispatcher ports: Plan, AnalyzeLayer and BuildReport. The CLI, the
-// local server and every cloud function run these same steps.
+// Package pipeline holds the scan steps as plain functions over the ports
+// (store.Store, dispatch.Dispatcher, source.Opener): Plan (scan-image),
+// AnalyzeLayer and BuildReport. The CLI, the local server and every cloud
+// function run these same steps; what each step records is
+// shared/scanrecord, where it records it shared/storekey.
 package pipeline
 
 import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"time"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
 	"github.com/layerscan/layerscan/shared/analyzer"
 	"github.com/layerscan/layerscan/shared/dispatch"
-	"github.com/layerscan/layerscan/shared/registry"
 	"github.com/layerscan/layerscan/shared/scan"
+	"github.com/layerscan/layerscan/shared/scanrecord"
+	"github.com/layerscan/layerscan/shared/source"
 	"github.com/layerscan/layerscan/shared/store"
-	"github.com/layerscan/layerscan/shared/whitelist"
+	"github.com/layerscan/layerscan/shared/storekey"
 )
 
-// Step names, as dispatched.
+// Step names, as dispatched; each is a function of the suite.
 const (
+	StepScanImage    = "scan-image"
 	StepAnalyzeLayer = "analyze-layer"
 	StepBuildReport  = "build-report"
 )
@@ -30,103 +34,86 @@ const (
 // Version of layerscan, stamped into reports.
 var Version = "0.1.0-dev"
 
-// Deps wires the steps to their adapters.
-type Deps struct {
-	Store     store.Store
-	Dispatch  dispatch.Dispatcher
+// Steps wires the steps to their adapters.
+type Steps struct {
+	Store    store.Store
+	Dispatch dispatch.Dispatcher
+	// Analyzers is needed by Plan (its version keys layer facts) and
+	// AnalyzeLayer; BuildReport does without.
 	Analyzers *analyzer.Set
-	Registry  registry.Options
+	// Sources opens image sources of every kind a request may name.
+	Sources source.Opener
+	// Registry options (credentials, transport) for every source opened.
+	Registry []source.Option
 	// Progress receives human progress lines; nil discards them.
 	Progress io.Writer
 	Now      func() time.Time
 }
 
-func (d *Deps) now() time.Time {
+func (d *Steps) now() time.Time {
 	if d.Now != nil {
 		return d.Now().UTC()
 	}
 	return time.Now().UTC()
 }
 
-func (d *Deps) logf(format string, args ...any) {
+func (d *Steps) logf(format string, args ...any) {
 	if d.Progress != nil {
 		fmt.Fprintf(d.Progress, format+"\n", args...)
 	}
 }
 
-// ScanRequest asks for one image (every selected platform of it) to be scanned.
-type ScanRequest struct {
-	Source       registry.Source `json:"source"`
-	Platform     string          `json:"platform,omitempty"`
-	AllPlatforms bool            `json:"allPlatforms,omitempty"`
-	// Trigger says what asked: cli, api, registry event, timer.
-	Trigger string `json:"trigger,omitempty"`
-	// Dockerfile is the text of the Dockerfile the image was built from, if
-	// the caller has it; its final stage is checked instead of the history.
-	Dockerfile string `json:"dockerfile,omitempty"`
-	// Whitelist adds rules to the store's shared whitelist for this scan.
-	Whitelist []whitelist.Rule `json:"whitelist,omitempty"`
-}
+// ScanJob is the job of scan-image: plan the request.
+type ScanJob struct{ scanrecord.Request }
 
-// State is scans/<id>/state.json, written once by Plan.
-type State struct {
-	ID          string              `json:"id"`
-	Created     string              `json:"created"`
-	Request     ScanRequest         `json:"request"`
-	Ref         string              `json:"ref"`
-	Digest      string              `json:"digest"`
-	Platform    string              `json:"platform"`
-	AnalyzerSet string              `json:"analyzerSet"`
-	Layers      []registry.LayerRef `json:"layers"`
-	// Source is where the layers are read from (the image pinned by digest).
-	Source registry.Source `json:"source"`
-}
+// Step implements dispatch.Job.
+func (ScanJob) Step() string { return StepScanImage }
 
-// Marker is scans/<id>/done/<diffID>, created once per finished layer.
-type Marker struct {
-	DiffID string `json:"diffID"`
-	Digest string `json:"digest,omitempty"`
-	// Status is analyzed, cached or failed.
-	Status   string `json:"status"`
-	Error    string `json:"error,omitempty"`
-	Finished string `json:"finished"`
-}
-
-// Result is scans/<id>/result.json, written by BuildReport.
-type Result struct {
-	ReportKey string `json:"reportKey"`
-	Complete  bool   `json:"complete"`
-	Finished  string `json:"finished"`
-}
-
-// LayerJob is the payload of analyze-layer.
+// LayerJob is the job of analyze-layer.
 type LayerJob struct {
-	ScanID string            `json:"scanID"`
-	Source registry.Source   `json:"source"`
-	Layer  registry.LayerRef `json:"layer"`
-	Set    string            `json:"analyzerSet"`
-	_      struct{}          `json:"-"`
+	ScanID string           `json:"scanID"`
+	Source source.Ref       `json:"source"`
+	Layer  scanrecord.Layer `json:"layer"`
 }
 
-// ReportJob is the payload of build-report.
+// Step implements dispatch.Job.
+func (LayerJob) Step() string { return StepAnalyzeLayer }
+
+// ReportJob is the job of build-report.
 type ReportJob struct {
 	ScanID string `json:"scanID"`
 }
 
-// Keys of the storage layout (DESIGN.md).
-func factsKey(diffID, set string) string { return "layers/" + diffID + "/" + set + ".json.zst" }
-func stateKey(id string) string          { return "scans/" + id + "/state.json" }
-func doneKey(id, diffID string) string   { return "scans/" + id + "/done/" + diffID }
-func claimKey(id string) string          { return "scans/" + id + "/claim" }
-func resultKey(id string) string         { return "scans/" + id + "/result.json" }
-func configKey(digest string) string     { return "images/" + digest + "/config.json" }
+// Step implements dispatch.Job.
+func (ReportJob) Step() string { return StepBuildReport }
 
-// ReportKey is where the report of an image against one DB version lives.
-func ReportKey(digest, dbVersion string) string {
-	if dbVersion == "" {
-		dbVersion = "no-advisory-db"
+// Handlers are the steps as the dispatchers deliver them.
+func (d *Steps) Handlers() dispatch.Handlers {
+	return dispatch.Handlers{
+		StepScanImage: dispatch.Typed(func(ctx context.Context, j ScanJob) error {
+			_, err := d.Plan(ctx, j.Request)
+			return err
+		}),
+		StepAnalyzeLayer: dispatch.Typed(d.AnalyzeLayer),
+		StepBuildReport: dispatch.Typed(func(ctx context.Context, j ReportJob) error {
+			_, err := d.BuildReport(ctx, j)
+			return err
+		}),
 	}
-	return "reports/" + digest + "/" + dbVersion + ".json"
+}
+
+// Submit queues a scan of req: scan-image plans it where the fan-out runs.
+func (d *Steps) Submit(ctx context.Context, req scanrecord.Request) error {
+	return dispatch.Enqueue(ctx, d.Dispatch, ScanJob{req})
+}
+
+func (d *Steps) options(req scanrecord.Request) source.Options {
+	o := source.Apply(d.Registry...)
+	if req.Platform != "" {
+		o.Platform = req.Platform
+	}
+	o.AllPlatforms = req.AllPlatforms
+	return o
 }
 
 func newScanID(t time.Time) string {
@@ -138,94 +125,134 @@ func newScanID(t time.Time) string {
 // Plan resolves the request, records one scan per selected image, and
 // dispatches analyze-layer for every layer whose facts are not cached yet.
 // It returns the scan IDs.
-func (d *Deps) Plan(ctx context.Context, req ScanRequest) ([]string, error) {
-	opts := d.Registry
-	if req.Platform != "" {
-		opts.Platform = req.Platform
+func (d *Steps) Plan(ctx context.Context, req scanrecord.Request) ([]string, error) {
+	o := d.options(req)
+	a, err := d.Sources.Open(ctx, req.Source, o)
+	if err != nil {
+		return nil, err
 	}
-	opts.AllPlatforms = req.AllPlatforms
-	images, err := registry.Open(ctx, req.Source, opts)
+	images, err := source.Select(a, o)
 	if err != nil {
 		return nil, err
 	}
 	var ids []string
 	for _, im := range images {
-		id, err := d.planImage(ctx, req, im)
+		st, raw, err := d.describe(req, im)
 		if err != nil {
 			return ids, err
 		}
-		ids = append(ids, id)
+		if err := d.planImage(ctx, st, raw); err != nil {
+			return ids, err
+		}
+		ids = append(ids, st.ID)
 	}
 	return ids, nil
 }
 
-func (d *Deps) planImage(ctx context.Context, req ScanRequest, im *registry.Image) (string, error) {
+// describe makes the state of one image's scan from its manifest and config.
+func (d *Steps) describe(req scanrecord.Request, im source.Selected) (scanrecord.State, []byte, error) {
 	now := d.now()
-	st := State{
+	st := scanrecord.State{
 		ID: newScanID(now), Created: now.Format(time.RFC3339), Request: req,
-		Ref: im.Ref, Digest: im.Digest, Platform: im.Platform, AnalyzerSet: d.Analyzers.Version(), Layers: im.Layers,
-		Source: im.Source,
+		Ref: im.Name, Digest: im.Digest.String(), AnalyzerSet: d.Analyzers.Version(), Source: req.Source,
 	}
-	if err := d.Store.Put(ctx, configKey(im.Digest), im.RawConfig); err != nil {
-		return "", err
+	raw, err := im.Image.RawConfigFile()
+	if err != nil {
+		return st, nil, fmt.Errorf("%s: config: %w", im.Name, err)
 	}
-	if err := store.PutJSON(ctx, d.Store, stateKey(st.ID), st); err != nil {
-		return "", err
+	cfg, err := im.Image.ConfigFile()
+	if err != nil {
+		return st, nil, fmt.Errorf("%s: config: %w", im.Name, err)
 	}
-	d.logf("scan %s: %s (%s, %s), %d layers", st.ID, im.Ref, im.Digest, im.Platform, len(im.Layers))
-	var pending []registry.LayerRef
-	for _, l := range im.Layers {
-		cached, err := d.Store.Exists(ctx, factsKey(l.DiffID, st.AnalyzerSet))
+	m, err := im.Image.Manifest()
+	if err != nil {
+		return st, nil, fmt.Errorf("%s: manifest: %w", im.Name, err)
+	}
+	if len(m.Layers) != len(cfg.RootFS.DiffIDs) {
+		return st, nil, fmt.Errorf("%s: manifest lists %d layers but the config %d diffIDs", im.Name, len(m.Layers), len(cfg.RootFS.DiffIDs))
+	}
+	st.Platform = platformOf(cfg)
+	created := createdBy(cfg)
+	for i, l := range m.Layers {
+		st.Layers = append(st.Layers, scanrecord.Layer{
+			Index: i, Digest: l.Digest.String(), DiffID: cfg.RootFS.DiffIDs[i].String(),
+			MediaType: string(l.MediaType), Size: l.Size, CreatedBy: at(created, i),
+		})
+	}
+	return st, raw, nil
+}
+
+func at(s []string, i int) string {
+	if i < len(s) {
+		return s[i]
+	}
+	return ""
+}
+
+// createdBy lists the history line of each non-empty layer in order.
+func createdBy(cfg *v1.ConfigFile) []string {
+	var out []string
+	for _, h := range cfg.History {
+		if !h.EmptyLayer {
+			out = append(out, h.CreatedBy)
+		}
+	}
+	return out
+}
+
+func platformOf(cfg *v1.ConfigFile) string {
+	p := cfg.OS + "/" + cfg.Architecture
+	if cfg.Variant != "" {
+		p += "/" + cfg.Variant
+	}
+	return p
+}
+
+func (d *Steps) planImage(ctx context.Context, st scanrecord.State, rawConfig []byte) error {
+	if err := d.Store.Put(ctx, storekey.ImageConfig(st.Digest), rawConfig); err != nil {
+		return err
+	}
+	if err := store.PutJSON(ctx, d.Store, storekey.ScanState(st.ID), st); err != nil {
+		return err
+	}
+	d.logf("scan %s: %s (%s, %s), %d layers", st.ID, st.Ref, st.Digest, st.Platform, len(st.Layers))
+	var pending []scanrecord.Layer
+	for _, l := range st.Layers {
+		cached, err := d.Store.Exists(ctx, storekey.Facts(l.DiffID, st.AnalyzerSet))
 		if err != nil {
-			return "", err
+			return err
 		}
 		if !cached {
 			pending = append(pending, l)
 			continue
 		}
-		if err := d.mark(ctx, st.ID, Marker{DiffID: l.DiffID, Digest: l.Digest, Status: "cached"}); err != nil {
-			return "", err
+		if err := d.mark(ctx, st.ID, scanrecord.Marker{DiffID: l.DiffID, Digest: l.Digest, Status: scanrecord.Cached}); err != nil {
+			return err
 		}
 		d.logf("layer %d %s: cached", l.Index, scan.ShortDigest(l.DiffID))
 	}
 	for _, l := range pending {
-		job, _ := json.Marshal(LayerJob{ScanID: st.ID, Source: im.Source, Layer: l})
-		if err := d.Dispatch.Dispatch(ctx, StepAnalyzeLayer, job); err != nil {
-			return "", fmt.Errorf("dispatch layer %s: %w", l.DiffID, err)
+		if err := dispatch.Enqueue(ctx, d.Dispatch, LayerJob{ScanID: st.ID, Source: st.Source, Layer: l}); err != nil {
+			return fmt.Errorf("layer %s: %w", l.DiffID, err)
 		}
 	}
 	if len(pending) == 0 {
-		if err := d.tryFinish(ctx, st); err != nil {
-			return "", err
-		}
+		return d.tryFinish(ctx, st)
 	}
-	return st.ID, nil
+	return nil
 }
 
-// loadState reads a scan's state; a missing one is ErrScanGone.
-func (d *Deps) loadState(ctx context.Context, id string) (State, error) {
-	var st State
-	err := store.GetJSON(ctx, d.Store, stateKey(id), &st)
-	if errors.Is(err, store.ErrNotFound) {
-		return st, fmt.Errorf("scan %s: %w", id, ErrScanGone)
-	}
-	if err != nil {
-		return st, fmt.Errorf("scan %s: %w", id, err)
-	}
-	return st, nil
-}
-
-func (d *Deps) mark(ctx context.Context, scanID string, m Marker) error {
+func (d *Steps) mark(ctx context.Context, scanID string, m scanrecord.Marker) error {
 	m.Finished = d.now().Format(time.RFC3339)
-	_, err := store.PutJSONIfAbsent(ctx, d.Store, doneKey(scanID, m.DiffID), m)
+	_, err := store.PutJSONIfAbsent(ctx, d.Store, storekey.Done(scanID, m.DiffID), m)
 	return err
 }
 
 // AnalyzeLayer analyses one layer blob, stores its facts under its diffID,
 // marks it done, and, when it is the last layer of the scan, claims and
 // dispatches build-report. Duplicate deliveries are harmless.
-func (d *Deps) AnalyzeLayer(ctx context.Context, job LayerJob) error {
-	st, err := d.loadState(ctx, job.ScanID)
+func (d *Steps) AnalyzeLayer(ctx context.Context, job LayerJob) error {
+	st, err := scanrecord.LoadState(ctx, d.Store, job.ScanID)
 	if err != nil {
 		return err
 	}
@@ -235,28 +262,25 @@ func (d *Deps) AnalyzeLayer(ctx context.Context, job LayerJob) error {
 		return fmt.Errorf("scan %s was planned for analyzer set %s, this worker runs %s", st.ID, st.AnalyzerSet, v)
 	}
 	l := job.Layer
-	key := factsKey(l.DiffID, st.AnalyzerSet)
-	m := Marker{DiffID: l.DiffID, Digest: l.Digest}
+	key := storekey.Facts(l.DiffID, st.AnalyzerSet)
+	m := scanrecord.Marker{DiffID: l.DiffID, Digest: l.Digest}
 	cached, err := d.Store.Exists(ctx, key)
 	if err != nil {
 		return err
 	}
 	if cached {
-		m.Status = "cached"
+		m.Status = scanrecord.Cached
 	} else {
 		start := d.now()
 		facts, err := d.analyze(ctx, job.Source, l)
 		if err != nil {
-			m.Status, m.Error = "failed", err.Error()
+			m.Status, m.Error = scanrecord.Failed, err.Error()
 			d.logf("layer %d %s: FAILED: %v", l.Index, scan.ShortDigest(l.DiffID), err)
 		} else {
 			if _, err := store.PutJSONIfAbsent(ctx, d.Store, key, facts); err != nil {
 				return err
 			}
-			m.Status = "analyzed"
-			if m.Digest == "" {
-				m.Digest = facts.Digest
-			}
+			m.Status = scanrecord.Analyzed
 			d.logf("layer %d %s: analyzed %d entries, %d MB in %s", l.Index, scan.ShortDigest(l.DiffID), facts.Stats.Entries, facts.Stats.UncompressedBytes>>20, d.now().Sub(start).Round(time.Millisecond))
 		}
 	}
@@ -266,8 +290,16 @@ func (d *Deps) AnalyzeLayer(ctx context.Context, job LayerJob) error {
 	return d.tryFinish(ctx, st)
 }
 
-func (d *Deps) analyze(ctx context.Context, src registry.Source, l registry.LayerRef) (*scan.LayerFacts, error) {
-	rc, err := registry.OpenBlob(ctx, src, l.Digest, l.DiffID, d.Registry)
+func (d *Steps) analyze(ctx context.Context, src source.Ref, l scanrecord.Layer) (*scan.LayerFacts, error) {
+	h, err := v1.NewHash(l.Digest)
+	if err != nil {
+		return nil, fmt.Errorf("layer digest: %w", err)
+	}
+	layer, err := d.Sources.Layer(ctx, src, h, source.Apply(d.Registry...))
+	if err != nil {
+		return nil, fmt.Errorf("open layer blob: %w", err)
+	}
+	rc, err := layer.Compressed()
 	if err != nil {
 		return nil, fmt.Errorf("open layer blob: %w", err)
 	}
@@ -277,27 +309,55 @@ func (d *Deps) analyze(ctx context.Context, src registry.Source, l registry.Laye
 
 // tryFinish is the fan-in latch: once every layer has its marker, the one
 // caller that creates the claim dispatches build-report.
-func (d *Deps) tryFinish(ctx context.Context, st State) error {
-	done, err := d.Store.List(ctx, "scans/"+st.ID+"/done/")
+func (d *Steps) tryFinish(ctx context.Context, st scanrecord.State) error {
+	done, err := d.Store.List(ctx, storekey.DonePrefix(st.ID))
 	if err != nil {
 		return err
 	}
-	if len(done) < len(uniqueDiffIDs(st.Layers)) {
+	if len(done) < len(st.DiffIDs()) {
 		return nil
 	}
-	won, err := d.Store.PutIfAbsent(ctx, claimKey(st.ID), []byte(d.now().Format(time.RFC3339)))
+	won, err := d.Store.PutIfAbsent(ctx, storekey.Claim(st.ID), []byte(d.now().Format(time.RFC3339)))
 	if err != nil || !won {
 		return err
 	}
-	job, _ := json.Marshal(ReportJob{ScanID: st.ID})
-	return d.Dispatch.Dispatch(ctx, StepBuildReport, job)
+	return dispatch.Enqueue(ctx, d.Dispatch, ReportJob{ScanID: st.ID})
 }
 
-// uniqueDiffIDs counts layers by diffID: an image may repeat a layer.
-func uniqueDiffIDs(ls []registry.LayerRef) map[string]bool {
-	m := map[string]bool{}
-	for _, l := range ls {
-		m[l.DiffID] = true
+// Redrive gives a scan stuck without a report what it misses: layers
+// without a done marker get their analyze-layer job again, a scan whose
+// layers are all done but that has no claim gets its fan-in, and a claimed
+// scan gets build-report again. Every step it re-drives is idempotent.
+func (d *Steps) Redrive(ctx context.Context, st scanrecord.State, hasFile func(name string) bool) error {
+	missing := false
+	for _, l := range uniqueLayers(st.Layers) {
+		if hasFile(storekey.DoneDir + l.DiffID) {
+			continue
+		}
+		if err := dispatch.Enqueue(ctx, d.Dispatch, LayerJob{ScanID: st.ID, Source: st.Source, Layer: l}); err != nil {
+			return err
+		}
+		missing = true
 	}
-	return m
+	switch {
+	case missing:
+		return nil
+	case hasFile(storekey.ClaimFile):
+		return dispatch.Enqueue(ctx, d.Dispatch, ReportJob{ScanID: st.ID})
+	default:
+		return d.tryFinish(ctx, st)
+	}
+}
+
+// uniqueLayers keeps the first layer of each diffID, in order.
+func uniqueLayers(ls []scanrecord.Layer) []scanrecord.Layer {
+	seen := map[string]bool{}
+	var out []scanrecord.Layer
+	for _, l := range ls {
+		if !seen[l.DiffID] {
+			seen[l.DiffID] = true
+			out = append(out, l)
+		}
+	}
+	return out
 }

@@ -17,8 +17,10 @@ import (
 	"github.com/layerscan/layerscan/shared/match"
 	"github.com/layerscan/layerscan/shared/report"
 	"github.com/layerscan/layerscan/shared/scan"
+	"github.com/layerscan/layerscan/shared/scanrecord"
 	"github.com/layerscan/layerscan/shared/squash"
 	"github.com/layerscan/layerscan/shared/store"
+	"github.com/layerscan/layerscan/shared/storekey"
 	"github.com/layerscan/layerscan/shared/whitelist"
 )
 
@@ -27,14 +29,41 @@ import (
 // decides whether a stored report may be reused.
 const ReportLogic = 4
 
+// reportInputs is what one report is built from.
+type reportInputs struct {
+	st      scanrecord.State
+	wl      whitelist.List
+	db      *advisory.DB // nil: none published
+	markers map[string]scanrecord.Marker
+}
+
 // BuildReport squashes the layer facts of a scan, detects the OS, matches
 // packages against the current advisory DB and writes the report. It reads
 // layer facts only, so re-matching after a DB update downloads no layer.
 // When a complete report of the same image already exists for the same
 // advisory DB, analyzer set and report logic, it is reused: its inputs are
 // immutable, so rebuilding it would give the same findings.
-func (d *Deps) BuildReport(ctx context.Context, job ReportJob) (*report.Report, error) {
-	st, err := d.loadState(ctx, job.ScanID)
+func (d *Steps) BuildReport(ctx context.Context, job ReportJob) (*report.Report, error) {
+	in, err := d.loadInputs(ctx, job.ScanID)
+	if err != nil {
+		return nil, err
+	}
+	if r := d.reusable(ctx, in); r != nil {
+		return r, d.writeReport(ctx, in.st, r)
+	}
+	r := d.newReport(in)
+	img := d.assemble(ctx, in, r)
+	if err := d.matchPackages(ctx, in, img, r); err != nil {
+		return nil, err
+	}
+	finalize(in, r)
+	return r, d.writeReport(ctx, in.st, r)
+}
+
+// loadInputs reads the scan's state, whitelist, advisory DB and markers,
+// each once.
+func (d *Steps) loadInputs(ctx context.Context, scanID string) (*reportInputs, error) {
+	st, err := scanrecord.LoadState(ctx, d.Store, scanID)
 	if err != nil {
 		return nil, err
 	}
@@ -43,35 +72,65 @@ func (d *Deps) BuildReport(ctx context.Context, job ReportJob) (*report.Report, 
 		return nil, fmt.Errorf("whitelist: %w", err)
 	}
 	wl.Rules = append(wl.Rules, st.Request.Whitelist...)
-	if r, err := d.reuseReport(ctx, st, wl.Fingerprint()); err != nil || r != nil {
-		return r, err
+	in := &reportInputs{st: st, wl: wl, markers: map[string]scanrecord.Marker{}}
+	switch db, err := advisory.Current(ctx, d.Store); {
+	case errors.Is(err, advisory.ErrNoDB):
+	case err != nil:
+		return nil, err
+	default:
+		in.db = db
 	}
+	for diffID := range st.DiffIDs() {
+		m, ok, err := scanrecord.LoadMarker(ctx, d.Store, st.ID, diffID)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			in.markers[diffID] = m
+		}
+	}
+	return in, nil
+}
+
+func (d *Steps) newReport(in *reportInputs) *report.Report {
 	r := &report.Report{
 		Schema:    report.Schema,
-		Image:     report.Image{Ref: st.Ref, Digest: st.Digest, Platform: st.Platform},
+		Image:     report.Image{Ref: in.st.Ref, Digest: in.st.Digest, Platform: in.st.Platform},
 		Complete:  true,
 		Errors:    []string{},
 		Packages:  []scan.Package{},
 		Findings:  []scan.Finding{},
-		Scanner:   report.Scanner{Version: Version, AnalyzerSet: st.AnalyzerSet, Logic: ReportLogic, Policy: wl.Fingerprint()},
+		Scanner:   report.Scanner{Version: Version, AnalyzerSet: in.st.AnalyzerSet, Logic: ReportLogic, Policy: in.wl.Fingerprint()},
 		CreatedAt: d.now().Format(time.RFC3339),
 	}
-	facts := make([]*scan.LayerFacts, 0, len(st.Layers))
-	for _, l := range st.Layers {
-		rl := report.Layer{Index: l.Index, Digest: l.Digest, DiffID: l.DiffID, CreatedBy: l.CreatedBy}
-		var m Marker
-		if err := store.GetJSON(ctx, d.Store, doneKey(st.ID, l.DiffID), &m); err != nil {
-			rl.Status, rl.Error = "failed", "layer was never analysed: "+err.Error()
-		} else {
-			rl.Status, rl.Error = m.Status, m.Error
-			if rl.Digest == "" {
-				rl.Digest = m.Digest
-			}
+	if in.db == nil {
+		r.Warnings = append(r.Warnings, "no advisory DB in the store: vulnerabilities were not checked (run 'layerscan db sync')")
+		return r
+	}
+	r.AdvisoryDB.Version = in.db.Manifest.Version
+	for _, s := range in.db.Manifest.Sources {
+		if s.Note == "" {
+			r.AdvisoryDB.Sources = append(r.AdvisoryDB.Sources, s.Name)
 		}
-		if rl.Status != "failed" {
+	}
+	return r
+}
+
+// assemble reads every layer's facts, records each layer's status, and
+// squashes the facts into the image view: packages and file findings.
+func (d *Steps) assemble(ctx context.Context, in *reportInputs, r *report.Report) *squash.Image {
+	facts := make([]*scan.LayerFacts, 0, len(in.st.Layers))
+	for _, l := range in.st.Layers {
+		rl := report.Layer{Index: l.Index, Digest: l.Digest, DiffID: l.DiffID, CreatedBy: l.CreatedBy}
+		if m, ok := in.markers[l.DiffID]; ok {
+			rl.Status, rl.Error = m.Status, m.Error
+		} else {
+			rl.Status, rl.Error = scanrecord.Failed, "layer was never analysed"
+		}
+		if rl.Status != scanrecord.Failed {
 			var lf scan.LayerFacts
-			if err := store.GetJSON(ctx, d.Store, factsKey(l.DiffID, st.AnalyzerSet), &lf); err != nil {
-				rl.Status, rl.Error = "failed", "layer facts unreadable: "+err.Error()
+			if err := store.GetJSON(ctx, d.Store, storekey.Facts(l.DiffID, in.st.AnalyzerSet), &lf); err != nil {
+				rl.Status, rl.Error = scanrecord.Failed, "layer facts unreadable: "+err.Error()
 			} else {
 				facts = append(facts, &lf)
 				if rl.Digest == "" {
@@ -82,13 +141,12 @@ func (d *Deps) BuildReport(ctx context.Context, job ReportJob) (*report.Report, 
 				}
 			}
 		}
-		if rl.Status == "failed" {
+		if rl.Status == scanrecord.Failed {
 			r.Complete = false
 			r.Errors = append(r.Errors, fmt.Sprintf("layer %d (%s) failed: %s", l.Index, l.DiffID, rl.Error))
 		}
 		r.Layers = append(r.Layers, rl)
 	}
-
 	img := squash.Squash(facts)
 	if len(img.Errors) > 0 {
 		r.Complete = false
@@ -99,30 +157,19 @@ func (d *Deps) BuildReport(ctx context.Context, job ReportJob) (*report.Report, 
 	r.Packages = append(r.Packages, img.Packages...)
 	r.Findings = append(r.Findings, img.LayerFindings...)
 	r.Findings = append(r.Findings, img.Findings...)
-	bf, err := d.buildFindings(ctx, st)
+	bf, err := d.buildFindings(ctx, in.st)
 	if err != nil {
 		r.Warnings = append(r.Warnings, "build instructions not checked: "+err.Error())
 	}
 	r.Findings = append(r.Findings, bf...)
+	return img
+}
 
-	db, err := advisory.Current(ctx, d.Store)
-	switch {
-	case errors.Is(err, advisory.ErrNoDB):
-		r.Warnings = append(r.Warnings, "no advisory DB in the store: vulnerabilities were not checked (run 'layerscan db sync')")
-		db = nil
-	case err != nil:
-		return nil, err
-	default:
-		r.AdvisoryDB.Version = db.Manifest.Version
-		for _, s := range db.Manifest.Sources {
-			if s.Note == "" {
-				r.AdvisoryDB.Sources = append(r.AdvisoryDB.Sources, s.Name)
-			}
-		}
-	}
-	res, err := match.Match(ctx, db, r.Image.OS, img.Packages)
+// matchPackages matches the image's packages against the advisory DB.
+func (d *Steps) matchPackages(ctx context.Context, in *reportInputs, img *squash.Image, r *report.Report) error {
+	res, err := match.Match(ctx, in.db, r.Image.OS, img.Packages)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	r.Findings = append(r.Findings, res.Findings...)
 	r.Coverage = res.Coverage
@@ -132,6 +179,11 @@ func (d *Deps) BuildReport(ctx context.Context, job ReportJob) (*report.Report, 
 	if r.Image.OS == nil && len(img.Packages) > 0 {
 		r.Warnings = append(r.Warnings, "the operating system could not be detected")
 	}
+	return nil
+}
+
+// finalize makes paths absolute, applies the whitelist, sorts and sums up.
+func finalize(in *reportInputs, r *report.Report) {
 	// Layer paths are relative to the image root; users read them absolute.
 	for i := range r.Packages {
 		r.Packages[i].Path = absolute(r.Packages[i].Path)
@@ -139,7 +191,7 @@ func (d *Deps) BuildReport(ctx context.Context, job ReportJob) (*report.Report, 
 	for i := range r.Findings {
 		r.Findings[i].Path = absolute(r.Findings[i].Path)
 	}
-	wl.Apply(r.Findings, whitelist.Repository(st.Ref))
+	in.wl.Apply(r.Findings, whitelist.Repository(in.st.Ref))
 	report.SortFindings(r.Findings)
 	sort.SliceStable(r.Packages, func(i, j int) bool {
 		if r.Packages[i].Path != r.Packages[j].Path {
@@ -148,70 +200,52 @@ func (d *Deps) BuildReport(ctx context.Context, job ReportJob) (*report.Report, 
 		return r.Packages[i].Name < r.Packages[j].Name
 	})
 	r.Summary = report.Summarize(r.Findings)
-
-	if err := d.writeReport(ctx, st, r); err != nil {
-		return nil, err
-	}
-	return r, nil
 }
 
-func (d *Deps) writeReport(ctx context.Context, st State, r *report.Report) error {
-	key := ReportKey(st.Digest, r.AdvisoryDB.Version)
+func (d *Steps) writeReport(ctx context.Context, st scanrecord.State, r *report.Report) error {
+	key := storekey.Report(st.Digest, r.AdvisoryDB.Version)
 	if err := store.PutJSON(ctx, d.Store, key, r); err != nil {
 		return err
 	}
-	if err := store.PutJSON(ctx, d.Store, resultKey(st.ID), Result{ReportKey: key, Complete: r.Complete, Finished: d.now().Format(time.RFC3339)}); err != nil {
+	if err := store.PutJSON(ctx, d.Store, storekey.Result(st.ID), scanrecord.Result{ReportKey: key, Complete: r.Complete, Finished: d.now().Format(time.RFC3339)}); err != nil {
 		return err
 	}
 	d.logf("scan %s: report %s (%d packages, %d findings)", st.ID, key, len(r.Packages), len(r.Findings))
 	return nil
 }
 
-// reuseReport returns the stored report of this image when it was built from
+// reusable returns the stored report of this image when it was built from
 // the same inputs, refreshed with this scan's reference, layer statuses and
 // time; nil when it must be rebuilt.
-func (d *Deps) reuseReport(ctx context.Context, st State, policy string) (*report.Report, error) {
-	db, err := advisory.Current(ctx, d.Store)
-	if err != nil {
-		return nil, nil // BuildReport reports DB problems itself
+func (d *Steps) reusable(ctx context.Context, in *reportInputs) *report.Report {
+	st := in.st
+	if in.db == nil || st.Request.Dockerfile != "" {
+		return nil
 	}
 	var r report.Report
-	if err := store.GetJSON(ctx, d.Store, ReportKey(st.Digest, db.Manifest.Version), &r); err != nil {
-		return nil, nil
+	if err := store.GetJSON(ctx, d.Store, storekey.Report(st.Digest, in.db.Manifest.Version), &r); err != nil {
+		return nil
 	}
-	if st.Request.Dockerfile != "" || !r.Complete || r.Scanner.Policy != policy || r.Scanner.Logic != ReportLogic || r.Scanner.Version != Version || r.Scanner.AnalyzerSet != st.AnalyzerSet || len(r.Layers) != len(st.Layers) {
-		return nil, nil
+	if !r.Complete || r.Scanner.Policy != in.wl.Fingerprint() || r.Scanner.Logic != ReportLogic || r.Scanner.Version != Version || r.Scanner.AnalyzerSet != st.AnalyzerSet || len(r.Layers) != len(st.Layers) {
+		return nil
 	}
 	for i, l := range st.Layers {
-		var m Marker
-		if err := store.GetJSON(ctx, d.Store, doneKey(st.ID, l.DiffID), &m); err != nil || m.Status == "failed" || r.Layers[i].DiffID != l.DiffID {
-			return nil, nil
+		m, ok := in.markers[l.DiffID]
+		if !ok || m.Status == scanrecord.Failed || r.Layers[i].DiffID != l.DiffID {
+			return nil
 		}
 		r.Layers[i].Status = m.Status
 	}
 	r.Image.Ref = st.Ref
 	r.CreatedAt = d.now().Format(time.RFC3339)
-	return &r, d.writeReport(ctx, st, &r)
-}
-
-// LoadResult returns the report of a finished scan.
-func (d *Deps) LoadResult(ctx context.Context, scanID string) (*report.Report, error) {
-	var res Result
-	if err := store.GetJSON(ctx, d.Store, resultKey(scanID), &res); err != nil {
-		return nil, fmt.Errorf("scan %s has no report: %w", scanID, err)
-	}
-	var r report.Report
-	if err := store.GetJSON(ctx, d.Store, res.ReportKey, &r); err != nil {
-		return nil, err
-	}
-	return &r, nil
+	return &r
 }
 
 // buildFindings checks the build instructions: the Dockerfile's final
 // stage when the request carries one, else the image history; and the
 // image config (user, environment, health check) in both cases.
-func (d *Deps) buildFindings(ctx context.Context, st State) ([]scan.Finding, error) {
-	raw, err := d.Store.Get(ctx, configKey(st.Digest))
+func (d *Steps) buildFindings(ctx context.Context, st scanrecord.State) ([]scan.Finding, error) {
+	raw, err := d.Store.Get(ctx, storekey.ImageConfig(st.Digest))
 	if err != nil {
 		return nil, fmt.Errorf("image config: %w", err)
 	}

@@ -18,8 +18,10 @@ import (
 
 // Open opens the store a LAYERSCAN_STORE URL names: file:///path (or a plain
 // path) is the local folder; oss://bucket/prefix and s3://bucket/prefix are
-// the cloud backends.
-func Open(raw string) (store.Store, error) {
+// the cloud backends. An oss:// store signs with ossCreds (nil: the
+// ALIBABA_CLOUD_ACCESS_KEY_ID, _SECRET and ALIBABA_CLOUD_SECURITY_TOKEN of
+// the environment); the FC adapter updates them on every request.
+func Open(raw string, ossCreds *ossstore.Credentials) (store.Store, error) {
 	if raw == "" {
 		return nil, fmt.Errorf("store: no URL (set LAYERSCAN_STORE)")
 	}
@@ -48,7 +50,10 @@ func Open(raw string) (store.Store, error) {
 				endpoint = "https://oss-" + region + "-internal.aliyuncs.com"
 			}
 		}
-		return ossstore.New(u.Host, strings.TrimPrefix(u.Path, "/"), ossstore.Options{Endpoint: endpoint, Credentials: ossstore.DefaultCredentials})
+		if ossCreds == nil {
+			ossCreds = EnvCredentials()
+		}
+		return ossstore.New(u.Host, strings.TrimPrefix(u.Path, "/"), ossstore.Options{Endpoint: endpoint, Credentials: ossCreds})
 	case "s3":
 		return s3store.New(context.Background(), u.Host, strings.TrimPrefix(u.Path, "/"), s3store.Options{Endpoint: os.Getenv("LAYERSCAN_S3_ENDPOINT")})
 	}
@@ -62,4 +67,12 @@ func firstEnv(names ...string) string {
 		}
 	}
 	return ""
+}
+
+// EnvCredentials are Alibaba Cloud credentials from the environment, where
+// a function's start or a developer puts them.
+func EnvCredentials() *ossstore.Credentials {
+	c := &ossstore.Credentials{}
+	c.Set(os.Getenv("ALIBABA_CLOUD_ACCESS_KEY_ID"), os.Getenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET"), os.Getenv("ALIBABA_CLOUD_SECURITY_TOKEN"))
+	return c
 }

@@ -1,6 +1,6 @@
 // Package suite is the serverless suite's behaviour, function by function:
 // what each function does with an event or an HTTP request, on top of the
-// pipeline steps. Runtime adapters (shared/runtime/fc, the Lambda adapter)
+// pipeline steps. Platform adapters (shared/platform/fc, the Lambda adapter)
 // and `layerscan serve` host these handlers; the functions' main.go files
 // only pick one.
 package suite
@@ -15,11 +15,12 @@ import (
 	"sync"
 	"time"
 
-	"github.com/layerscan/layerscan/shared/analyzer/builtin"
+	"github.com/layerscan/layerscan/shared/builtin"
 	"github.com/layerscan/layerscan/shared/dispatch"
 	"github.com/layerscan/layerscan/shared/malware"
 	"github.com/layerscan/layerscan/shared/pipeline"
 	"github.com/layerscan/layerscan/shared/store"
+	"github.com/layerscan/layerscan/shared/store/ossstore"
 	"github.com/layerscan/layerscan/shared/storeurl"
 )
 
@@ -46,7 +47,8 @@ type Config struct {
 	// RetentionDays (LAYERSCAN_RETENTION_DAYS) deletes finished scans'
 	// records older than this; 0 keeps them.
 	RetentionDays int
-	// Workers (LAYERSCAN_WORKERS) bounds the local pool of `layerscan serve`.
+	// Workers (LAYERSCAN_WORKERS) bounds the local pool of `layerscan
+	// serve`; 0 means one per CPU. Its --workers flag overrides it.
 	Workers int
 }
 
@@ -58,7 +60,6 @@ func FromEnv() (Config, error) {
 		WebhookToken:   os.Getenv("LAYERSCAN_WEBHOOK_TOKEN"),
 		AdvisoryMirror: os.Getenv("LAYERSCAN_ADVISORY_MIRROR"),
 		StuckAfter:     15 * time.Minute,
-		Workers:        4,
 	}
 	for _, h := range strings.Split(os.Getenv("LAYERSCAN_INSECURE_REGISTRIES"), ",") {
 		if h = strings.TrimSpace(h); h != "" {
@@ -99,10 +100,13 @@ type Env struct {
 	Config Config
 	Store  store.Store
 	Log    *log.Logger
+	// Credentials are what an oss:// store signs with; the FC adapter
+	// hands them each request's role credentials. Nil for other stores.
+	Credentials *ossstore.Credentials
 
 	dispatcher dispatch.Dispatcher
 	mu         sync.Mutex
-	deps       *pipeline.Deps
+	steps      *pipeline.Steps
 }
 
 // NewEnv wires a store; dispatcher is the fan-out (nil: a dispatch.Queue
@@ -118,27 +122,31 @@ func NewEnv(c Config, st store.Store, dispatcher dispatch.Dispatcher, logger *lo
 	return &Env{Config: c, Store: st, Log: logger, dispatcher: dispatcher}
 }
 
-// Deps returns the pipeline steps, wiring them on first use: the analyzer
-// set depends on the signature set in the store. A failure is retried on
-// the next call.
-func (e *Env) Deps(ctx context.Context) (*pipeline.Deps, error) {
+// Steps returns the pipeline steps, wired on first use, when the store can
+// be read: the analyzer set's version depends on the store's signature set.
+// Only the signature version is read here; analyze-layer compiles the
+// signatures before its first layer. A failure is retried on the next call.
+func (e *Env) Steps(ctx context.Context) (*pipeline.Steps, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.deps != nil {
-		return e.deps, nil
+	if e.steps != nil {
+		return e.steps, nil
 	}
 	sigs, err := malware.Current(ctx, e.Store)
 	if err != nil {
 		return nil, fmt.Errorf("signatures: %w", err)
 	}
-	e.deps = &pipeline.Deps{Store: e.Store, Dispatch: e.dispatcher, Analyzers: builtin.SetWith(sigs), Progress: e.Log.Writer()}
-	return e.deps, nil
+	e.steps = &pipeline.Steps{
+		Store: e.Store, Dispatch: e.dispatcher, Analyzers: builtin.SetWith(sigs),
+		Sources: builtin.Sources(), Progress: e.Log.Writer(),
+	}
+	return e.steps, nil
 }
 
 // UseLocal runs the steps on an in-process pool instead of the queue, for
 // `layerscan serve`; it returns the pool.
 func (e *Env) UseLocal(ctx context.Context, workers int) (*dispatch.Local, error) {
-	d, err := e.Deps(ctx)
+	d, err := e.Steps(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -157,9 +165,12 @@ func MustEnv(function string) *Env {
 	if err != nil {
 		logger.Fatal(err)
 	}
-	st, err := storeurl.Open(c.Store)
+	creds := storeurl.EnvCredentials()
+	st, err := storeurl.Open(c.Store, creds)
 	if err != nil {
 		logger.Fatal(err)
 	}
-	return NewEnv(c, st, nil, logger)
+	env := NewEnv(c, st, nil, logger)
+	env.Credentials = creds
+	return env
 }

@@ -5,14 +5,16 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
-	"github.com/layerscan/layerscan/shared/dispatch"
 	"github.com/layerscan/layerscan/shared/event"
-	"github.com/layerscan/layerscan/shared/pipeline"
+	"github.com/layerscan/layerscan/shared/janitor"
 	"github.com/layerscan/layerscan/shared/registry"
+	"github.com/layerscan/layerscan/shared/scanrecord"
+	"github.com/layerscan/layerscan/shared/source"
 	"github.com/layerscan/layerscan/shared/store"
+	"github.com/layerscan/layerscan/shared/storekey"
+	"github.com/layerscan/layerscan/shared/updater"
 )
 
 // BadEvent marks input the function cannot take: FC records it as errorType
@@ -44,14 +46,11 @@ type Outcome struct {
 // scan-image, analyze-layer and build-report functions.
 func (e *Env) StepWorker(step string) func(ctx context.Context, body []byte) ([]byte, error) {
 	return func(ctx context.Context, body []byte) ([]byte, error) {
-		ev, err := event.Parse(body, event.Options{})
+		ev, err := event.ParseObjects(body)
 		if err != nil {
-			return nil, badEvent(err)
+			return nil, BadEvent{fmt.Errorf("%s takes store notifications of queue/%s/ objects: %w", step, step, err)}
 		}
-		if ev.Kind != event.OSSObjects && ev.Kind != event.S3Objects {
-			return nil, BadEvent{fmt.Errorf("%s takes store notifications of queue/%s/ objects, not %s events", step, step, ev.Kind)}
-		}
-		d, err := e.Deps(ctx)
+		d, err := e.Steps(ctx)
 		if err != nil {
 			return nil, err
 		}
@@ -61,7 +60,7 @@ func (e *Env) StepWorker(step string) func(ctx context.Context, body []byte) ([]
 			if !ok {
 				return nil, BadEvent{fmt.Errorf("object %s/%s is not in this function's store (%s)", o.Bucket, o.Key, e.Config.Store)}
 			}
-			if s, ok := dispatch.StepOf(key); !ok || s != step {
+			if s, ok := storekey.StepOf(key); !ok || s != step {
 				return nil, BadEvent{fmt.Errorf("%s is not a %s job object: check the trigger's prefix filter (queue/%s/)", key, step, step)}
 			}
 			if err := d.RunQueued(ctx, key); err != nil {
@@ -73,50 +72,37 @@ func (e *Env) StepWorker(step string) func(ctx context.Context, body []byte) ([]
 	}
 }
 
-var registryKinds = map[event.Kind]bool{
-	event.ACREventBridge: true, event.ACRWebhook: true, event.Harbor: true,
-	event.Distribution: true, event.ECREventBridge: true,
-}
-
 // RegistryEvent turns one push notification into scan-image jobs. Tags are
 // resolved to digests first: nothing is written for an image whose digest
 // cannot be known.
 func (e *Env) RegistryEvent(ctx context.Context, body []byte) (*Outcome, error) {
-	ev, err := event.Parse(body, event.Options{ACRRegistry: e.Config.ACRRegistry})
+	ev, err := event.ParsePush(body, event.Options{ACRRegistry: e.Config.ACRRegistry})
 	if err != nil {
 		return nil, badEvent(err)
 	}
-	if !registryKinds[ev.Kind] {
-		return nil, BadEvent{fmt.Errorf("registry-events takes registry push notifications, not %s events", ev.Kind)}
-	}
-	d, err := e.Deps(ctx)
+	d, err := e.Steps(ctx)
 	if err != nil {
 		return nil, err
 	}
 	out := &Outcome{Ignored: ev.Ignored}
-	type planned struct {
-		ref string
-		req pipeline.ScanRequest
-	}
-	var todo []planned
+	var todo []scanrecord.Request
 	for _, img := range ev.Images {
 		insecure := e.Config.insecure(img.Registry)
 		if img.Digest == "" {
-			digest, err := registry.Resolve(ctx, img.Ref(), insecure, d.Registry)
+			digest, err := registry.Resolve(ctx, img.Ref(), insecure, source.Apply(d.Registry...))
 			if err != nil {
 				return nil, fmt.Errorf("resolve %s: %w", img.Ref(), err)
 			}
 			img.Digest = digest
 		}
-		src := registry.Source{Kind: registry.KindRegistry, Location: img.Ref(), Insecure: insecure}
-		todo = append(todo, planned{img.Ref(), pipeline.ScanRequest{Source: src, AllPlatforms: true, Trigger: string(ev.Kind)}})
+		src := source.Ref{Kind: source.KindRegistry, Location: img.Ref(), Insecure: insecure}
+		todo = append(todo, scanrecord.Request{Source: src, AllPlatforms: true, Trigger: string(ev.Kind)})
 	}
-	for _, p := range todo {
-		job, _ := json.Marshal(p.req)
-		if err := d.Dispatch.Dispatch(ctx, pipeline.StepScanImage, job); err != nil {
+	for _, req := range todo {
+		if err := d.Submit(ctx, req); err != nil {
 			return nil, err
 		}
-		out.Images = append(out.Images, p.ref)
+		out.Images = append(out.Images, req.Source.Location)
 	}
 	e.Log.Printf("registry-events: %s event %s: %d image(s) queued %s", ev.Kind, ev.ID, len(out.Images), ev.Ignored)
 	return out, nil
@@ -125,20 +111,15 @@ func (e *Env) RegistryEvent(ctx context.Context, body []byte) (*Outcome, error) 
 // SyncAdvisories publishes the current signatures and a new advisory DB
 // (from the mirror folder when configured, else the public feeds).
 func (e *Env) SyncAdvisories(ctx context.Context, body []byte) ([]byte, error) {
-	if len(strings.TrimSpace(string(body))) > 0 {
-		if _, err := event.Parse(body, event.Options{}); err != nil {
-			return nil, badEvent(err)
-		}
+	if _, err := event.ParseTimer(body); err != nil {
+		return nil, badEvent(err)
 	}
-	d, err := e.Deps(ctx)
+	u := &updater.Updater{Store: e.Store, Progress: e.Log.Writer()}
+	set, err := u.SyncSignatures(ctx, "")
 	if err != nil {
 		return nil, err
 	}
-	set, err := d.SyncSignatures(ctx, "")
-	if err != nil {
-		return nil, err
-	}
-	m, err := d.SyncAdvisories(ctx, e.Config.AdvisoryMirror)
+	m, err := u.SyncAdvisories(ctx, e.Config.AdvisoryMirror)
 	if err != nil {
 		return nil, err
 	}
@@ -147,16 +128,15 @@ func (e *Env) SyncAdvisories(ctx context.Context, body []byte) ([]byte, error) {
 
 // Janitor re-drives stuck scans and applies retention.
 func (e *Env) Janitor(ctx context.Context, body []byte) ([]byte, error) {
-	if len(strings.TrimSpace(string(body))) > 0 {
-		if _, err := event.Parse(body, event.Options{}); err != nil {
-			return nil, badEvent(err)
-		}
+	if _, err := event.ParseTimer(body); err != nil {
+		return nil, badEvent(err)
 	}
-	d, err := e.Deps(ctx)
+	d, err := e.Steps(ctx)
 	if err != nil {
 		return nil, err
 	}
-	res, err := d.Janitor(ctx, e.Config.StuckAfter, time.Duration(e.Config.RetentionDays)*24*time.Hour)
+	j := &janitor.Janitor{Steps: d, StuckAfter: e.Config.StuckAfter, Retention: time.Duration(e.Config.RetentionDays) * 24 * time.Hour}
+	res, err := j.Run(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -11,10 +11,11 @@ import (
 
 	"github.com/layerscan/layerscan/shared/advisory"
 	"github.com/layerscan/layerscan/shared/event"
-	"github.com/layerscan/layerscan/shared/pipeline"
-	"github.com/layerscan/layerscan/shared/registry"
 	"github.com/layerscan/layerscan/shared/scan"
+	"github.com/layerscan/layerscan/shared/scanrecord"
+	"github.com/layerscan/layerscan/shared/source"
 	"github.com/layerscan/layerscan/shared/store"
+	"github.com/layerscan/layerscan/shared/storekey"
 )
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
@@ -34,7 +35,7 @@ func httpError(w http.ResponseWriter, err error) {
 		code = http.StatusBadRequest
 	case errors.As(err, &mbe):
 		code = http.StatusRequestEntityTooLarge
-	case errors.Is(err, store.ErrNotFound), errors.Is(err, pipeline.ErrScanGone):
+	case errors.Is(err, store.ErrNotFound), errors.Is(err, scanrecord.ErrScanGone):
 		code = http.StatusNotFound
 	}
 	writeJSON(w, code, map[string]string{"error": err.Error()})
@@ -97,15 +98,12 @@ func (e *Env) APIHandler() http.Handler {
 			httpError(w, err)
 			return
 		}
-		ev, err := event.Parse(body, event.Options{})
-		if err == nil && ev.Kind != event.ScanRequest {
-			err = BadEvent{errors.New(`POST /v1/scans takes {"image": "registry/repo:tag"}`)}
-		}
+		req, err := event.ParseScanRequest(body)
 		if err != nil {
 			httpError(w, badEvent(err))
 			return
 		}
-		ids, err := e.OnDemand(r.Context(), ev.OnDemand)
+		ids, err := e.OnDemand(r.Context(), req)
 		if err != nil {
 			httpError(w, err)
 			return
@@ -113,12 +111,7 @@ func (e *Env) APIHandler() http.Handler {
 		writeJSON(w, http.StatusAccepted, &Outcome{ScanIDs: ids})
 	})
 	mux.HandleFunc("GET /v1/scans/{id}", func(w http.ResponseWriter, r *http.Request) {
-		d, err := e.Deps(r.Context())
-		if err != nil {
-			httpError(w, err)
-			return
-		}
-		p, err := d.ScanProgress(r.Context(), r.PathValue("id"))
+		p, err := scanrecord.ReadProgress(r.Context(), e.Store, r.PathValue("id"))
 		if err != nil {
 			httpError(w, err)
 			return
@@ -135,7 +128,7 @@ func (e *Env) APIHandler() http.Handler {
 		if db, err := advisory.Current(r.Context(), e.Store); err == nil {
 			version = db.Manifest.Version
 		}
-		b, err := e.Store.Get(r.Context(), pipeline.ReportKey(digest, version))
+		b, err := e.Store.Get(r.Context(), storekey.Report(digest, version))
 		if err != nil {
 			httpError(w, err)
 			return
@@ -151,13 +144,13 @@ func (e *Env) APIHandler() http.Handler {
 // not the caller's to read.
 func (e *Env) OnDemand(ctx context.Context, r *event.OnDemand) ([]string, error) {
 	host, _, _ := strings.Cut(r.Image, "/")
-	src := registry.Source{Kind: registry.KindRegistry, Location: r.Image, Insecure: e.Config.insecure(host)}
+	src := source.Ref{Kind: source.KindRegistry, Location: r.Image, Insecure: e.Config.insecure(host)}
 	if strings.HasPrefix(r.Image, "/") || strings.HasPrefix(r.Image, ".") || !strings.Contains(r.Image, "/") {
 		return nil, BadEvent{errors.New("image must be a registry reference (host/repository[:tag|@digest])")}
 	}
-	d, err := e.Deps(ctx)
+	d, err := e.Steps(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return d.Plan(ctx, pipeline.ScanRequest{Source: src, Platform: r.Platform, AllPlatforms: r.AllPlatforms, Dockerfile: r.Dockerfile, Trigger: "api"})
+	return d.Plan(ctx, scanrecord.Request{Source: src, Platform: r.Platform, AllPlatforms: r.AllPlatforms, Dockerfile: r.Dockerfile, Trigger: "api"})
 }

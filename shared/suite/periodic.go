@@ -9,13 +9,12 @@ import (
 	"strings"
 
 	"github.com/layerscan/layerscan/shared/event"
-	"github.com/layerscan/layerscan/shared/pipeline"
 	"github.com/layerscan/layerscan/shared/registry"
+	"github.com/layerscan/layerscan/shared/scanrecord"
+	"github.com/layerscan/layerscan/shared/source"
 	"github.com/layerscan/layerscan/shared/store"
+	"github.com/layerscan/layerscan/shared/storekey"
 )
-
-// PeriodicKey holds the periodic-scan scope in the store.
-const PeriodicKey = "config/periodic.json"
 
 // Periodic is the scope of scheduled rescans.
 type Periodic struct {
@@ -50,36 +49,31 @@ func (t Target) wants(tag string) bool {
 // scan of each; unchanged images cost a manifest read, since their layers'
 // facts and their report are reused.
 func (e *Env) PeriodicScan(ctx context.Context, body []byte) ([]byte, error) {
-	if len(strings.TrimSpace(string(body))) > 0 {
-		ev, err := event.Parse(body, event.Options{})
-		if err != nil {
-			return nil, badEvent(err)
-		}
-		if ev.Timer == nil {
-			return nil, BadEvent{fmt.Errorf("periodic-scan takes timer events, not %s", ev.Kind)}
-		}
+	if _, err := event.ParseTimer(body); err != nil {
+		return nil, badEvent(err)
 	}
 	var cfg Periodic
-	if err := store.GetJSON(ctx, e.Store, PeriodicKey, &cfg); err != nil {
+	if err := store.GetJSON(ctx, e.Store, storekey.Periodic, &cfg); err != nil {
 		if errors.Is(err, store.ErrNotFound) {
-			return json.Marshal(&Outcome{Ignored: "no scope configured at " + PeriodicKey})
+			return json.Marshal(&Outcome{Ignored: "no scope configured at " + storekey.Periodic})
 		}
-		return nil, fmt.Errorf("%s: %w", PeriodicKey, err)
+		return nil, fmt.Errorf("%s: %w", storekey.Periodic, err)
 	}
 	max := cfg.MaxImages
 	if max <= 0 {
 		max = 500
 	}
-	d, err := e.Deps(ctx)
+	d, err := e.Steps(ctx)
 	if err != nil {
 		return nil, err
 	}
+	o := source.Apply(d.Registry...)
 	out := &Outcome{}
 	for _, t := range cfg.Targets {
 		insecure := e.Config.insecure(t.Registry)
 		repos := t.Repositories
 		if len(repos) == 0 {
-			all, err := registry.Repositories(ctx, t.Registry, insecure, d.Registry)
+			all, err := registry.Repositories(ctx, t.Registry, insecure, o)
 			if err != nil {
 				return nil, fmt.Errorf("catalog of %s: %w", t.Registry, err)
 			}
@@ -87,7 +81,7 @@ func (e *Env) PeriodicScan(ctx context.Context, body []byte) ([]byte, error) {
 		}
 		sort.Strings(repos)
 		for _, repo := range repos {
-			tags, err := registry.Tags(ctx, t.Registry+"/"+repo, insecure, d.Registry)
+			tags, err := registry.Tags(ctx, t.Registry+"/"+repo, insecure, o)
 			if err != nil {
 				return nil, fmt.Errorf("tags of %s/%s: %w", t.Registry, repo, err)
 			}
@@ -101,13 +95,13 @@ func (e *Env) PeriodicScan(ctx context.Context, body []byte) ([]byte, error) {
 					return json.Marshal(out)
 				}
 				ref := t.Registry + "/" + repo + ":" + tag
-				digest, err := registry.Resolve(ctx, ref, insecure, d.Registry)
+				digest, err := registry.Resolve(ctx, ref, insecure, o)
 				if err != nil {
 					return nil, err
 				}
 				pinned := t.Registry + "/" + repo + "@" + digest
-				job, _ := json.Marshal(pipeline.ScanRequest{Source: registry.Source{Kind: registry.KindRegistry, Location: pinned, Insecure: insecure}, AllPlatforms: true, Trigger: "timer"})
-				if err := d.Dispatch.Dispatch(ctx, pipeline.StepScanImage, job); err != nil {
+				req := scanrecord.Request{Source: source.Ref{Kind: source.KindRegistry, Location: pinned, Insecure: insecure}, AllPlatforms: true, Trigger: "timer"}
+				if err := d.Submit(ctx, req); err != nil {
 					return nil, err
 				}
 				out.Images = append(out.Images, pinned)

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -247,14 +246,3 @@ func (s *OSS) Delete(_ context.Context, key string) error {
 	}
 	return nil
 }
-
-// DefaultCredentials are the credentials oss:// stores opened by storeurl
-// sign with: from ALIBABA_CLOUD_ACCESS_KEY_ID, _SECRET and
-// ALIBABA_CLOUD_SECURITY_TOKEN at start, then the role's temporary
-// credentials of each Function Compute invocation (the runtime adapter
-// sets them).
-var DefaultCredentials = func() *Credentials {
-	c := &Credentials{}
-	c.Set(os.Getenv("ALIBABA_CLOUD_ACCESS_KEY_ID"), os.Getenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET"), os.Getenv("ALIBABA_CLOUD_SECURITY_TOKEN"))
-	return c
-}()

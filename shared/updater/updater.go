@@ -1,4 +1,8 @@
-package pipeline
+// Package updater publishes what matching reads: new advisory-DB versions
+// built from the advisory feeds (or an offline mirror of them), and malware
+// signature sets. It is the updater of claircore's indexer ⟂ matcher ⟂
+// updater split; scans never import it.
+package updater
 
 import (
 	"context"
@@ -12,7 +16,29 @@ import (
 
 	"github.com/layerscan/layerscan/shared/advisory"
 	"github.com/layerscan/layerscan/shared/malware"
+	"github.com/layerscan/layerscan/shared/store"
 )
+
+// Updater publishes into one store.
+type Updater struct {
+	Store store.Store
+	// Progress receives human progress lines; nil discards them.
+	Progress io.Writer
+	Now      func() time.Time
+}
+
+func (u *Updater) now() time.Time {
+	if u.Now != nil {
+		return u.Now().UTC()
+	}
+	return time.Now().UTC()
+}
+
+func (u *Updater) logf(format string, args ...any) {
+	if u.Progress != nil {
+		fmt.Fprintf(u.Progress, format+"\n", args...)
+	}
+}
 
 // PublicOSVEcosystems are fetched from the osv.dev export when no mirror is given.
 var PublicOSVEcosystems = []string{"Debian", "Ubuntu", "AlmaLinux", "Rocky Linux", "Alpine", "Go", "npm", "PyPI", "Maven", "RubyGems", "Packagist", "crates.io", "NuGet"}
@@ -23,7 +49,7 @@ var OSVExportURL = "https://osv-vulnerabilities.storage.googleapis.com"
 // SyncAdvisories builds a new advisory DB version from a mirror folder in
 // the osv.dev export layout (from != ""), or from the public feeds, and
 // publishes it as current.
-func (d *Deps) SyncAdvisories(ctx context.Context, from string) (*advisory.Manifest, error) {
+func (u *Updater) SyncAdvisories(ctx context.Context, from string) (*advisory.Manifest, error) {
 	b := advisory.NewBuilder()
 	if from == "" {
 		dir, err := os.MkdirTemp("", "layerscan-feeds-")
@@ -31,19 +57,19 @@ func (d *Deps) SyncAdvisories(ctx context.Context, from string) (*advisory.Manif
 			return nil, err
 		}
 		defer os.RemoveAll(dir)
-		if err := download(ctx, dir, d.Progress); err != nil {
+		if err := download(ctx, dir, u.Progress); err != nil {
 			return nil, err
 		}
 		from = dir
 	}
-	if err := b.AddDir(from, d.Progress); err != nil {
+	if err := b.AddDir(from, u.Progress); err != nil {
 		return nil, fmt.Errorf("advisories from %s: %w", from, err)
 	}
-	m, err := advisory.Publish(ctx, d.Store, b, d.now().Format(time.RFC3339))
+	m, err := advisory.Publish(ctx, u.Store, b, u.now().Format(time.RFC3339))
 	if err != nil {
 		return nil, err
 	}
-	d.logf("advisory DB %s published: %d ecosystems", m.Version, len(m.Ecosystems))
+	u.logf("advisory DB %s published: %d ecosystems", m.Version, len(m.Ecosystems))
 	return m, nil
 }
 
@@ -92,7 +118,7 @@ func download(ctx context.Context, dir string, progress io.Writer) error {
 // SyncSignatures publishes the built-in malware signatures plus the rule
 // files (.yar, .yara) and hash lists (.hdb, .hsb) found in dir (none when
 // dir is ""), and makes the set current.
-func (d *Deps) SyncSignatures(ctx context.Context, dir string) (*malware.Set, error) {
+func (u *Updater) SyncSignatures(ctx context.Context, dir string) (*malware.Set, error) {
 	src := malware.BuiltinSource()
 	if dir != "" {
 		files := map[string]string{}
@@ -116,10 +142,10 @@ func (d *Deps) SyncSignatures(ctx context.Context, dir string) (*malware.Set, er
 			return nil, err
 		}
 	}
-	set, err := malware.Publish(ctx, d.Store, src)
+	set, err := malware.Publish(ctx, u.Store, src)
 	if err != nil {
 		return nil, err
 	}
-	d.logf("signatures %s published: %d rules, %d hashes", set.Version, len(set.Rules), len(set.Hashes))
+	u.logf("signatures %s published: %d rules, %d hashes", set.Version, len(set.Rules), len(set.Hashes))
 	return set, nil
 }

@@ -1,4 +1,6 @@
-// Package builtin assembles the analyzer set every layerscan binary runs.
+// Package builtin assembles what every layerscan binary runs: the analyzer
+// set and the image sources. It is the composition root of the analyzers,
+// so it sits above them, outside shared/analyzer.
 package builtin
 
 import (
@@ -16,20 +18,34 @@ import (
 	"github.com/layerscan/layerscan/shared/analyzer/ruby"
 	"github.com/layerscan/layerscan/shared/analyzer/rust"
 	"github.com/layerscan/layerscan/shared/baseline"
+	"github.com/layerscan/layerscan/shared/dockerarchive"
 	"github.com/layerscan/layerscan/shared/malware"
+	"github.com/layerscan/layerscan/shared/ocilayout"
+	"github.com/layerscan/layerscan/shared/registry"
 	"github.com/layerscan/layerscan/shared/secret"
+	"github.com/layerscan/layerscan/shared/source"
 )
 
 // Set returns the default analyzer set with the built-in signatures.
-func Set() *analyzer.Set { return SetWith(malware.Builtin()) }
+func Set() *analyzer.Set { return SetWith(malware.Loaded(malware.Builtin())) }
 
 // SetWith returns the default analyzer set with a given signature set
 // (the store's current one, see malware.Current).
-func SetWith(sigs *malware.Set) *analyzer.Set {
+func SetWith(sigs *malware.Signatures) *analyzer.Set {
 	return analyzer.NewSet(
 		osrelease.Analyzer{}, dpkg.Analyzer{}, apk.Analyzer{}, rpm.Analyzer{},
 		golang.Analyzer{}, npm.Analyzer{}, python.Analyzer{}, java.Analyzer{},
 		ruby.Analyzer{}, php.Analyzer{}, rust.Analyzer{}, dotnet.Analyzer{},
-		baseline.Analyzer{}, secret.Analyzer{}, malware.Analyzer{Set: sigs},
+		baseline.Analyzer{}, secret.Analyzer{}, malware.Analyzer{Sigs: sigs},
 	)
+}
+
+// Sources opens every kind of image source: registries, OCI layouts and
+// docker-save tarballs.
+func Sources() source.Openers {
+	return source.Openers{
+		source.KindRegistry:      registry.Opener{},
+		source.KindOCILayout:     ocilayout.Opener{},
+		source.KindDockerArchive: dockerarchive.Opener{},
+	}
 }

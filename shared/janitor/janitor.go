@@ -1,0 +1,168 @@
+// Package janitor keeps the store in order on a timer: it re-drives scans
+// stuck without a report (a worker died, a notification was lost), writes
+// unconsumed job objects anew so that their function is triggered again,
+// and deletes finished scans' records past retention.
+package janitor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/layerscan/layerscan/shared/dispatch"
+	"github.com/layerscan/layerscan/shared/pipeline"
+	"github.com/layerscan/layerscan/shared/scanrecord"
+	"github.com/layerscan/layerscan/shared/store"
+	"github.com/layerscan/layerscan/shared/storekey"
+)
+
+// Result says what one janitor run did.
+type Result struct {
+	Redriven     []string `json:"redriven,omitempty"`     // scans given their missing jobs again
+	RequeuedJobs []string `json:"requeuedJobs,omitempty"` // job objects nobody consumed
+	Deleted      []string `json:"deleted,omitempty"`      // scans past retention
+}
+
+// Janitor works on the store and queue of one set of pipeline steps.
+type Janitor struct {
+	Steps *pipeline.Steps
+	// StuckAfter is how long a scan may go without a report, and a job
+	// object unconsumed, before it is re-driven.
+	StuckAfter time.Duration
+	// Retention deletes finished scans' records older than this; 0 keeps them.
+	Retention time.Duration
+	Now       func() time.Time
+}
+
+func (j *Janitor) now() time.Time {
+	switch {
+	case j.Now != nil:
+		return j.Now().UTC()
+	case j.Steps.Now != nil:
+		return j.Steps.Now().UTC()
+	}
+	return time.Now().UTC()
+}
+
+// Run does one pass: redrive → expire (per scan), then requeue. Running it
+// twice is harmless: every step it re-drives is idempotent.
+func (j *Janitor) Run(ctx context.Context) (*Result, error) {
+	res := &Result{}
+	scans, err := j.scans(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]string, 0, len(scans))
+	for id := range scans {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		if err := j.tend(ctx, id, scans[id], res); err != nil {
+			return res, err
+		}
+	}
+	return res, j.requeue(ctx, res)
+}
+
+// scans lists every scan's records by name (storekey.ScanFile).
+func (j *Janitor) scans(ctx context.Context) (map[string]map[string]bool, error) {
+	keys, err := j.Steps.Store.List(ctx, storekey.ScansPrefix)
+	if err != nil {
+		return nil, err
+	}
+	scans := map[string]map[string]bool{}
+	for _, k := range keys {
+		id, file, ok := storekey.ScanFile(k)
+		if !ok {
+			continue
+		}
+		if scans[id] == nil {
+			scans[id] = map[string]bool{}
+		}
+		scans[id][file] = true
+	}
+	return scans, nil
+}
+
+// tend expires a finished scan past retention or re-drives a stuck one.
+func (j *Janitor) tend(ctx context.Context, id string, files map[string]bool, res *Result) error {
+	st, err := scanrecord.LoadState(ctx, j.Steps.Store, id)
+	if errors.Is(err, scanrecord.ErrScanGone) {
+		return nil // markers of a scan whose state is gone: retention's leftovers
+	}
+	if err != nil {
+		return err
+	}
+	created, _ := time.Parse(time.RFC3339, st.Created)
+	age := j.now().Sub(created)
+	if files[storekey.ResultFile] {
+		if j.Retention <= 0 || age <= j.Retention {
+			return nil
+		}
+		for f := range files {
+			if err := j.Steps.Store.Delete(ctx, storekey.Scan(id)+f); err != nil {
+				return err
+			}
+		}
+		res.Deleted = append(res.Deleted, id)
+		return nil
+	}
+	if age < j.StuckAfter {
+		return nil
+	}
+	if err := j.Steps.Redrive(ctx, st, func(name string) bool { return files[name] }); err != nil {
+		return err
+	}
+	res.Redriven = append(res.Redriven, id)
+	j.logf("janitor: scan %s re-driven after %s", id, age.Round(time.Second))
+	return nil
+}
+
+func (j *Janitor) logf(format string, args ...any) {
+	if j.Steps.Progress != nil {
+		fmt.Fprintf(j.Steps.Progress, format+"\n", args...)
+	}
+}
+
+// requeue writes job objects older than StuckAfter anew, which triggers
+// their function again.
+func (j *Janitor) requeue(ctx context.Context, res *Result) error {
+	s := j.Steps.Store
+	jobs, err := s.List(ctx, storekey.QueuePrefix)
+	if err != nil {
+		return err
+	}
+	for _, k := range jobs {
+		step, ok := storekey.StepOf(k)
+		if !ok {
+			continue
+		}
+		t, ok := storekey.JobCreated(k)
+		if !ok || j.now().Sub(t) < j.StuckAfter {
+			continue
+		}
+		b, err := s.Get(ctx, k)
+		if errors.Is(err, store.ErrNotFound) {
+			continue // consumed meanwhile
+		}
+		if err != nil {
+			return err
+		}
+		env, err := dispatch.Decode(b, step)
+		if err != nil {
+			j.logf("janitor: %s is not a job, left alone: %v", k, err)
+			continue // its step's function refuses it too; retrying cannot help
+		}
+		if err := j.Steps.Dispatch.Dispatch(ctx, env); err != nil {
+			return fmt.Errorf("requeue %s: %w", k, err)
+		}
+		if err := s.Delete(ctx, k); err != nil {
+			return err
+		}
+		res.RequeuedJobs = append(res.RequeuedJobs, k)
+	}
+	return nil
+}

@@ -1,0 +1,172 @@
+// Package storekey is the storage layout: every key layerscan reads or
+// writes in its object store is built here, and nowhere else. The layout is
+// the one ../shared/DESIGN.md documents; docs/architecture.md lists who
+// writes and who reads each prefix.
+//
+// Everything is content-addressed or create-once, so retried and duplicated
+// invocations are harmless: layer facts by diffID and analyzer-set version,
+// reports by manifest digest and advisory-DB version, fan-in markers and
+// claims created once.
+package storekey
+
+import (
+	"net/url"
+	"strings"
+	"time"
+)
+
+// Prefixes of the layout's top-level areas.
+const (
+	LayersPrefix        = "layers/"
+	ImagesPrefix        = "images/"
+	ReportsPrefix       = "reports/"
+	ScansPrefix         = "scans/"
+	QueuePrefix         = "queue/"
+	AdvisoriesPrefix    = "advisories/"
+	SignaturesPrefix    = "signatures/"
+	PolicyPrefix        = "policy/"
+	ConfigPrefix        = "config/"
+	TasksPrefix         = "tasks/"
+	NotificationsPrefix = "notifications/"
+	FixesPrefix         = "fixes/"
+)
+
+// Facts is the analysed content of one layer under one analyzer-set version.
+func Facts(diffID, analyzerSet string) string {
+	return LayersPrefix + diffID + "/" + analyzerSet + ".json.zst"
+}
+
+// ImageConfig is an image's config blob, as the registry served it.
+func ImageConfig(digest string) string { return ImagesPrefix + digest + "/config.json" }
+
+// noDB names the reports built while no advisory DB was published.
+const noDB = "no-advisory-db"
+
+// Report is the report of an image against one advisory-DB version.
+func Report(digest, dbVersion string) string {
+	if dbVersion == "" {
+		dbVersion = noDB
+	}
+	return ReportsPrefix + digest + "/" + dbVersion + ".json"
+}
+
+// Scan is the prefix of everything one scan records.
+func Scan(id string) string { return ScansPrefix + id + "/" }
+
+// ScanState is scans/<id>/state.json, written once when the scan is planned.
+func ScanState(id string) string { return Scan(id) + "state.json" }
+
+// DonePrefix holds the fan-in markers of a scan, one per finished layer.
+func DonePrefix(id string) string { return Scan(id) + "done/" }
+
+// Done is the create-once marker of one finished layer of a scan.
+func Done(id, diffID string) string { return DonePrefix(id) + diffID }
+
+// Claim is created once by the worker that starts a scan's build-report.
+func Claim(id string) string { return Scan(id) + "claim" }
+
+// Result points at the report a scan produced.
+func Result(id string) string { return Scan(id) + "result.json" }
+
+// Names of a scan's records relative to Scan(id), as ScanFile returns them.
+const (
+	StateFile  = "state.json"
+	ClaimFile  = "claim"
+	ResultFile = "result.json"
+	DoneDir    = "done/"
+)
+
+// ScanFile splits a key under ScansPrefix into the scan ID and the record's
+// name relative to Scan(id) ("state.json", "done/<diffID>", …).
+func ScanFile(key string) (id, file string, ok bool) {
+	rest, ok := strings.CutPrefix(key, ScansPrefix)
+	if !ok {
+		return "", "", false
+	}
+	id, file, ok = strings.Cut(rest, "/")
+	if !ok || id == "" || file == "" {
+		return "", "", false
+	}
+	return id, file, true
+}
+
+// jobStamp orders job objects by creation time in their names, so that the
+// janitor can tell an old, unconsumed job without reading it.
+const jobStamp = "20060102T150405.000Z"
+
+// QueueStep is the prefix of a step's job objects; the store's event
+// notification on it invokes the step's function.
+func QueueStep(step string) string { return QueuePrefix + step + "/" }
+
+// Job is a job object of a step, created at t with a random suffix.
+func Job(step string, t time.Time, random string) string {
+	return QueueStep(step) + t.UTC().Format(jobStamp) + "-" + random + ".json"
+}
+
+// StepOf returns the step a job object key belongs to.
+func StepOf(key string) (string, bool) {
+	rest, ok := strings.CutPrefix(key, QueuePrefix)
+	if !ok {
+		return "", false
+	}
+	step, file, ok := strings.Cut(rest, "/")
+	if !ok || step == "" || !strings.HasSuffix(file, ".json") || strings.Contains(file, "/") {
+		return "", false
+	}
+	return step, true
+}
+
+// JobCreated returns when a job object was created, from its name.
+func JobCreated(key string) (time.Time, bool) {
+	name := key[strings.LastIndexByte(key, '/')+1:]
+	stamp, _, _ := strings.Cut(name, "-")
+	t, err := time.Parse(jobStamp, stamp)
+	return t, err == nil
+}
+
+// AdvisoryCurrent points at the live advisory-DB version.
+const AdvisoryCurrent = AdvisoriesPrefix + "current"
+
+// AdvisoryManifest describes one advisory-DB version.
+func AdvisoryManifest(version string) string {
+	return AdvisoriesPrefix + version + "/manifest.json"
+}
+
+// AdvisoryEcosystem is the index of one ecosystem in one DB version, one
+// line per package.
+func AdvisoryEcosystem(version, ecosystem string) string {
+	return AdvisoriesPrefix + version + "/ecosystems/" + url.PathEscape(ecosystem) + ".lines.zst"
+}
+
+// SignaturesCurrent points at the live malware signature set.
+const SignaturesCurrent = SignaturesPrefix + "current"
+
+// Signatures is the source of one signature-set version.
+func Signatures(version string) string { return SignaturesPrefix + version + "/source.json.zst" }
+
+// Whitelist is the store's shared whitelist.
+const Whitelist = PolicyPrefix + "whitelist.json"
+
+// Periodic is the scope of scheduled rescans.
+const Periodic = ConfigPrefix + "periodic.json"
+
+// Settings is the control plane's one versioned settings document.
+const Settings = ConfigPrefix + "settings.json"
+
+// Registry is one registry connection.
+func Registry(id string) string { return ConfigPrefix + "registries/" + id + ".json" }
+
+// RegistriesPrefix holds every registry connection.
+const RegistriesPrefix = ConfigPrefix + "registries/"
+
+// APIKey is one API key (hashed) with its role.
+func APIKey(id string) string { return ConfigPrefix + "keys/" + id + ".json" }
+
+// Task is the prefix of one task's records (counts, status, log).
+func Task(id string) string { return TasksPrefix + id + "/" }
+
+// Outbox holds pending notification deliveries.
+const Outbox = NotificationsPrefix + "outbox/"
+
+// Fix is the prefix of one fix task's layers and verification.
+func Fix(taskID string) string { return FixesPrefix + taskID + "/" }

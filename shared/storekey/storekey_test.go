@@ -1,0 +1,60 @@
+package storekey
+
+import (
+	"testing"
+	"time"
+
+	"github.com/layerscan/layerscan/shared/store"
+)
+
+func TestKeysAreValidStoreKeys(t *testing.T) {
+	d := "sha256:" + "ab12"
+	for _, k := range []string{
+		Facts(d, "as-1"), ImageConfig(d), Report(d, ""), Report(d, "20261201T000000Z"),
+		ScanState("s1"), Done("s1", d), Claim("s1"), Result("s1"),
+		Job("analyze-layer", time.Now(), "ab"), AdvisoryCurrent, AdvisoryManifest("v"),
+		AdvisoryEcosystem("v", "Rocky Linux:9"), SignaturesCurrent, Signatures("v"),
+		Whitelist, Periodic, Settings, Registry("acr"), APIKey("k1"),
+	} {
+		if err := store.CheckKey(k); err != nil {
+			t.Errorf("%s: %v", k, err)
+		}
+	}
+}
+
+func TestStepOf(t *testing.T) {
+	for key, want := range map[string]string{
+		"queue/analyze-layer/20261122T000000.000Z-ab.json": "analyze-layer",
+		"queue/x.json": "", "queue/a/b/c.json": "", "layers/x/y.json": "", "queue/a/b.txt": "",
+	} {
+		got, ok := StepOf(key)
+		if got != want || ok != (want != "") {
+			t.Errorf("%s: %q %v", key, got, ok)
+		}
+	}
+	at := time.Date(2026, 11, 22, 1, 2, 3, 4e6, time.UTC)
+	k := Job("build-report", at, "ff")
+	if s, ok := StepOf(k); !ok || s != "build-report" {
+		t.Errorf("%s: %q", k, s)
+	}
+	if got, ok := JobCreated(k); !ok || !got.Equal(at) {
+		t.Errorf("%s created %v", k, got)
+	}
+	if _, ok := JobCreated("queue/x/garbage.json"); ok {
+		t.Error("a job name without a time stamp parsed")
+	}
+}
+
+func TestScanFile(t *testing.T) {
+	for key, want := range map[string][2]string{
+		Done("s1", "sha256:ab"): {"s1", "done/sha256:ab"},
+		ScanState("s2"):         {"s2", StateFile},
+		"scans/x":               {"", ""},
+		"layers/x/y":            {"", ""},
+	} {
+		id, f, ok := ScanFile(key)
+		if id != want[0] || f != want[1] || ok != (want[0] != "") {
+			t.Errorf("%s: %q %q %v", key, id, f, ok)
+		}
+	}
+}
