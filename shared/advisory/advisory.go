@@ -13,7 +13,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/url"
 	"regexp"
 	"sort"
 	"strings"
@@ -21,6 +20,7 @@ import (
 
 	"github.com/layerscan/layerscan/shared/scan"
 	"github.com/layerscan/layerscan/shared/store"
+	"github.com/layerscan/layerscan/shared/storekey"
 )
 
 // Event is one OSV range event; exactly one field is set.
@@ -154,8 +154,6 @@ type EcosystemStats struct {
 // ErrNoDB means no advisory DB has been published to the store yet.
 var ErrNoDB = errors.New("no advisory DB in the store: run 'layerscan db sync'")
 
-const currentKey = "advisories/current"
-
 // CanonicalEcosystem folds ecosystem spellings that mean the same release:
 // Ubuntu records say "Ubuntu:24.04:LTS" where the image says 24.04.
 func CanonicalEcosystem(e string) string {
@@ -181,10 +179,6 @@ func PackageKey(eco, name string) string {
 	return name
 }
 
-func ecosystemKey(version, eco string) string {
-	return "advisories/" + version + "/ecosystems/" + url.PathEscape(eco) + ".lines.zst"
-}
-
 // DB is a loaded DB version; indexes load lazily per ecosystem.
 type DB struct {
 	st       store.Store
@@ -195,7 +189,7 @@ type DB struct {
 
 // Current loads the manifest of the live DB version.
 func Current(ctx context.Context, st store.Store) (*DB, error) {
-	v, err := st.Get(ctx, currentKey)
+	v, err := st.Get(ctx, storekey.AdvisoryCurrent)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, ErrNoDB
 	}
@@ -208,7 +202,7 @@ func Current(ctx context.Context, st store.Store) (*DB, error) {
 // Open loads the manifest of one DB version.
 func Open(ctx context.Context, st store.Store, version string) (*DB, error) {
 	db := &DB{st: st, indexes: map[string]*Index{}}
-	if err := store.GetJSON(ctx, st, "advisories/"+version+"/manifest.json", &db.Manifest); err != nil {
+	if err := store.GetJSON(ctx, st, storekey.AdvisoryManifest(version), &db.Manifest); err != nil {
 		return nil, fmt.Errorf("advisory DB %s: %w", version, err)
 	}
 	return db, nil
@@ -271,7 +265,7 @@ func Publish(ctx context.Context, st store.Store, b *Builder, created string) (*
 		for _, es := range ix.Packages {
 			n += len(es)
 		}
-		key := ecosystemKey(m.Version, e)
+		key := storekey.AdvisoryEcosystem(m.Version, e)
 		lines, err := encodeLines(ix)
 		if err != nil {
 			return nil, err
@@ -281,10 +275,10 @@ func Publish(ctx context.Context, st store.Store, b *Builder, created string) (*
 		}
 		m.Ecosystems[e] = EcosystemStats{Packages: len(ix.Packages), Entries: n, Key: key}
 	}
-	if err := store.PutJSON(ctx, st, "advisories/"+m.Version+"/manifest.json", m); err != nil {
+	if err := store.PutJSON(ctx, st, storekey.AdvisoryManifest(m.Version), m); err != nil {
 		return nil, err
 	}
-	if err := st.Put(ctx, currentKey, []byte(m.Version+"\n")); err != nil {
+	if err := st.Put(ctx, storekey.AdvisoryCurrent, []byte(m.Version+"\n")); err != nil {
 		return nil, err
 	}
 	return m, nil

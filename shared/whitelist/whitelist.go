@@ -16,6 +16,7 @@ import (
 
 	"github.com/layerscan/layerscan/shared/scan"
 	"github.com/layerscan/layerscan/shared/store"
+	"github.com/layerscan/layerscan/shared/storekey"
 )
 
 // Rule accepts findings.
@@ -38,7 +39,7 @@ type List struct {
 }
 
 // Key is where the shared whitelist lives in the store.
-const Key = "policy/whitelist.json"
+const Key = storekey.Whitelist
 
 // Parse reads and validates a whitelist document.
 func Parse(b []byte) (List, error) {

@@ -1,4 +1,4 @@
-package malware
+package yara
 
 import (
 	"bytes"
@@ -42,7 +42,7 @@ const maxJump = 4096
 func compileString(s *String) error {
 	m := &s.m
 	switch s.Kind {
-	case 't':
+	case TextString:
 		if s.Text == "" {
 			return fmt.Errorf("empty string")
 		}
@@ -58,7 +58,7 @@ func compileString(s *String) error {
 		if keyword.Indexable(t) {
 			m.atom, m.atomFold = t, s.Nocase
 		}
-	case 'h':
+	case HexString:
 		els, err := parseHex(s.Text, 0)
 		if err != nil {
 			return err
@@ -79,7 +79,7 @@ func compileString(s *String) error {
 		if keyword.Indexable(run) {
 			m.atom = run
 		}
-	case 'r':
+	case RegexString:
 		flags := ""
 		if s.RegexNocase || s.Nocase {
 			flags += "i"
@@ -340,50 +340,70 @@ func hexAt(els []hexElem, b []byte, pos int, budget *int) bool {
 	return true
 }
 
-// scanState is what one file gave for one rule set.
+// Atom returns a literal every match of s contains (folded when nocase is
+// true), for a prefilter; nil when s has none and must always be tried.
+func (s *String) Atom() (atom []byte, nocase bool) { return s.m.atom, s.m.atomFold }
+
+// Matches reports whether s occurs in b.
+func (s *String) Matches(b []byte) bool { return s.m.count(b, 1) > 0 }
+
+// NeedsAnchor is true when r cannot match unless one of its strings with
+// an atom does: such a rule is skipped for files where none of its atoms
+// occur, which is what makes scanning every file affordable.
+func NeedsAnchor(r *Rule) bool { return needsAnchored(r, r.Cond) }
+
+// Eval evaluates r over a file's content. absent, when not nil, names the
+// strings a prefilter proved absent (their atom does not occur in b); they
+// are not searched.
+func Eval(r *Rule, b []byte, absent func(*String) bool) bool {
+	st := &scanState{b: b, absent: absent, counts: map[*String]int{}}
+	return st.eval(r, r.Cond) != 0
+}
+
+// scanState is what one file gave for one rule.
 type scanState struct {
 	b      []byte
-	seen   []bool // per string index: its atom occurs in b
+	absent func(*String) bool
 	counts map[*String]int
 }
 
-func (st *scanState) matches(s *String, idx int) int {
+func (st *scanState) matches(s *String) int {
 	if c, ok := st.counts[s]; ok {
 		return c
 	}
 	c := 0
-	if s.m.atom == nil || st.seen[idx] {
+	if s.m.atom == nil || st.absent == nil || !st.absent(s) {
 		c = s.m.count(st.b, maxCount)
 	}
 	st.counts[s] = c
 	return c
 }
 
-func (st *scanState) eval(r *Rule, idx map[*String]int, e Expr) int64 {
+func (st *scanState) eval(r *Rule, e Expr) int64 {
 	switch e.Op {
-	case "and":
-		if st.eval(r, idx, e.Args[0]) == 0 {
+	case OpAnd:
+		if st.eval(r, e.Args[0]) == 0 {
 			return 0
 		}
-		return b2i(st.eval(r, idx, e.Args[1]) != 0)
-	case "or":
-		if st.eval(r, idx, e.Args[0]) != 0 {
+		return b2i(st.eval(r, e.Args[1]) != 0)
+	case OpOr:
+		if st.eval(r, e.Args[0]) != 0 {
 			return 1
 		}
-		return b2i(st.eval(r, idx, e.Args[1]) != 0)
-	case "not":
-		return b2i(st.eval(r, idx, e.Args[0]) == 0)
-	case "bool", "int":
+		return b2i(st.eval(r, e.Args[1]) != 0)
+	case OpNot:
+		return b2i(st.eval(r, e.Args[0]) == 0)
+	case OpBool, OpInt:
 		return e.Int
-	case "filesize":
+	case OpFilesize:
 		return int64(len(st.b))
-	case "str":
+	case OpStr:
 		s := stringOf(r, e.Str)
-		return b2i(st.matches(s, idx[s]) > 0)
-	case "count":
+		return b2i(st.matches(s) > 0)
+	case OpCount:
 		s := stringOf(r, e.Str)
-		return int64(st.matches(s, idx[s]))
-	case "uint":
+		return int64(st.matches(s))
+	case OpUint:
 		if e.Int < 0 || e.Int+int64(e.Width) > int64(len(st.b)) {
 			return -1 // out of range: compares unequal to every byte value
 		}
@@ -400,8 +420,8 @@ func (st *scanState) eval(r *Rule, idx map[*String]int, e Expr) int64 {
 		default:
 			return int64(bo.Uint32(p))
 		}
-	case "cmp":
-		a, b := st.eval(r, idx, e.Args[0]), st.eval(r, idx, e.Args[1])
+	case OpCmp:
+		a, b := st.eval(r, e.Args[0]), st.eval(r, e.Args[1])
 		switch e.Cmp {
 		case "<":
 			return b2i(a < b)
@@ -416,11 +436,11 @@ func (st *scanState) eval(r *Rule, idx map[*String]int, e Expr) int64 {
 		default:
 			return b2i(a != b)
 		}
-	case "of":
+	case OpOf:
 		set := setOf(r, e.Set)
 		n := 0
 		for _, s := range set {
-			if st.matches(s, idx[s]) > 0 {
+			if st.matches(s) > 0 {
 				n++
 			}
 		}
@@ -477,13 +497,13 @@ func setOf(r *Rule, vars []string) []*String {
 func needsAnchored(r *Rule, e Expr) bool {
 	anchored := func(s *String) bool { return s != nil && s.m.atom != nil }
 	switch e.Op {
-	case "and":
+	case OpAnd:
 		return needsAnchored(r, e.Args[0]) || needsAnchored(r, e.Args[1])
-	case "or":
+	case OpOr:
 		return needsAnchored(r, e.Args[0]) && needsAnchored(r, e.Args[1])
-	case "str":
+	case OpStr:
 		return anchored(stringOf(r, e.Str))
-	case "of":
+	case OpOf:
 		if e.Quant == "none" || e.Quant == "0" {
 			return false
 		}
@@ -493,9 +513,9 @@ func needsAnchored(r *Rule, e Expr) bool {
 			}
 		}
 		return true
-	case "cmp":
+	case OpCmp:
 		// #a > 0, #a >= N with N ≥ 1
-		if e.Args[0].Op == "count" && e.Args[1].Op == "int" && anchored(stringOf(r, e.Args[0].Str)) {
+		if e.Args[0].Op == OpCount && e.Args[1].Op == OpInt && anchored(stringOf(r, e.Args[0].Str)) {
 			n := e.Args[1].Int
 			return e.Cmp == ">" && n >= 0 || e.Cmp == ">=" && n >= 1 || e.Cmp == "==" && n >= 1
 		}

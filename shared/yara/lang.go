@@ -1,4 +1,9 @@
-package malware
+// Package yara is the YARA-subset rule language of layerscan's malware
+// signatures: a lexer and parser into typed rules (Rule, String, Expr with
+// their kinds), and the engine that evaluates a rule over a file's bytes.
+// Anything of YARA outside the subset is refused with an error, never
+// silently ignored.
+package yara
 
 import (
 	"fmt"
@@ -35,7 +40,7 @@ type Rule struct {
 // String is one string definition of a rule.
 type String struct {
 	Var  string // "$a"
-	Kind byte   // 't' text, 'h' hex, 'r' regex
+	Kind StringKind
 	// Text is the text, the hex pattern source or the regex source.
 	Text                     string
 	Nocase, Wide, Fullword   bool
@@ -43,9 +48,37 @@ type String struct {
 	m                        matcher
 }
 
+// StringKind says how a string is written and matched.
+type StringKind byte
+
+// The kinds of strings.
+const (
+	TextString  StringKind = 't' // "text", matched on raw bytes
+	HexString   StringKind = 'h' // { 4D 5A ?? [2-4] ( 00 | 01 ) }
+	RegexString StringKind = 'r' // /regex/is, for text
+)
+
+// Op is the kind of a condition node.
+type Op string
+
+// The kinds of condition nodes.
+const (
+	OpAnd      Op = "and"
+	OpOr       Op = "or"
+	OpNot      Op = "not"
+	OpCmp      Op = "cmp"      // Args[0] Cmp Args[1]
+	OpStr      Op = "str"      // $a matches
+	OpCount    Op = "count"    // #a
+	OpOf       Op = "of"       // Quant of Set
+	OpFilesize Op = "filesize" // the file's size
+	OpInt      Op = "int"      // Int
+	OpUint     Op = "uint"     // uintW(Int), BigEndian
+	OpBool     Op = "bool"     // Int is 0 or 1
+)
+
 // Expr is a node of a condition.
 type Expr struct {
-	Op   string // and or not cmp str count of filesize int uint bool
+	Op   Op
 	Args []Expr
 	// Str is the variable of str/count; Cmp the comparison operator.
 	Str, Cmp string
@@ -58,8 +91,23 @@ type Expr struct {
 	Set       []string
 }
 
+// tokenKind is the lexical class of a token.
+type tokenKind byte
+
+const (
+	tokEOF    tokenKind = iota
+	tokIdent            // rule, and, filesize, nocase, …
+	tokString           // "text"
+	tokNumber           // 12, 0x5A4D, 1MB
+	tokHex              // { 4D 5A ?? }
+	tokRegex            // /re/is
+	tokPunct            // ( ) { } : = , - and comparisons
+	tokVar              // $a, $a*
+	tokCount            // #a
+)
+
 type token struct {
-	kind byte // i ident, s string, n number, h hex, r regex, p punct, v $var, c #count, e EOF
+	kind tokenKind
 	text string
 	pos  int
 	line int
@@ -108,11 +156,13 @@ func (l *lexer) next(regexOK bool) (token, error) {
 		return token{}, err
 	}
 	if l.pos >= len(l.src) {
-		return token{kind: 'e', pos: l.pos, line: l.line}, nil
+		return token{kind: tokEOF, pos: l.pos, line: l.line}, nil
 	}
 	start := l.pos
 	c := l.src[l.pos]
-	tok := func(kind byte) token { return token{kind: kind, text: l.src[start:l.pos], pos: start, line: l.line} }
+	tok := func(kind tokenKind) token {
+		return token{kind: kind, text: l.src[start:l.pos], pos: start, line: l.line}
+	}
 	switch {
 	case c == '"':
 		l.pos++
@@ -129,7 +179,7 @@ func (l *lexer) next(regexOK bool) (token, error) {
 			return token{}, l.errf("unterminated string")
 		}
 		l.pos++
-		return tok('s'), nil
+		return tok(tokString), nil
 	case c == '{' && regexOK:
 		end := strings.IndexByte(l.src[l.pos:], '}')
 		if end < 0 {
@@ -137,7 +187,7 @@ func (l *lexer) next(regexOK bool) (token, error) {
 		}
 		l.line += strings.Count(l.src[l.pos:l.pos+end], "\n")
 		l.pos += end + 1
-		return tok('h'), nil
+		return tok(tokHex), nil
 	case c == '/' && regexOK:
 		l.pos++
 		for l.pos < len(l.src) && l.src[l.pos] != '/' {
@@ -156,31 +206,31 @@ func (l *lexer) next(regexOK bool) (token, error) {
 		for l.pos < len(l.src) && (l.src[l.pos] == 'i' || l.src[l.pos] == 's') {
 			l.pos++
 		}
-		return tok('r'), nil
+		return tok(tokRegex), nil
 	case c == '$' || c == '#':
 		l.pos++
 		for l.pos < len(l.src) && (isIdent(l.src[l.pos]) || l.src[l.pos] == '*') {
 			l.pos++
 		}
 		if c == '#' {
-			return tok('c'), nil
+			return tok(tokCount), nil
 		}
-		return tok('v'), nil
+		return tok(tokVar), nil
 	case c >= '0' && c <= '9':
 		for l.pos < len(l.src) && (isIdent(l.src[l.pos])) {
 			l.pos++
 		}
-		return tok('n'), nil
+		return tok(tokNumber), nil
 	case isIdent(c):
 		for l.pos < len(l.src) && isIdent(l.src[l.pos]) {
 			l.pos++
 		}
-		return tok('i'), nil
+		return tok(tokIdent), nil
 	}
 	for _, p := range []string{"<=", ">=", "==", "!=", "<", ">", "(", ")", "{", "}", ":", "=", ",", "-"} {
 		if strings.HasPrefix(l.src[l.pos:], p) {
 			l.pos += len(p)
-			return tok('p'), nil
+			return tok(tokPunct), nil
 		}
 	}
 	return token{}, l.errf("unexpected character %q", c)
@@ -239,7 +289,7 @@ func ParseRules(src string) ([]*Rule, error) {
 	}
 	var rules []*Rule
 	names := map[string]bool{}
-	for p.tok.kind != 'e' {
+	for p.tok.kind != tokEOF {
 		r, err := p.rule()
 		if err != nil {
 			return nil, err
@@ -270,7 +320,7 @@ func (p *parser) rule() (*Rule, error) {
 	if err := p.eat("rule"); err != nil {
 		return nil, err
 	}
-	if p.tok.kind != 'i' {
+	if p.tok.kind != tokIdent {
 		return nil, p.errf("rule name expected")
 	}
 	r.Name = p.tok.text
@@ -282,7 +332,7 @@ func (p *parser) rule() (*Rule, error) {
 			if err := p.advance(false); err != nil {
 				return nil, err
 			}
-			if p.tok.kind != 'i' {
+			if p.tok.kind != tokIdent {
 				break
 			}
 			r.Tags = append(r.Tags, p.tok.text)
@@ -332,7 +382,7 @@ func (p *parser) meta(r *Rule) error {
 	if err := p.eat(":"); err != nil {
 		return err
 	}
-	for p.tok.kind == 'i' && p.tok.text != "strings" && p.tok.text != "condition" {
+	for p.tok.kind == tokIdent && p.tok.text != "strings" && p.tok.text != "condition" {
 		key := p.tok.text
 		if err := p.advance(false); err != nil {
 			return err
@@ -342,14 +392,14 @@ func (p *parser) meta(r *Rule) error {
 		}
 		val := p.tok.text
 		switch p.tok.kind {
-		case 's':
+		case tokString:
 			s, err := unquote(val)
 			if err != nil {
 				return p.errf("meta %s: %v", key, err)
 			}
 			val = s
 		case 'n', 'i':
-		case 'p':
+		case tokPunct:
 			if val != "-" {
 				return p.errf("meta %s: value expected", key)
 			}
@@ -375,7 +425,7 @@ func (p *parser) strings(r *Rule) error {
 	if err := p.eat(":"); err != nil {
 		return err
 	}
-	for p.tok.kind == 'v' {
+	for p.tok.kind == tokVar {
 		s := &String{Var: p.tok.text}
 		if s.Var == "$" || strings.Contains(s.Var, "*") {
 			return p.errf("string variable %q must be named", s.Var)
@@ -395,17 +445,17 @@ func (p *parser) strings(r *Rule) error {
 			return err
 		}
 		switch p.tok.kind {
-		case 's':
+		case tokString:
 			t, err := unquote(p.tok.text)
 			if err != nil {
 				return p.errf("%s: %v", s.Var, err)
 			}
-			s.Kind, s.Text = 't', t
-		case 'h':
-			s.Kind, s.Text = 'h', strings.TrimSpace(p.tok.text[1:len(p.tok.text)-1])
-		case 'r':
+			s.Kind, s.Text = TextString, t
+		case tokHex:
+			s.Kind, s.Text = HexString, strings.TrimSpace(p.tok.text[1:len(p.tok.text)-1])
+		case tokRegex:
 			end := strings.LastIndexByte(p.tok.text, '/')
-			s.Kind, s.Text = 'r', p.tok.text[1:end]
+			s.Kind, s.Text = RegexString, p.tok.text[1:end]
 			for _, f := range p.tok.text[end+1:] {
 				s.RegexNocase = s.RegexNocase || f == 'i'
 				s.RegexDotAll = s.RegexDotAll || f == 's'
@@ -416,7 +466,7 @@ func (p *parser) strings(r *Rule) error {
 		if err := p.advance(false); err != nil {
 			return err
 		}
-		for p.tok.kind == 'i' {
+		for p.tok.kind == tokIdent {
 			switch p.tok.text {
 			case "nocase":
 				s.Nocase = true
@@ -456,7 +506,7 @@ func (p *parser) or(min int) (Expr, error) {
 	}
 	for {
 		prec, ok := precedence[p.tok.text]
-		if !ok || prec < min || p.tok.kind != 'i' {
+		if !ok || prec < min || p.tok.kind != tokIdent {
 			return left, nil
 		}
 		op := p.tok.text
@@ -467,17 +517,17 @@ func (p *parser) or(min int) (Expr, error) {
 		if err != nil {
 			return Expr{}, err
 		}
-		left = Expr{Op: op, Args: []Expr{left, right}}
+		left = Expr{Op: Op(op), Args: []Expr{left, right}}
 	}
 }
 
 func (p *parser) unary() (Expr, error) {
-	if p.tok.kind == 'i' && p.tok.text == "not" {
+	if p.tok.kind == tokIdent && p.tok.text == "not" {
 		if err := p.advance(false); err != nil {
 			return Expr{}, err
 		}
 		e, err := p.unary()
-		return Expr{Op: "not", Args: []Expr{e}}, err
+		return Expr{Op: OpNot, Args: []Expr{e}}, err
 	}
 	left, err := p.primary()
 	if err != nil {
@@ -493,7 +543,7 @@ func (p *parser) unary() (Expr, error) {
 		if err != nil {
 			return Expr{}, err
 		}
-		return Expr{Op: "cmp", Cmp: cmp, Args: []Expr{left, right}}, nil
+		return Expr{Op: OpCmp, Cmp: cmp, Args: []Expr{left, right}}, nil
 	}
 	return left, nil
 }
@@ -514,7 +564,7 @@ func (p *parser) primary() (Expr, error) {
 			return Expr{}, err
 		}
 		return e, adv()
-	case t.kind == 'v':
+	case t.kind == tokVar:
 		if strings.Contains(t.text, "*") {
 			return Expr{}, p.errf("wildcard %s outside a set", t.text)
 		}
@@ -524,13 +574,13 @@ func (p *parser) primary() (Expr, error) {
 		if p.tok.text == "at" || p.tok.text == "in" {
 			return Expr{}, p.errf("string offsets (%s %s) are not supported", t.text, p.tok.text)
 		}
-		return Expr{Op: "str", Str: t.text}, nil
-	case t.kind == 'c':
+		return Expr{Op: OpStr, Str: t.text}, nil
+	case t.kind == tokCount:
 		if err := adv(); err != nil {
 			return Expr{}, err
 		}
-		return Expr{Op: "count", Str: "$" + t.text[1:]}, nil
-	case t.kind == 'n':
+		return Expr{Op: OpCount, Str: "$" + t.text[1:]}, nil
+	case t.kind == tokNumber:
 		n, err := parseInt(t.text)
 		if err != nil {
 			return Expr{}, p.errf("%v", err)
@@ -541,17 +591,17 @@ func (p *parser) primary() (Expr, error) {
 		if p.tok.text == "of" {
 			return p.of(strconv.FormatInt(n, 10))
 		}
-		return Expr{Op: "int", Int: n}, nil
-	case t.kind == 'i':
+		return Expr{Op: OpInt, Int: n}, nil
+	case t.kind == tokIdent:
 		switch t.text {
 		case "true", "false":
 			v := int64(0)
 			if t.text == "true" {
 				v = 1
 			}
-			return Expr{Op: "bool", Int: v}, adv()
+			return Expr{Op: OpBool, Int: v}, adv()
 		case "filesize":
-			return Expr{Op: "filesize"}, adv()
+			return Expr{Op: OpFilesize}, adv()
 		case "any", "all", "none":
 			if err := adv(); err != nil {
 				return Expr{}, err
@@ -568,7 +618,7 @@ func (p *parser) primary() (Expr, error) {
 			if err := adv(); err != nil {
 				return Expr{}, err
 			}
-			if p.tok.kind != 'n' {
+			if p.tok.kind != tokNumber {
 				return Expr{}, p.errf("%s takes a constant offset", t.text)
 			}
 			off, err := parseInt(p.tok.text)
@@ -581,7 +631,7 @@ func (p *parser) primary() (Expr, error) {
 			if err := p.expect(")"); err != nil {
 				return Expr{}, err
 			}
-			return Expr{Op: "uint", Int: off, Width: width / 8, BigEndian: strings.HasSuffix(t.text, "be")}, adv()
+			return Expr{Op: OpUint, Int: off, Width: width / 8, BigEndian: strings.HasSuffix(t.text, "be")}, adv()
 		}
 	}
 	return Expr{}, p.errf("unexpected %q in condition", t.text)
@@ -592,7 +642,7 @@ func (p *parser) of(quant string) (Expr, error) {
 	if err := p.eat("of"); err != nil {
 		return Expr{}, err
 	}
-	e := Expr{Op: "of", Quant: quant}
+	e := Expr{Op: OpOf, Quant: quant}
 	if p.tok.text == "them" {
 		return e, p.advance(false)
 	}
@@ -603,7 +653,7 @@ func (p *parser) of(quant string) (Expr, error) {
 		if err := p.advance(false); err != nil {
 			return Expr{}, err
 		}
-		if p.tok.kind != 'v' {
+		if p.tok.kind != tokVar {
 			return Expr{}, p.errf("string variable expected in set")
 		}
 		e.Set = append(e.Set, p.tok.text)
@@ -688,11 +738,11 @@ func checkRefs(r *Rule, e Expr) error {
 		return false
 	}
 	switch e.Op {
-	case "str", "count":
+	case OpStr, OpCount:
 		if !has(e.Str) {
 			return fmt.Errorf("undefined string %s", e.Str)
 		}
-	case "of":
+	case OpOf:
 		if len(r.Strings) == 0 {
 			return fmt.Errorf("%s of with no strings", e.Quant)
 		}
