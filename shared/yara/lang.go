@@ -398,7 +398,7 @@ func (p *parser) meta(r *Rule) error {
 				return p.errf("meta %s: %v", key, err)
 			}
 			val = s
-		case 'n', 'i':
+		case tokNumber, tokIdent:
 		case tokPunct:
 			if val != "-" {
 				return p.errf("meta %s: value expected", key)

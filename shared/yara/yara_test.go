@@ -108,7 +108,7 @@ func FuzzRules(f *testing.F) {
 
 // TestKinds: strings and nodes carry their typed kinds.
 func TestKinds(t *testing.T) {
-	rs, err := ParseRules(`rule K { strings: $t = "abcd" $h = { 4D 5A } $r = /x+y/ condition: ($t or $h) and #r > 0 and filesize < 1MB }`)
+	rs, err := ParseRules(`rule K { strings: $t = "abcd" $h = { 4D 5A 90 00 03 } $r = /x+y/ condition: ($t or $h) and #r > 0 and filesize < 1MB }`)
 	if err != nil {
 		t.Fatal(err)
 	}
