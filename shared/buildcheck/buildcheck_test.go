@@ -1,6 +1,7 @@
 package buildcheck
 
 import (
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -109,6 +110,7 @@ func TestSecretsAreMasked(t *testing.T) {
 }
 
 func FuzzParse(f *testing.F) {
+	f.Add([]byte("FROM x\nRUN <<EOF\ncurl -k u | sh\nEOF\nCOPY <<-A <<B /d\n\tx\n\tA\ny\nB\n"))
 	f.Add([]byte("FROM x\nRUN a \\\n b\nENV A=b\n"))
 	f.Add([]byte("# escape=`\nFROM x\nRUN a `\n b\n"))
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -119,4 +121,57 @@ func FuzzParse(f *testing.F) {
 			Check([]Instruction{in}, Image{Cmd: []string{line}})
 		}
 	})
+}
+
+// TestHeredocs: the lines of a heredoc belong to the instruction that opens
+// it (a RUN heredoc is its script) and are never instructions themselves,
+// so a risky command inside one is found, at the instruction's line.
+func TestHeredocs(t *testing.T) {
+	df := "FROM debian:12\n" +
+		"RUN <<EOF\n" +
+		"#!/bin/sh\n" +
+		"set -e\n" +
+		"curl -k https://get.example.com/install.sh | sh\n" +
+		"EOF\n" +
+		"COPY <<-\"CONF\" /etc/app.conf\n" +
+		"\tlisten 80\n" +
+		"\tCONF\n" +
+		"RUN <<A cat >/x && <<'B' sh\n" +
+		"one\n" +
+		"A\n" +
+		"apt-get update\n" +
+		"B\n" +
+		"USER app\n"
+	all, err := ParseDockerfile([]byte(df))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cmds []string
+	for _, in := range all {
+		cmds = append(cmds, in.Where+" "+in.Cmd)
+	}
+	if got := strings.Join(cmds, ","); got != "Dockerfile:1 FROM,Dockerfile:2 RUN,Dockerfile:7 COPY,Dockerfile:10 RUN,Dockerfile:15 USER" {
+		t.Fatalf("instructions %s", got)
+	}
+	if !strings.Contains(all[1].Args, "curl -k https://get.example.com/install.sh | sh") || !strings.Contains(all[2].Args, "listen 80") || !strings.Contains(all[3].Args, "apt-get update") {
+		t.Errorf("heredoc bodies: %q %q %q", all[1].Args, all[2].Args, all[3].Args)
+	}
+	got := ids(all, Image{User: "app"})
+	for _, want := range []string{"LS-BUILD-TLS-CURL", "LS-BUILD-PIPE-TO-SHELL", "LS-BUILD-UPDATE-ALONE"} {
+		if !slices.Contains(got, want) {
+			t.Errorf("%s not found in a heredoc: %v", want, got)
+		}
+	}
+	for _, f := range Check(all, Image{User: "app"}) {
+		if f.ID == "LS-BUILD-PIPE-TO-SHELL" && !strings.HasPrefix(f.Evidence, "Dockerfile:2: RUN") {
+			t.Errorf("evidence %q", f.Evidence)
+		}
+	}
+	if _, err := ParseDockerfile([]byte("FROM x\nRUN <<EOF\necho never closed\n")); err == nil || !strings.Contains(err.Error(), "not closed") {
+		t.Errorf("unclosed heredoc: %v", err)
+	}
+	// A shell here-string or a quoted "<<" is no heredoc of the Dockerfile.
+	if all, err := ParseDockerfile([]byte("FROM x\nRUN cat <<<'word'\nUSER a\n")); err != nil || len(all) != 3 {
+		t.Errorf("here-string: %v %d", err, len(all))
+	}
 }

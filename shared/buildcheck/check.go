@@ -72,178 +72,202 @@ var (
 
 var sensitiveVolumes = map[string]bool{"/": true, "/boot": true, "/dev": true, "/etc": true, "/lib": true, "/proc": true, "/sys": true, "/usr": true, "/root": true, "/var/run/docker.sock": true, "/run/docker.sock": true}
 
+// checker gathers the findings of one Check.
+type checker struct {
+	out     []scan.Finding
+	seenEnv map[string]bool
+	// hasUser and hasHealth: a USER or HEALTHCHECK instruction was seen;
+	// baseAdd: no layer was made yet, so an ADD is the base file system.
+	hasUser, hasHealth, baseAdd bool
+}
+
+func (c *checker) add(id string, in Instruction, evidence string) {
+	c.out = append(c.out, newFinding(id, in, evidence))
+}
+
+func newFinding(id string, in Instruction, evidence string) scan.Finding {
+	k := checks[id]
+	f := scan.Finding{
+		Category: scan.BuildInstruction, ID: k.id, Severity: k.sev, Title: k.title,
+		Remediation: k.fix, LayerDiffID: in.LayerDiffID, Evidence: evidence,
+	}
+	if k.alias != "" {
+		f.Aliases = []string{k.alias}
+	}
+	return f
+}
+
+func cite(in Instruction) string {
+	return in.Where + ": " + in.Cmd + " " + scan.Clip(maskLine(in.Args), 160)
+}
+
+// env checks one variable, once per name and value.
+func (c *checker) env(in Instruction, k, v string) {
+	if c.seenEnv[k+"="+v] {
+		return
+	}
+	c.seenEnv[k+"="+v] = true
+	where := in.Where
+	if where == "" {
+		where = "config.Env"
+	}
+	switch id := tlsEnv(k, v); {
+	case id != "":
+		c.add(id, in, fmt.Sprintf("%s: %s=%s", where, k, v))
+	case SensitiveName(k) && v != "" || SecretValue(v):
+		c.add("LS-BUILD-ENV-SECRET", in, fmt.Sprintf("%s: %s=%s", where, k, scan.Mask(v)))
+	}
+}
+
+// instructionRules are the checks of each instruction, by its name.
+var instructionRules = map[string]func(*checker, Instruction){
+	"MAINTAINER": func(c *checker, in Instruction) { c.add("LS-BUILD-MAINTAINER", in, cite(in)) },
+	"USER":       func(c *checker, _ Instruction) { c.hasUser = true },
+	"HEALTHCHECK": func(c *checker, in Instruction) {
+		c.hasHealth = c.hasHealth || !strings.EqualFold(strings.TrimSpace(in.Args), "NONE")
+	},
+	"ADD": func(c *checker, in Instruction) {
+		remote := false
+		for _, s := range strings.Fields(in.Args) {
+			if strings.HasPrefix(s, "http://") || strings.HasPrefix(s, "https://") {
+				remote = true
+			}
+		}
+		switch {
+		case remote:
+			c.add("LS-BUILD-ADD-REMOTE", in, cite(in))
+		case c.baseAdd && strings.HasPrefix(in.Args, "file:") && strings.HasSuffix(strings.TrimSpace(in.Args), " in /"):
+			// The base image's root file system: every base is built so.
+		default:
+			c.add("LS-BUILD-ADD", in, cite(in))
+		}
+	},
+	"ENV": func(c *checker, in Instruction) {
+		for _, kv := range envPairs(in.Args) {
+			c.env(in, kv[0], kv[1])
+		}
+	},
+	"VOLUME": func(c *checker, in Instruction) {
+		for _, v := range strings.Fields(strings.NewReplacer(",", " ", `"`, " ", "[", " ", "]", " ").Replace(in.Args)) {
+			if sensitiveVolumes[strings.TrimSuffix(v, "/")] || v == "/" {
+				c.add("LS-BUILD-SENSITIVE-VOLUME", in, cite(in))
+			}
+		}
+	},
+	"EXPOSE": func(c *checker, in Instruction) {
+		for _, p := range strings.Fields(in.Args) {
+			if p == "22" || p == "22/tcp" {
+				c.add("LS-BUILD-EXPOSE-SSH", in, cite(in))
+			}
+		}
+	},
+	"RUN": func(c *checker, in Instruction) { c.out = append(c.out, checkRun(in, cite(in))...) },
+}
+
 // Check runs every build-instruction check. Findings carry the instruction's
 // place ("history[9]", "Dockerfile:12") in Evidence and its layer.
 func Check(instrs []Instruction, img Image) []scan.Finding {
-	var out []scan.Finding
-	add := func(id string, in Instruction, evidence string) {
-		c := checks[id]
-		f := scan.Finding{
-			Category: scan.BuildInstruction, ID: c.id, Severity: c.sev, Title: c.title,
-			Remediation: c.fix, LayerDiffID: in.LayerDiffID, Evidence: evidence,
-		}
-		if c.alias != "" {
-			f.Aliases = []string{c.alias}
-		}
-		out = append(out, f)
-	}
-	cite := func(in Instruction) string {
-		return in.Where + ": " + in.Cmd + " " + scan.Clip(maskLine(in.Args), 160)
-	}
-	seenEnv := map[string]bool{}
-	envFinding := func(in Instruction, k, v string) {
-		if seenEnv[k+"="+v] {
-			return
-		}
-		seenEnv[k+"="+v] = true
-		where := in.Where
-		if where == "" {
-			where = "config.Env"
-		}
-		switch id := tlsEnv(k, v); {
-		case id != "":
-			add(id, in, fmt.Sprintf("%s: %s=%s", where, k, v))
-		case SensitiveName(k) && v != "" || SecretValue(v):
-			add("LS-BUILD-ENV-SECRET", in, fmt.Sprintf("%s: %s=%s", where, k, scan.Mask(v)))
-		}
-	}
-	hasUser, hasHealth, baseAdd := false, img.Healthcheck, true
+	c := &checker{seenEnv: map[string]bool{}, hasHealth: img.Healthcheck, baseAdd: true}
 	for _, in := range instrs {
-		switch in.Cmd {
-		case "MAINTAINER":
-			add("LS-BUILD-MAINTAINER", in, cite(in))
-		case "USER":
-			hasUser = true
-		case "HEALTHCHECK":
-			hasHealth = hasHealth || !strings.EqualFold(strings.TrimSpace(in.Args), "NONE")
-		case "ADD":
-			src := strings.Fields(in.Args)
-			remote := false
-			for _, s := range src {
-				if strings.HasPrefix(s, "http://") || strings.HasPrefix(s, "https://") {
-					remote = true
-				}
-			}
-			switch {
-			case remote:
-				add("LS-BUILD-ADD-REMOTE", in, cite(in))
-			case baseAdd && strings.HasPrefix(in.Args, "file:") && strings.HasSuffix(strings.TrimSpace(in.Args), " in /"):
-				// The base image's root file system: every base is built so.
-			default:
-				add("LS-BUILD-ADD", in, cite(in))
-			}
-		case "ENV":
-			for _, kv := range envPairs(in.Args) {
-				envFinding(in, kv[0], kv[1])
-			}
-		case "VOLUME":
-			for _, v := range strings.Fields(strings.NewReplacer(",", " ", `"`, " ", "[", " ", "]", " ").Replace(in.Args)) {
-				if sensitiveVolumes[strings.TrimSuffix(v, "/")] || v == "/" {
-					add("LS-BUILD-SENSITIVE-VOLUME", in, cite(in))
-				}
-			}
-		case "EXPOSE":
-			for _, p := range strings.Fields(in.Args) {
-				if p == "22" || p == "22/tcp" {
-					add("LS-BUILD-EXPOSE-SSH", in, cite(in))
-				}
-			}
-		case "RUN":
-			out = append(out, checkRun(in, cite(in))...)
+		if rule := instructionRules[in.Cmd]; rule != nil {
+			rule(c, in)
 		}
 		if in.LayerDiffID != "" || in.Cmd == "FROM" {
-			baseAdd = false
+			c.baseAdd = false
 		}
 	}
+	c.config(img)
+	return c.out
+}
+
+// config checks the image config: its environment, user and health check.
+func (c *checker) config(img Image) {
 	for _, kv := range img.Env {
 		k, v, _ := strings.Cut(kv, "=")
-		envFinding(Instruction{}, k, v)
+		c.env(Instruction{}, k, v)
 	}
 	root := img.User == "" || img.User == "root" || img.User == "0" || strings.HasPrefix(img.User, "root:") || strings.HasPrefix(img.User, "0:")
 	if root {
 		ev := "config.User is empty: no USER instruction"
 		if img.User != "" {
 			ev = "config.User is " + img.User
-		} else if hasUser {
+		} else if c.hasUser {
 			ev = "config.User is empty"
 		}
-		add("LS-BUILD-USER-ROOT", Instruction{}, ev)
+		c.add("LS-BUILD-USER-ROOT", Instruction{}, ev)
 		if cmd := strings.TrimSpace(strings.Join(append(append([]string{}, img.Entrypoint...), img.Cmd...), " ")); cmd != "" && !isShell(cmd) {
-			add("LS-BUILD-APP-AS-ROOT", Instruction{}, "runs "+scan.Clip(cmd, 120)+" as "+userName(img.User))
+			c.add("LS-BUILD-APP-AS-ROOT", Instruction{}, "runs "+scan.Clip(cmd, 120)+" as "+userName(img.User))
 		}
 	}
-	if !hasHealth {
-		add("LS-BUILD-NO-HEALTHCHECK", Instruction{}, "no HEALTHCHECK in the image config")
+	if !c.hasHealth {
+		c.add("LS-BUILD-NO-HEALTHCHECK", Instruction{}, "no HEALTHCHECK in the image config")
 	}
-	return out
+}
+
+// runRules are the checks of a RUN line: each names the check its line
+// trips, or "".
+var runRules = []func(a string) string{
+	when("LS-BUILD-TLS-CURL", curlInsecureRe.MatchString),
+	when("LS-BUILD-TLS-WGET", wgetInsecureRe.MatchString),
+	when("LS-BUILD-TLS-GIT", func(a string) bool {
+		return gitNoVerifyRe.MatchString(a) || strings.Contains(a, "GIT_SSL_NO_VERIFY=") && !strings.Contains(a, "GIT_SSL_NO_VERIFY=0")
+	}),
+	when("LS-BUILD-TLS-NPM", npmStrictRe.MatchString),
+	when("LS-BUILD-TLS-PIP", pipTrustedRe.MatchString),
+	when("LS-BUILD-TLS-NODE", func(a string) bool { return strings.Contains(a, "NODE_TLS_REJECT_UNAUTHORIZED=0") }),
+	when("LS-BUILD-TLS-PYTHON", func(a string) bool { return strings.Contains(a, "PYTHONHTTPSVERIFY=0") }),
+	func(a string) string {
+		switch m := pipeShellRe.FindString(a); {
+		case m == "":
+			return ""
+		case httpURLRe.MatchString(m):
+			return "LS-BUILD-PIPE-HTTP"
+		default:
+			return "LS-BUILD-PIPE-TO-SHELL"
+		}
+	},
+	when("LS-BUILD-APT-UNPINNED", func(a string) bool {
+		for _, m := range aptInstallRe.FindAllStringSubmatch(a, -1) {
+			if unpinned(m[1]) {
+				return true
+			}
+		}
+		return false
+	}),
+	when("LS-BUILD-APT-LISTS", func(a string) bool {
+		return aptInstallRe.MatchString(a) && !strings.Contains(a, "/var/lib/apt/lists")
+	}),
+	when("LS-BUILD-APT-CLI", aptCLIRe.MatchString),
+	when("LS-BUILD-UPDATE-ALONE", func(a string) bool { return updateRe.MatchString(a) && !installRe.MatchString(a) }),
+	when("LS-BUILD-DIST-UPGRADE", distUpgradeRe.MatchString),
+	when("LS-BUILD-APK-CACHE", func(a string) bool {
+		for _, m := range apkAddRe.FindAllStringSubmatch(a, -1) {
+			if !strings.Contains(m[0], "--no-cache") {
+				return true
+			}
+		}
+		return false
+	}),
+	when("LS-BUILD-SUDO", sudoRe.MatchString),
+}
+
+func when(id string, match func(string) bool) func(string) string {
+	return func(a string) string {
+		if match(a) {
+			return id
+		}
+		return ""
+	}
 }
 
 func checkRun(in Instruction, ev string) []scan.Finding {
-	var ids []string
-	a := in.Args
-	if curlInsecureRe.MatchString(a) {
-		ids = append(ids, "LS-BUILD-TLS-CURL")
-	}
-	if wgetInsecureRe.MatchString(a) {
-		ids = append(ids, "LS-BUILD-TLS-WGET")
-	}
-	if gitNoVerifyRe.MatchString(a) || strings.Contains(a, "GIT_SSL_NO_VERIFY=") && !strings.Contains(a, "GIT_SSL_NO_VERIFY=0") {
-		ids = append(ids, "LS-BUILD-TLS-GIT")
-	}
-	if npmStrictRe.MatchString(a) {
-		ids = append(ids, "LS-BUILD-TLS-NPM")
-	}
-	if pipTrustedRe.MatchString(a) {
-		ids = append(ids, "LS-BUILD-TLS-PIP")
-	}
-	if strings.Contains(a, "NODE_TLS_REJECT_UNAUTHORIZED=0") {
-		ids = append(ids, "LS-BUILD-TLS-NODE")
-	}
-	if strings.Contains(a, "PYTHONHTTPSVERIFY=0") {
-		ids = append(ids, "LS-BUILD-TLS-PYTHON")
-	}
-	if m := pipeShellRe.FindString(a); m != "" {
-		if httpURLRe.MatchString(m) {
-			ids = append(ids, "LS-BUILD-PIPE-HTTP")
-		} else {
-			ids = append(ids, "LS-BUILD-PIPE-TO-SHELL")
-		}
-	}
-	for _, m := range aptInstallRe.FindAllStringSubmatch(a, -1) {
-		if unpinned(m[1]) {
-			ids = append(ids, "LS-BUILD-APT-UNPINNED")
-			break
-		}
-	}
-	if aptInstallRe.MatchString(a) && !strings.Contains(a, "/var/lib/apt/lists") {
-		ids = append(ids, "LS-BUILD-APT-LISTS")
-	}
-	if aptCLIRe.MatchString(a) {
-		ids = append(ids, "LS-BUILD-APT-CLI")
-	}
-	if updateRe.MatchString(a) && !installRe.MatchString(a) {
-		ids = append(ids, "LS-BUILD-UPDATE-ALONE")
-	}
-	if distUpgradeRe.MatchString(a) {
-		ids = append(ids, "LS-BUILD-DIST-UPGRADE")
-	}
-	for _, m := range apkAddRe.FindAllStringSubmatch(a, -1) {
-		if !strings.Contains(m[0], "--no-cache") {
-			ids = append(ids, "LS-BUILD-APK-CACHE")
-			break
-		}
-	}
-	if sudoRe.MatchString(a) {
-		ids = append(ids, "LS-BUILD-SUDO")
-	}
+	// The lines of a heredoc script are commands of their own.
+	a := strings.ReplaceAll(in.Args, "\n", " ; ")
 	var out []scan.Finding
-	for _, id := range ids {
-		c := checks[id]
-		f := scan.Finding{Category: scan.BuildInstruction, ID: id, Severity: c.sev, Title: c.title, Remediation: c.fix, LayerDiffID: in.LayerDiffID, Evidence: ev}
-		if c.alias != "" {
-			f.Aliases = []string{c.alias}
+	for _, rule := range runRules {
+		if id := rule(a); id != "" {
+			out = append(out, newFinding(id, in, ev))
 		}
-		out = append(out, f)
 	}
 	return out
 }

@@ -86,20 +86,39 @@ func ParseCreatedBy(s string) Instruction {
 	return Instruction{Cmd: cmd, Args: args}
 }
 
+// heredocRe finds the heredoc markers of an instruction (<<EOF, <<-EOF,
+// <<"EOF", <<'EOF'), which BuildKit reads on RUN, COPY and ADD.
+// A third < makes a shell here-string, not a heredoc.
+var heredocRe = regexp.MustCompile(`(?:^|[^<])<<(-?)(["']?)([A-Za-z_][A-Za-z0-9_]*)(["']?)`)
+
+// heredocCmds take heredocs (Dockerfile syntax 1.4).
+var heredocCmds = map[string]bool{"RUN": true, "COPY": true, "ADD": true}
+
+// maxDockerfileLine bounds one physical line of a Dockerfile.
+const maxDockerfileLine = 1 << 20
+
 // ParseDockerfile reads a Dockerfile: comments, line continuations (the
-// escape character is \ or the one a "# escape=" directive sets), and the
-// JSON form of arguments. Heredocs are kept as part of the RUN line.
+// escape character is \ or the one a "# escape=" directive sets), the JSON
+// form of arguments, and heredocs: the lines of each heredoc an
+// instruction opens join its Args (a RUN heredoc is its script), and are
+// never read as instructions of their own.
 func ParseDockerfile(b []byte) ([]Instruction, error) {
+	var lines []string
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	sc.Buffer(make([]byte, 0, 64<<10), maxDockerfileLine)
+	for sc.Scan() {
+		lines = append(lines, sc.Text())
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("dockerfile line %d: %w", len(lines)+1, err)
+	}
 	var out []Instruction
 	escape := `\`
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
 	var cur strings.Builder
-	start, n := 0, 0
+	start := 0
 	first := true
-	for sc.Scan() {
-		n++
-		line := strings.TrimRight(sc.Text(), " \t\r")
+	for n := 0; n < len(lines); n++ {
+		line := strings.TrimRight(lines[n], " \t\r")
 		trimmed := strings.TrimSpace(line)
 		if first && strings.HasPrefix(strings.ToLower(trimmed), "# escape=") {
 			escape = strings.TrimSpace(trimmed[len("# escape="):])
@@ -110,7 +129,7 @@ func ParseDockerfile(b []byte) ([]Instruction, error) {
 		}
 		first = false
 		if cur.Len() == 0 {
-			start = n
+			start = n + 1
 		}
 		if strings.HasSuffix(line, escape) {
 			cur.WriteString(strings.TrimSuffix(line, escape))
@@ -122,8 +141,13 @@ func ParseDockerfile(b []byte) ([]Instruction, error) {
 		if err != nil {
 			return out, err
 		}
-		out = append(out, in)
 		cur.Reset()
+		if heredocCmds[in.Cmd] {
+			if n, err = readHeredocs(&in, lines, n); err != nil {
+				return out, err
+			}
+		}
+		out = append(out, in)
 	}
 	if cur.Len() > 0 {
 		in, err := parseLine(cur.String(), start)
@@ -132,10 +156,36 @@ func ParseDockerfile(b []byte) ([]Instruction, error) {
 		}
 		out = append(out, in)
 	}
-	if err := sc.Err(); err != nil {
-		return out, fmt.Errorf("dockerfile line %d: %w", n, err)
-	}
 	return out, nil
+}
+
+// readHeredocs appends to in.Args the body of every heredoc its line opens,
+// in order, reading lines after lines[n]; it returns the index of the last
+// line consumed.
+func readHeredocs(in *Instruction, lines []string, n int) (int, error) {
+	for _, m := range heredocRe.FindAllStringSubmatch(in.Args, -1) {
+		if m[2] != m[4] {
+			continue // unbalanced quotes: a shell redirection, not a heredoc
+		}
+		stripTabs, delim := m[1] == "-", m[3]
+		var body []string
+		for {
+			n++
+			if n >= len(lines) {
+				return n, fmt.Errorf("%s: heredoc %s is not closed", in.Where, delim)
+			}
+			l := strings.TrimRight(lines[n], "\r")
+			if stripTabs {
+				l = strings.TrimLeft(l, "\t")
+			}
+			if l == delim {
+				break
+			}
+			body = append(body, l)
+		}
+		in.Args += "\n" + strings.Join(body, "\n")
+	}
+	return n, nil
 }
 
 // FinalStage keeps the instructions of the last build stage: only they
