@@ -98,6 +98,16 @@ func (c *hashCounter) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// pass is the state of one walk: the stored stream, the decompressed one
+// and what was seen.
+type pass struct {
+	in, out *hashCounter
+	br      *bufio.Reader
+	res     *Result
+	want    Expect
+	lim     Limits
+}
+
 // Walk streams stored (the blob as the registry serves it) and calls visit
 // for each file. It returns an error for corrupt, truncated, oversized or
 // mismatching layers; the caller records that as a failed layer.
@@ -105,113 +115,130 @@ func Walk(ctx context.Context, stored io.Reader, want Expect, lim Limits, visit 
 	if lim == (Limits{}) {
 		lim = DefaultLimits
 	}
-	in := &hashCounter{r: stored, h: sha256.New()}
-	br := bufio.NewReaderSize(in, 64<<10)
-	magic, _ := br.Peek(4)
-
-	res := &Result{}
-	var dec io.Reader
-	switch {
-	case len(magic) >= 2 && magic[0] == 0x1f && magic[1] == 0x8b:
-		res.Compression = "gzip"
-		zr, err := gzip.NewReader(br)
-		if err != nil {
-			return res, fmt.Errorf("gzip header: %w", err)
-		}
-		defer zr.Close()
-		zr.Multistream(true)
-		dec = zr
-	case bytes.Equal(magic, []byte{0x28, 0xb5, 0x2f, 0xfd}):
-		res.Compression = "zstd"
-		zr, err := zstd.NewReader(br, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(1<<30), zstd.WithDecoderMaxWindow(1<<28))
-		if err != nil {
-			return res, fmt.Errorf("zstd header: %w", err)
-		}
-		defer zr.Close()
-		dec = zr
-	default:
-		res.Compression = "none"
-		dec = br
+	w := &pass{in: &hashCounter{r: stored, h: sha256.New()}, res: &Result{}, want: want, lim: lim}
+	w.br = bufio.NewReaderSize(w.in, 64<<10)
+	dec, closeDec, err := w.decompress()
+	if err != nil {
+		return w.res, err
 	}
-	out := &hashCounter{r: dec, h: sha256.New(), limit: lim.MaxUncompressedBytes}
-	tr := tar.NewReader(out)
-
-	finish := func() error {
-		// Drain tar padding and any trailing bytes so both hashes cover the
-		// whole stream, then compare.
-		if _, err := io.Copy(io.Discard, out); err != nil {
-			return wrapRead(err)
-		}
-		if _, err := io.Copy(io.Discard, br); err != nil {
-			return wrapRead(err)
-		}
-		res.CompressedBytes, res.UncompressedBytes = in.n, out.n
-		res.DigestHex = hex.EncodeToString(in.h.Sum(nil))
-		res.DiffIDHex = hex.EncodeToString(out.h.Sum(nil))
-		storedOK := want.Digest == "" || want.Digest == "sha256:"+res.DigestHex
-		if !storedOK && res.Compression == "none" && want.DiffID == "sha256:"+res.DigestHex {
-			storedOK = true
-		}
-		if !storedOK {
-			return fmt.Errorf("%w: blob is sha256:%s, expected %s", ErrDigest, res.DigestHex, want.Digest)
-		}
-		if want.DiffID != "" && want.DiffID != "sha256:"+res.DiffIDHex {
-			return fmt.Errorf("%w: uncompressed content is sha256:%s, expected diffID %s", ErrDigest, res.DiffIDHex, want.DiffID)
-		}
-		return nil
-	}
-
+	defer closeDec()
+	w.out = &hashCounter{r: dec, h: sha256.New(), limit: lim.MaxUncompressedBytes}
+	tr := tar.NewReader(w.out)
 	for {
 		if err := ctx.Err(); err != nil {
-			return res, err
+			return w.res, err
 		}
 		hdr, err := tr.Next()
 		if err == io.EOF {
-			return res, finish()
+			return w.res, w.verify()
 		}
 		if err != nil {
-			return res, fmt.Errorf("tar entry %d: %w", res.Entries+1, wrapRead(err))
+			return w.res, fmt.Errorf("tar entry %d: %w", w.res.Entries+1, wrapRead(err))
 		}
-		res.Entries++
-		if lim.MaxEntries > 0 && res.Entries > lim.MaxEntries {
-			return res, fmt.Errorf("%w: more than %d entries", ErrLimit, lim.MaxEntries)
+		e, ok, err := w.entry(hdr)
+		if err != nil {
+			return w.res, err
 		}
-		if lim.MaxPathLen > 0 && len(hdr.Name) > lim.MaxPathLen {
-			res.Unsafe = append(res.Unsafe, fmt.Sprintf("path longer than %d bytes: %.80s…", lim.MaxPathLen, hdr.Name))
-			continue
-		}
-		p, ok := CleanPath(hdr.Name)
 		if !ok {
-			res.Unsafe = append(res.Unsafe, "path escapes the root: "+hdr.Name)
 			continue
 		}
-		if p == "" {
-			continue // the root itself
-		}
-		dir, base := path.Split(p)
-		dir = strings.TrimSuffix(dir, "/")
-		if strings.HasPrefix(base, ".wh.") {
-			if base == ".wh..wh..opq" {
-				res.OpaqueDirs = append(res.OpaqueDirs, dir)
-			} else {
-				res.Whiteouts = append(res.Whiteouts, path.Join(dir, strings.TrimPrefix(base, ".wh.")))
-			}
-			continue
-		}
-		switch hdr.Typeflag {
-		case tar.TypeLink:
-			if _, ok := CleanPath(hdr.Linkname); !ok {
-				res.Unsafe = append(res.Unsafe, "hard link escapes the root: "+hdr.Name+" -> "+hdr.Linkname)
-				continue
-			}
-		case tar.TypeReg, tar.TypeSymlink, tar.TypeDir:
-		default:
-			continue // devices, fifos: nothing to analyse
-		}
-		if err := visit(Entry{Path: p, Header: hdr}, tr); err != nil {
-			return res, fmt.Errorf("%s: %w", p, wrapRead(err))
+		if err := visit(e, tr); err != nil {
+			return w.res, fmt.Errorf("%s: %w", e.Path, wrapRead(err))
 		}
 	}
+}
+
+// decompress picks the decompressor by the stream's magic bytes.
+func (w *pass) decompress() (io.Reader, func(), error) {
+	magic, _ := w.br.Peek(4)
+	switch {
+	case len(magic) >= 2 && magic[0] == 0x1f && magic[1] == 0x8b:
+		w.res.Compression = "gzip"
+		zr, err := gzip.NewReader(w.br)
+		if err != nil {
+			return nil, nil, fmt.Errorf("gzip header: %w", err)
+		}
+		zr.Multistream(true)
+		return zr, func() { zr.Close() }, nil
+	case bytes.Equal(magic, []byte{0x28, 0xb5, 0x2f, 0xfd}):
+		w.res.Compression = "zstd"
+		zr, err := zstd.NewReader(w.br, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(1<<30), zstd.WithDecoderMaxWindow(1<<28))
+		if err != nil {
+			return nil, nil, fmt.Errorf("zstd header: %w", err)
+		}
+		return zr, zr.Close, nil
+	}
+	w.res.Compression = "none"
+	return w.br, func() {}, nil
+}
+
+// entry applies the limits to one header, records whiteouts and refused
+// names, and says whether the entry goes to the visitor.
+func (w *pass) entry(hdr *tar.Header) (Entry, bool, error) {
+	res, lim := w.res, w.lim
+	res.Entries++
+	if lim.MaxEntries > 0 && res.Entries > lim.MaxEntries {
+		return Entry{}, false, fmt.Errorf("%w: more than %d entries", ErrLimit, lim.MaxEntries)
+	}
+	if lim.MaxPathLen > 0 && len(hdr.Name) > lim.MaxPathLen {
+		res.Unsafe = append(res.Unsafe, fmt.Sprintf("path longer than %d bytes: %.80s…", lim.MaxPathLen, hdr.Name))
+		return Entry{}, false, nil
+	}
+	p, ok := CleanPath(hdr.Name)
+	if !ok {
+		res.Unsafe = append(res.Unsafe, "path escapes the root: "+hdr.Name)
+		return Entry{}, false, nil
+	}
+	if p == "" {
+		return Entry{}, false, nil // the root itself
+	}
+	dir, base := path.Split(p)
+	dir = strings.TrimSuffix(dir, "/")
+	if strings.HasPrefix(base, ".wh.") {
+		if base == ".wh..wh..opq" {
+			res.OpaqueDirs = append(res.OpaqueDirs, dir)
+		} else {
+			res.Whiteouts = append(res.Whiteouts, path.Join(dir, strings.TrimPrefix(base, ".wh.")))
+		}
+		return Entry{}, false, nil
+	}
+	switch hdr.Typeflag {
+	case tar.TypeLink:
+		if _, ok := CleanPath(hdr.Linkname); !ok {
+			res.Unsafe = append(res.Unsafe, "hard link escapes the root: "+hdr.Name+" -> "+hdr.Linkname)
+			return Entry{}, false, nil
+		}
+	case tar.TypeReg, tar.TypeSymlink, tar.TypeDir:
+	default:
+		return Entry{}, false, nil // devices, fifos: nothing to analyse
+	}
+	return Entry{Path: p, Header: hdr}, true, nil
+}
+
+// verify drains tar padding and any trailing bytes so both hashes cover the
+// whole stream, then compares them with what was expected.
+func (w *pass) verify() error {
+	if _, err := io.Copy(io.Discard, w.out); err != nil {
+		return wrapRead(err)
+	}
+	if _, err := io.Copy(io.Discard, w.br); err != nil {
+		return wrapRead(err)
+	}
+	res, want := w.res, w.want
+	res.CompressedBytes, res.UncompressedBytes = w.in.n, w.out.n
+	res.DigestHex = hex.EncodeToString(w.in.h.Sum(nil))
+	res.DiffIDHex = hex.EncodeToString(w.out.h.Sum(nil))
+	storedOK := want.Digest == "" || want.Digest == "sha256:"+res.DigestHex
+	if !storedOK && res.Compression == "none" && want.DiffID == "sha256:"+res.DigestHex {
+		storedOK = true
+	}
+	if !storedOK {
+		return fmt.Errorf("%w: blob is sha256:%s, expected %s", ErrDigest, res.DigestHex, want.Digest)
+	}
+	if want.DiffID != "" && want.DiffID != "sha256:"+res.DiffIDHex {
+		return fmt.Errorf("%w: uncompressed content is sha256:%s, expected diffID %s", ErrDigest, res.DiffIDHex, want.DiffID)
+	}
+	return nil
 }
 
 // wrapRead gives truncated streams a clearer error.
