@@ -2,14 +2,18 @@ package test
 
 import (
 	"context"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"testing"
 
+	"github.com/layerscan/layerscan/shared/analyzer"
 	"github.com/layerscan/layerscan/shared/builtin"
+	"github.com/layerscan/layerscan/shared/malware"
 	"github.com/layerscan/layerscan/shared/pipeline"
+	"github.com/layerscan/layerscan/shared/scan"
 	"github.com/layerscan/layerscan/shared/scanrecord"
 	"github.com/layerscan/layerscan/shared/store"
 )
@@ -83,3 +87,35 @@ func BenchmarkWarmScan(b *testing.B) { benchScan(b, true) }
 // BenchmarkRematchScan rescans with layer facts cached but no stored report,
 // as after an advisory DB update: squash and match run again.
 func BenchmarkRematchScan(b *testing.B) { benchScanMode(b, true, true) }
+
+// bumped is an analyzer that reads nothing, at a version of the benchmark's
+// choosing: adding it at a new version is what bumping one analyzer costs.
+type bumped int
+
+func (bumped) Name() string                                                     { return "bumped" }
+func (b bumped) Version() int                                                   { return int(b) }
+func (bumped) Wants(string, fs.FileMode) bool                                   { return false }
+func (bumped) Analyze(context.Context, analyzer.Input) ([]scan.Artifact, error) { return nil, nil }
+
+// BenchmarkAnalyzerBumpScan rescans the corpus Debian image after one
+// analyzer's version changed: facts are keyed per analyzer set, so every
+// layer is read and analysed again (compare with BenchmarkColdScan).
+func BenchmarkAnalyzerBumpScan(b *testing.B) {
+	src := corpusImage(b, "debian-bookworm-app")
+	dir := b.TempDir()
+	copyDB(b, dir)
+	sigs := malware.Loaded(malware.Builtin())
+	scanWith := func(v int) {
+		st, _ := store.NewFS(dir)
+		set := analyzer.NewSet(append(builtin.Analyzers(sigs), bumped(v))...)
+		d := &pipeline.Steps{Store: st, Analyzers: set, Sources: builtin.Sources()}
+		if _, err := d.ScanLocal(context.Background(), scanrecord.Request{Source: src}, 2); err != nil {
+			b.Fatal(err)
+		}
+	}
+	scanWith(0) // the cache of the previous version
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		scanWith(i + 1)
+	}
+}

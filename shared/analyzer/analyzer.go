@@ -56,11 +56,14 @@ type Preparer interface {
 // Set runs a fixed list of analyzers; its Version keys cached layer facts.
 type Set struct {
 	analyzers []Analyzer
-	version   string
+	parts     string // the analyzers' names, versions and fingerprints
 	// MaxFileBytes caps how much of one file is read for analysis; larger
-	// files are skipped with a note.
+	// files are skipped with a note. It changes the facts, so it is part of
+	// Version.
 	MaxFileBytes int64
-	Limits       layer.Limits
+	// Limits bound the layer walk (zero: layer.DefaultLimits); they decide
+	// what is refused, so they are part of Version too.
+	Limits layer.Limits
 }
 
 // DefaultMaxFileBytes keeps per-file memory bounded while fitting real rpm databases.
@@ -77,12 +80,21 @@ func NewSet(as ...Analyzer) *Set {
 		parts = append(parts, part)
 	}
 	sort.Strings(parts)
-	sum := sha256.Sum256([]byte(strings.Join(parts, ",") + "|" + scan.LayerFactsSchema))
-	return &Set{analyzers: as, version: "as-" + hex.EncodeToString(sum[:6]), MaxFileBytes: DefaultMaxFileBytes}
+	return &Set{analyzers: as, parts: strings.Join(parts, ","), MaxFileBytes: DefaultMaxFileBytes}
 }
 
-// Version identifies the analyzer set: layer facts are cached per diffID and version.
-func (s *Set) Version() string { return s.version }
+// Version identifies what the set makes of a layer: its analyzers, the
+// facts schema and the caps that change the facts. Layer facts are cached
+// per diffID and Version, so a changed analyzer or cap invalidates them.
+func (s *Set) Version() string {
+	lim := s.Limits
+	if lim == (layer.Limits{}) {
+		lim = layer.DefaultLimits
+	}
+	id := fmt.Sprintf("%s|%s|file<=%d|layer<=%d,%d,%d", s.parts, scan.LayerFactsSchema, s.MaxFileBytes, lim.MaxUncompressedBytes, lim.MaxEntries, lim.MaxPathLen)
+	sum := sha256.Sum256([]byte(id))
+	return "as-" + hex.EncodeToString(sum[:6])
+}
 
 // Analyze walks one layer blob and returns its facts. A non-nil error means
 // the layer could not be analysed completely (corrupt, truncated, over a
@@ -95,7 +107,7 @@ func (s *Set) Analyze(ctx context.Context, blob io.Reader, digest, diffID string
 			}
 		}
 	}
-	facts := &scan.LayerFacts{Schema: scan.LayerFactsSchema, DiffID: diffID, Digest: digest, AnalyzerSet: s.version}
+	facts := &scan.LayerFacts{Schema: scan.LayerFactsSchema, DiffID: diffID, Digest: digest, AnalyzerSet: s.Version()}
 	var wanted []Analyzer
 	var buf []byte // reused for every file: no per-file allocation and clearing
 	res, err := layer.Walk(ctx, blob, layer.Expect{Digest: digest, DiffID: diffID}, s.Limits, func(e layer.Entry, r io.Reader) error {

@@ -32,12 +32,17 @@ func Set() *analyzer.Set { return SetWith(malware.Loaded(malware.Builtin())) }
 // SetWith returns the default analyzer set with a given signature set
 // (the store's current one, see malware.Current).
 func SetWith(sigs *malware.Signatures) *analyzer.Set {
-	return analyzer.NewSet(
+	return analyzer.NewSet(Analyzers(sigs)...)
+}
+
+// Analyzers lists the default analyzers.
+func Analyzers(sigs *malware.Signatures) []analyzer.Analyzer {
+	return []analyzer.Analyzer{
 		osrelease.Analyzer{}, dpkg.Analyzer{}, apk.Analyzer{}, rpm.Analyzer{},
 		golang.Analyzer{}, npm.Analyzer{}, python.Analyzer{}, java.Analyzer{},
 		ruby.Analyzer{}, php.Analyzer{}, rust.Analyzer{}, dotnet.Analyzer{},
 		baseline.Analyzer{}, secret.Analyzer{}, malware.Analyzer{Sigs: sigs},
-	)
+	}
 }
 
 // Sources opens every kind of image source: registries, OCI layouts and
