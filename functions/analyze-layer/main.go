@@ -5,12 +5,12 @@
 package main
 
 import (
+	"github.com/layerscan/layerscan/shared/cloudenv"
 	"github.com/layerscan/layerscan/shared/pipeline"
 	"github.com/layerscan/layerscan/shared/platform"
-	"github.com/layerscan/layerscan/shared/suite"
 )
 
 func main() {
-	env := suite.MustEnv(pipeline.StepAnalyzeLayer)
-	platform.Run(platform.Function{Name: pipeline.StepAnalyzeLayer, Event: env.StepWorker(pipeline.StepAnalyzeLayer), Credentials: env.Credentials})
+	env, creds := cloudenv.MustEnv(pipeline.StepAnalyzeLayer)
+	platform.Run(platform.Function{Name: pipeline.StepAnalyzeLayer, Event: env.StepWorker(pipeline.StepAnalyzeLayer), Credentials: creds})
 }

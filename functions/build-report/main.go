@@ -4,12 +4,12 @@
 package main
 
 import (
+	"github.com/layerscan/layerscan/shared/cloudenv"
 	"github.com/layerscan/layerscan/shared/pipeline"
 	"github.com/layerscan/layerscan/shared/platform"
-	"github.com/layerscan/layerscan/shared/suite"
 )
 
 func main() {
-	env := suite.MustEnv(pipeline.StepBuildReport)
-	platform.Run(platform.Function{Name: pipeline.StepBuildReport, Event: env.StepWorker(pipeline.StepBuildReport), Credentials: env.Credentials})
+	env, creds := cloudenv.MustEnv(pipeline.StepBuildReport)
+	platform.Run(platform.Function{Name: pipeline.StepBuildReport, Event: env.StepWorker(pipeline.StepBuildReport), Credentials: creds})
 }

@@ -3,11 +3,11 @@
 package main
 
 import (
+	"github.com/layerscan/layerscan/shared/cloudenv"
 	"github.com/layerscan/layerscan/shared/platform"
-	"github.com/layerscan/layerscan/shared/suite"
 )
 
 func main() {
-	env := suite.MustEnv("janitor")
-	platform.Run(platform.Function{Name: "janitor", Event: env.Janitor, Credentials: env.Credentials})
+	env, creds := cloudenv.MustEnv("janitor")
+	platform.Run(platform.Function{Name: "janitor", Event: env.Janitor, Credentials: creds})
 }

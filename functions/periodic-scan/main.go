@@ -4,11 +4,11 @@
 package main
 
 import (
+	"github.com/layerscan/layerscan/shared/cloudenv"
 	"github.com/layerscan/layerscan/shared/platform"
-	"github.com/layerscan/layerscan/shared/suite"
 )
 
 func main() {
-	env := suite.MustEnv("periodic-scan")
-	platform.Run(platform.Function{Name: "periodic-scan", Event: env.PeriodicScan, Credentials: env.Credentials})
+	env, creds := cloudenv.MustEnv("periodic-scan")
+	platform.Run(platform.Function{Name: "periodic-scan", Event: env.PeriodicScan, Credentials: creds})
 }

@@ -8,12 +8,12 @@ import (
 	"context"
 	"encoding/json"
 
+	"github.com/layerscan/layerscan/shared/cloudenv"
 	"github.com/layerscan/layerscan/shared/platform"
-	"github.com/layerscan/layerscan/shared/suite"
 )
 
 func main() {
-	env := suite.MustEnv("registry-events")
+	env, creds := cloudenv.MustEnv("registry-events")
 	platform.Run(platform.Function{
 		Name: "registry-events",
 		Event: func(ctx context.Context, body []byte) ([]byte, error) {
@@ -24,6 +24,6 @@ func main() {
 			return json.Marshal(out)
 		},
 		HTTP:        env.WebhookHandler(),
-		Credentials: env.Credentials,
+		Credentials: creds,
 	})
 }

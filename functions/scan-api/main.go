@@ -3,11 +3,11 @@
 package main
 
 import (
+	"github.com/layerscan/layerscan/shared/cloudenv"
 	"github.com/layerscan/layerscan/shared/platform"
-	"github.com/layerscan/layerscan/shared/suite"
 )
 
 func main() {
-	env := suite.MustEnv("scan-api")
-	platform.Run(platform.Function{Name: "scan-api", HTTP: env.APIHandler(), Credentials: env.Credentials})
+	env, creds := cloudenv.MustEnv("scan-api")
+	platform.Run(platform.Function{Name: "scan-api", HTTP: env.APIHandler(), Credentials: creds})
 }

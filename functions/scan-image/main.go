@@ -4,12 +4,12 @@
 package main
 
 import (
+	"github.com/layerscan/layerscan/shared/cloudenv"
 	"github.com/layerscan/layerscan/shared/pipeline"
 	"github.com/layerscan/layerscan/shared/platform"
-	"github.com/layerscan/layerscan/shared/suite"
 )
 
 func main() {
-	env := suite.MustEnv(pipeline.StepScanImage)
-	platform.Run(platform.Function{Name: pipeline.StepScanImage, Event: env.StepWorker(pipeline.StepScanImage), Credentials: env.Credentials})
+	env, creds := cloudenv.MustEnv(pipeline.StepScanImage)
+	platform.Run(platform.Function{Name: pipeline.StepScanImage, Event: env.StepWorker(pipeline.StepScanImage), Credentials: creds})
 }

@@ -3,11 +3,11 @@
 package main
 
 import (
+	"github.com/layerscan/layerscan/shared/cloudenv"
 	"github.com/layerscan/layerscan/shared/platform"
-	"github.com/layerscan/layerscan/shared/suite"
 )
 
 func main() {
-	env := suite.MustEnv("sync-advisories")
-	platform.Run(platform.Function{Name: "sync-advisories", Event: env.SyncAdvisories, Credentials: env.Credentials})
+	env, creds := cloudenv.MustEnv("sync-advisories")
+	platform.Run(platform.Function{Name: "sync-advisories", Event: env.SyncAdvisories, Credentials: creds})
 }

@@ -48,7 +48,7 @@ func ParseSeverity(s string) (Severity, error) {
 	return "", fmt.Errorf("unknown severity %q (want one of CRITICAL, HIGH, MEDIUM, LOW, UNKNOWN)", s)
 }
 
-// Category is one of the six risk categories of DESIGN.md.
+// Category is one of the six risk categories of ../shared/DESIGN.md.
 type Category string
 
 // The six categories.

@@ -20,8 +20,6 @@ import (
 	"github.com/layerscan/layerscan/shared/malware"
 	"github.com/layerscan/layerscan/shared/pipeline"
 	"github.com/layerscan/layerscan/shared/store"
-	"github.com/layerscan/layerscan/shared/store/ossstore"
-	"github.com/layerscan/layerscan/shared/storeurl"
 )
 
 // Config is the same for every function; it comes from the environment.
@@ -100,9 +98,6 @@ type Env struct {
 	Config Config
 	Store  store.Store
 	Log    *log.Logger
-	// Credentials are what an oss:// store signs with; the FC adapter
-	// hands them each request's role credentials. Nil for other stores.
-	Credentials *ossstore.Credentials
 
 	dispatcher dispatch.Dispatcher
 	mu         sync.Mutex
@@ -151,26 +146,4 @@ func (e *Env) UseLocal(ctx context.Context, workers int) (*dispatch.Local, error
 		return nil, err
 	}
 	return d.Local(ctx, workers), nil
-}
-
-// MustEnv is the start of every function: configuration from the
-// environment, the store it names, the queue as the fan-out. A function
-// that cannot start says why and exits.
-func MustEnv(function string) *Env {
-	logger := log.New(os.Stderr, function+" ", log.LstdFlags|log.LUTC)
-	c, err := FromEnv()
-	if err == nil && c.Store == "" {
-		err = fmt.Errorf("LAYERSCAN_STORE is not set (file:///path, oss://bucket/prefix or s3://bucket/prefix)")
-	}
-	if err != nil {
-		logger.Fatal(err)
-	}
-	creds := storeurl.EnvCredentials()
-	st, err := storeurl.Open(c.Store, creds)
-	if err != nil {
-		logger.Fatal(err)
-	}
-	env := NewEnv(c, st, nil, logger)
-	env.Credentials = creds
-	return env
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/layerscan/layerscan/shared/store"
+	"github.com/layerscan/layerscan/shared/storekey"
 )
 
 // Contract checks what every Store backend must do; OSS and S3 reuse it.
@@ -40,7 +41,7 @@ func Contract(t *testing.T, s store.Store) {
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
-			if ok, err := s.PutIfAbsent(ctx, "scans/x/claim", []byte(fmt.Sprint(i))); err != nil {
+			if ok, err := s.PutIfAbsent(ctx, storekey.Claim("x"), []byte(fmt.Sprint(i))); err != nil {
 				t.Error(err)
 			} else if ok {
 				wins <- fmt.Sprint(i)
@@ -56,7 +57,7 @@ func Contract(t *testing.T, s store.Store) {
 	if len(winners) != 1 {
 		t.Fatalf("PutIfAbsent winners %v, want exactly one", winners)
 	}
-	if b, _ := s.Get(ctx, "scans/x/claim"); string(b) != winners[0] {
+	if b, _ := s.Get(ctx, storekey.Claim("x")); string(b) != winners[0] {
 		t.Errorf("claim holds %q, winner wrote %q", b, winners[0])
 	}
 	s.Put(ctx, "a/bz", []byte("x"))
