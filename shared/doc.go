@@ -5,7 +5,7 @@
 // (source with registry, ocilayout and dockerarchive; store with its
 // backends; dispatch; platform; event), the domain (layer, analyzer/…,
 // secret, malware, yara, baseline, squash, advisory, match, buildcheck,
-// whitelist, report, scanrecord, storekey, scan) and the suite the
+// whitelist, report, scanrecord, storekey, digest, redact, scan) and the suite the
 // functions run. docs/architecture.md maps them.
 //
 // Do not confuse it with ../shared beside the repository: that folder holds

@@ -11,6 +11,7 @@ import (
 	_ "github.com/GehirnInc/crypt/sha256_crypt" // $5$
 	_ "github.com/GehirnInc/crypt/sha512_crypt" // $6$
 
+	"github.com/layerscan/layerscan/shared/redact"
 	"github.com/layerscan/layerscan/shared/scan"
 )
 
@@ -60,7 +61,7 @@ func CheckShadow(ctx context.Context, b []byte) []scan.Finding {
 			}
 			out = append(out, finding("LS-BASELINE-WEAK-HASH", sev,
 				fmt.Sprintf("Account %s uses the weak %s password hash", user, algo),
-				lineEvidence(l.n, user+":"+scan.Mask(hash)),
+				lineEvidence(l.n, user+":"+redact.Mask(hash)),
 				"Rehash with SHA-512 or yescrypt (set ENCRYPT_METHOD in /etc/login.defs, then passwd), or lock the account."))
 		}
 		if ctx.Err() != nil {
@@ -73,7 +74,7 @@ func CheckShadow(ctx context.Context, b []byte) []scan.Finding {
 			}
 			out = append(out, finding("LS-BASELINE-WEAK-PASSWORD", sev,
 				fmt.Sprintf("Account %s has a well-known weak password", user),
-				lineEvidence(l.n, fmt.Sprintf("%s: the hash matches %q", user, scan.Mask(pw))),
+				lineEvidence(l.n, fmt.Sprintf("%s: the hash matches %q", user, redact.Mask(pw))),
 				fmt.Sprintf("Set a strong password for %s or lock the account (passwd -l %s).", user, user)))
 		}
 	}

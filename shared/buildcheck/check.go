@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/layerscan/layerscan/shared/redact"
 	"github.com/layerscan/layerscan/shared/scan"
 )
 
@@ -98,7 +99,7 @@ func newFinding(id string, in Instruction, evidence string) scan.Finding {
 }
 
 func cite(in Instruction) string {
-	return in.Where + ": " + in.Cmd + " " + scan.Clip(maskLine(in.Args), 160)
+	return in.Where + ": " + in.Cmd + " " + redact.Clip(maskLine(in.Args), 160)
 }
 
 // env checks one variable, once per name and value.
@@ -115,7 +116,7 @@ func (c *checker) env(in Instruction, k, v string) {
 	case id != "":
 		c.add(id, in, fmt.Sprintf("%s: %s=%s", where, k, v))
 	case SensitiveName(k) && v != "" || SecretValue(v):
-		c.add("LS-BUILD-ENV-SECRET", in, fmt.Sprintf("%s: %s=%s", where, k, scan.Mask(v)))
+		c.add("LS-BUILD-ENV-SECRET", in, fmt.Sprintf("%s: %s=%s", where, k, redact.Mask(v)))
 	}
 }
 
@@ -196,7 +197,7 @@ func (c *checker) config(img Image) {
 		}
 		c.add("LS-BUILD-USER-ROOT", Instruction{}, ev)
 		if cmd := strings.TrimSpace(strings.Join(append(append([]string{}, img.Entrypoint...), img.Cmd...), " ")); cmd != "" && !isShell(cmd) {
-			c.add("LS-BUILD-APP-AS-ROOT", Instruction{}, "runs "+scan.Clip(cmd, 120)+" as "+userName(img.User))
+			c.add("LS-BUILD-APP-AS-ROOT", Instruction{}, "runs "+redact.Clip(cmd, 120)+" as "+userName(img.User))
 		}
 	}
 	if !c.hasHealth {
@@ -389,11 +390,11 @@ func SecretValue(v string) bool { return secretValueRe.MatchString(v) }
 // maskLine masks NAME=value pairs of sensitive names and token-shaped values
 // inside a shell line before it is quoted as evidence.
 func maskLine(s string) string {
-	s = secretValueRe.ReplaceAllStringFunc(s, scan.Mask)
+	s = secretValueRe.ReplaceAllStringFunc(s, redact.Mask)
 	words := strings.Fields(s)
 	for i, w := range words {
 		if k, v, ok := strings.Cut(w, "="); ok && v != "" && SensitiveName(strings.TrimLeft(k, "-")) {
-			words[i] = k + "=" + scan.Mask(v)
+			words[i] = k + "=" + redact.Mask(v)
 		}
 	}
 	return strings.Join(words, " ")

@@ -15,7 +15,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/layerscan/layerscan/shared/scan"
+	"github.com/layerscan/layerscan/shared/digest"
 )
 
 // ErrBadEvent marks events that are malformed or of an unknown kind.
@@ -228,7 +228,7 @@ func checkImage(i Image) error {
 	if strings.ContainsAny(i.Registry+i.Repository+i.Tag, " \t\n\"'\\@") || strings.Contains(i.Repository, "..") {
 		return bad("image name %q has characters a registry would refuse", i.Registry+"/"+i.Repository+":"+i.Tag)
 	}
-	if i.Digest != "" && !scan.ValidDigest(i.Digest) {
+	if i.Digest != "" && !digest.Valid(i.Digest) {
 		return bad("digest %q is not sha256:<64 hex>", i.Digest)
 	}
 	return nil

@@ -16,6 +16,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/layerscan/layerscan/shared/analyzer"
+	"github.com/layerscan/layerscan/shared/digest"
 	"github.com/layerscan/layerscan/shared/dispatch"
 	"github.com/layerscan/layerscan/shared/scan"
 	"github.com/layerscan/layerscan/shared/scanrecord"
@@ -229,7 +230,7 @@ func (d *Steps) planImage(ctx context.Context, st scanrecord.State, rawConfig []
 		if err := d.mark(ctx, st.ID, scanrecord.Marker{DiffID: l.DiffID, Digest: l.Digest, Status: scanrecord.Cached}); err != nil {
 			return err
 		}
-		d.logf("layer %d %s: cached", l.Index, scan.ShortDigest(l.DiffID))
+		d.logf("layer %d %s: cached", l.Index, digest.Short(l.DiffID))
 	}
 	for _, l := range pending {
 		if err := dispatch.Enqueue(ctx, d.Dispatch, LayerJob{ScanID: st.ID, Source: st.Source, Layer: l}); err != nil {
@@ -275,13 +276,13 @@ func (d *Steps) AnalyzeLayer(ctx context.Context, job LayerJob) error {
 		facts, err := d.analyze(ctx, job.Source, l)
 		if err != nil {
 			m.Status, m.Error = scanrecord.Failed, err.Error()
-			d.logf("layer %d %s: FAILED: %v", l.Index, scan.ShortDigest(l.DiffID), err)
+			d.logf("layer %d %s: FAILED: %v", l.Index, digest.Short(l.DiffID), err)
 		} else {
 			if _, err := store.PutJSONIfAbsent(ctx, d.Store, key, facts); err != nil {
 				return err
 			}
 			m.Status = scanrecord.Analyzed
-			d.logf("layer %d %s: analyzed %d entries, %d MB in %s", l.Index, scan.ShortDigest(l.DiffID), facts.Stats.Entries, facts.Stats.UncompressedBytes>>20, d.now().Sub(start).Round(time.Millisecond))
+			d.logf("layer %d %s: analyzed %d entries, %d MB in %s", l.Index, digest.Short(l.DiffID), facts.Stats.Entries, facts.Stats.UncompressedBytes>>20, d.now().Sub(start).Round(time.Millisecond))
 		}
 	}
 	if err := d.mark(ctx, job.ScanID, m); err != nil {

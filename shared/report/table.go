@@ -6,6 +6,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/layerscan/layerscan/shared/redact"
 	"github.com/layerscan/layerscan/shared/scan"
 )
 
@@ -57,9 +58,9 @@ func WriteTable(w io.Writer, r *Report) error {
 			what, installed := f.Path, ""
 			switch {
 			case f.Package == nil && what == "":
-				what = scan.Clip(f.Evidence, 100)
+				what = redact.Clip(f.Evidence, 100)
 			case f.Package == nil && f.Evidence != "":
-				what += " (" + scan.Clip(f.Evidence, 60) + ")"
+				what += " (" + redact.Clip(f.Evidence, 60) + ")"
 			}
 			if f.Package != nil {
 				what, installed = f.Package.Name, f.Package.Version

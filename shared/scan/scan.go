@@ -194,38 +194,3 @@ type Coverage struct {
 	Covered   bool   `json:"covered"`
 	Note      string `json:"note,omitempty"`
 }
-
-// ShortDigest is the first 12 hex digits of a digest, for progress lines
-// and evidence.
-func ShortDigest(d string) string {
-	d = strings.TrimPrefix(d, "sha256:")
-	if len(d) > 12 {
-		d = d[:12]
-	}
-	return d
-}
-
-// ValidDigest is true for "sha256:" and 64 lower-case hex digits, the only
-// digest form layerscan accepts from outside.
-func ValidDigest(d string) bool {
-	return len(d) == 71 && strings.HasPrefix(d, "sha256:") && strings.Trim(d[7:], "0123456789abcdef") == ""
-}
-
-// Clip shortens s to n runes for display, marking the cut.
-func Clip(s string, n int) string {
-	if r := []rune(s); len(r) > n {
-		return string(r[:n]) + "…"
-	}
-	return s
-}
-
-// Mask hides a secret value in any output: a short prefix stays so that a
-// reader can tell which key it was, the rest becomes "****".
-func Mask(v string) string {
-	r := []rune(v)
-	keep := 4
-	if len(r) <= 8 {
-		keep = len(r) / 4
-	}
-	return string(r[:keep]) + "****"
-}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/layerscan/layerscan/shared/analyzer"
 	"github.com/layerscan/layerscan/shared/keyword"
+	"github.com/layerscan/layerscan/shared/redact"
 	"github.com/layerscan/layerscan/shared/scan"
 )
 
@@ -170,7 +171,7 @@ func (r *Rule) find(b []byte) []scan.Finding {
 			continue
 		}
 		seenLine[line] = true
-		f := newFinding(r.ID, r.Severity, r.Title, fmt.Sprintf("line %d: %s", line, scan.Mask(val)), r.Fix)
+		f := newFinding(r.ID, r.Severity, r.Title, fmt.Sprintf("line %d: %s", line, redact.Mask(val)), r.Fix)
 		if r.ID == "LS-SECRET-PRIVATE-KEY" {
 			f.Title = strings.TrimSpace(val) + " (" + r.Title + ")"
 			f.Evidence = fmt.Sprintf("line %d: -----BEGIN %s----- …", line, val)
@@ -217,7 +218,7 @@ func configPasswords(b []byte, already []scan.Finding) []scan.Finding {
 				continue // a token or key name with a low-entropy value is a setting, not a secret
 			}
 			out = append(out, newFinding("LS-SECRET-CONFIG-PASSWORD", scan.High, "Password or secret in an application config",
-				fmt.Sprintf("%s: %s=%s", ln, key, scan.Mask(val)),
+				fmt.Sprintf("%s: %s=%s", ln, key, redact.Mask(val)),
 				"Move the value out of the image into the runtime's secret store (environment from a secret, mounted file), and rotate it."))
 			break
 		}

@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/layerscan/layerscan/shared/digest"
 	"github.com/layerscan/layerscan/shared/scan"
 )
 
@@ -46,10 +47,10 @@ func Squash(layers []*scan.LayerFacts) *Image {
 			continue
 		}
 		for _, d := range lf.OpaqueDirs {
-			img.keepInBlob(removeTree(state, d, false), "hidden by an opaque directory in layer "+scan.ShortDigest(lf.DiffID))
+			img.keepInBlob(removeTree(state, d, false), "hidden by an opaque directory in layer "+digest.Short(lf.DiffID))
 		}
 		for _, w := range lf.Whiteouts {
-			img.keepInBlob(removeTree(state, w, true), "deleted by layer "+scan.ShortDigest(lf.DiffID))
+			img.keepInBlob(removeTree(state, w, true), "deleted by layer "+digest.Short(lf.DiffID))
 		}
 		live := presentKeys(state)
 		for _, a := range lf.Artifacts {
@@ -65,7 +66,7 @@ func Squash(layers []*scan.LayerFacts) *Image {
 				}
 			}
 			if old, ok := state[Key(a.Path, a.Kind)]; ok {
-				img.keepInBlob([]scan.Artifact{old}, "replaced by layer "+scan.ShortDigest(lf.DiffID))
+				img.keepInBlob([]scan.Artifact{old}, "replaced by layer "+digest.Short(lf.DiffID))
 			}
 			for i := range a.Packages {
 				k := a.Kind + "\x00" + a.Packages[i].Key()

@@ -10,8 +10,8 @@ import (
 	"strings"
 
 	"github.com/layerscan/layerscan/shared/advisory"
+	"github.com/layerscan/layerscan/shared/digest"
 	"github.com/layerscan/layerscan/shared/event"
-	"github.com/layerscan/layerscan/shared/scan"
 	"github.com/layerscan/layerscan/shared/scanrecord"
 	"github.com/layerscan/layerscan/shared/source"
 	"github.com/layerscan/layerscan/shared/store"
@@ -119,8 +119,8 @@ func (e *Env) APIHandler() http.Handler {
 		writeJSON(w, http.StatusOK, p)
 	})
 	mux.HandleFunc("GET /v1/images/{digest}/report", func(w http.ResponseWriter, r *http.Request) {
-		digest := r.PathValue("digest")
-		if !scan.ValidDigest(digest) {
+		d := r.PathValue("digest")
+		if !digest.Valid(d) {
 			httpError(w, BadEvent{errors.New("digest must be sha256:<64 hex>")})
 			return
 		}
@@ -128,7 +128,7 @@ func (e *Env) APIHandler() http.Handler {
 		if db, err := advisory.Current(r.Context(), e.Store); err == nil {
 			version = db.Manifest.Version
 		}
-		b, err := e.Store.Get(r.Context(), storekey.Report(digest, version))
+		b, err := e.Store.Get(r.Context(), storekey.Report(d, version))
 		if err != nil {
 			httpError(w, err)
 			return
