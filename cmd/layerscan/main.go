@@ -298,46 +298,61 @@ func cmdSync(ctx context.Context, args []string, stderr io.Writer) error {
 	return err
 }
 
-func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	storeDir := fs.String("store", defaultStore(), "object-store folder")
-	listen := fs.String("listen", "127.0.0.1:8080", "address of the HTTP API and event endpoints")
+// serveOptions are the flags of `layerscan serve` over the suite's
+// configuration from the environment.
+type serveOptions struct {
+	cfg                          suite.Config
+	listen                       string
+	periodic, syncEvery, janitor time.Duration
+}
+
+func parseServeFlags(args []string, stderr io.Writer) (*serveOptions, error) {
 	cfg, err := suite.FromEnv()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if cfg.Workers == 0 {
 		cfg.Workers = runtime.NumCPU()
 	}
-	workers := fs.Int("workers", cfg.Workers, "steps run at once (default LAYERSCAN_WORKERS, else one per CPU)")
-	periodic := fs.Duration("periodic-every", 0, "run periodic-scan this often (config/periodic.json in the store); 0 disables")
-	syncEvery := fs.Duration("sync-every", 0, "run sync-advisories this often; 0 disables")
-	janitor := fs.Duration("janitor-every", 5*time.Minute, "run janitor this often; 0 disables")
+	o := &serveOptions{cfg: cfg}
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&o.cfg.Store, "store", defaultStore(), "object-store folder")
+	fs.StringVar(&o.listen, "listen", "127.0.0.1:8080", "address of the HTTP API and event endpoints")
+	fs.IntVar(&o.cfg.Workers, "workers", cfg.Workers, "steps run at once (default LAYERSCAN_WORKERS, else one per CPU)")
+	fs.DurationVar(&o.periodic, "periodic-every", 0, "run periodic-scan this often (config/periodic.json in the store); 0 disables")
+	fs.DurationVar(&o.syncEvery, "sync-every", 0, "run sync-advisories this often; 0 disables")
+	fs.DurationVar(&o.janitor, "janitor-every", 5*time.Minute, "run janitor this often; 0 disables")
 	if pos, err := parseInterleaved(fs, args); err != nil {
-		return err
+		return nil, err
 	} else if len(pos) > 0 {
-		return fmt.Errorf("serve takes no arguments, got %q", pos)
+		return nil, fmt.Errorf("serve takes no arguments, got %q", pos)
 	}
-	cfg.Store = *storeDir
-	cfg.Workers = *workers
+	return o, nil
+}
+
+func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
+	o, err := parseServeFlags(args, stderr)
+	if err != nil {
+		return err
+	}
 	logger := log.New(stderr, "serve ", log.LstdFlags|log.LUTC)
-	st, err := store.NewFS(*storeDir)
+	st, err := store.NewFS(o.cfg.Store)
 	if err != nil {
 		return err
 	}
-	env := suite.NewEnv(cfg, st, nil, logger)
-	pool, err := env.UseLocal(ctx, *workers) // the in-process fan-out
+	env := suite.NewEnv(o.cfg, st, nil, logger)
+	pool, err := env.UseLocal(ctx, o.cfg.Workers) // the in-process fan-out
 	if err != nil {
 		return err
 	}
-	env.RunTimers(ctx, suite.Timers{Periodic: *periodic, Sync: *syncEvery, Janitor: *janitor})
-	ln, err := net.Listen("tcp", *listen)
+	env.RunTimers(ctx, suite.Timers{Periodic: o.periodic, Sync: o.syncEvery, Janitor: o.janitor})
+	ln, err := net.Listen("tcp", o.listen)
 	if err != nil {
 		return err
 	}
 	srv := &http.Server{Handler: env.LocalHandler(), ReadHeaderTimeout: 30 * time.Second}
-	logger.Printf("listening on http://%s (store %s)", ln.Addr(), *storeDir)
+	logger.Printf("listening on http://%s (store %s)", ln.Addr(), o.cfg.Store)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
