@@ -1,0 +1,139 @@
+package registries
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+)
+
+// AccessKey is a cloud credential: an AccessKey pair, with the security
+// token of temporary (STS) credentials.
+type AccessKey struct {
+	ID, Secret, Token string
+}
+
+// Login is a registry login: a username and password for basic auth (or
+// for a token realm to exchange), valid until Expires (zero: no end).
+type Login struct {
+	Username, Password string
+	Expires            time.Time
+}
+
+// CloudLogin asks a cloud for a temporary registry login (ACR EE's and
+// ECR's GetAuthorizationToken). key is the connection's AccessKey, or nil
+// for the function role's credentials.
+type CloudLogin interface {
+	Login(ctx context.Context, c *Connection, key *AccessKey) (Login, error)
+}
+
+// refreshBefore is how long before its expiry a cached login is renewed,
+// so that a pull that starts never carries a token about to lapse.
+const refreshBefore = 5 * time.Minute
+
+// loginTimeout bounds one login call.
+const loginTimeout = 30 * time.Second
+
+// Logins gives each connection its login, cached per function instance
+// and refreshed before it expires.
+type Logins struct {
+	Secrets Secrets
+	// Cloud logins by kind (acr-ee, ecr); a binary without them (the CLI)
+	// refuses cloud logins with a clear error.
+	Cloud map[Kind]CloudLogin
+	// Role returns the function role's credentials, which FC hands over
+	// with every request; nil or false leaves the cloud SDK's own chain.
+	Role func() (AccessKey, bool)
+	Now  func() time.Time
+
+	mu    sync.Mutex
+	cache map[string]Login
+}
+
+func (l *Logins) now() time.Time {
+	if l.Now != nil {
+		return l.Now()
+	}
+	return time.Now()
+}
+
+// Login returns the login of c; AuthNone gives an empty one.
+func (l *Logins) Login(ctx context.Context, c *Connection) (Login, error) {
+	switch c.Auth.Method {
+	case AuthNone, "":
+		return Login{}, nil
+	case AuthBasic:
+		pw, err := l.Secrets.Reveal(c.Auth.Secret)
+		if err != nil {
+			return Login{}, fmt.Errorf("registry %s: %w", c.ID, err)
+		}
+		return Login{Username: c.Auth.Username, Password: pw}, nil
+	}
+	cacheKey := c.ID + "\x00" + c.Updated
+	l.mu.Lock()
+	defer l.mu.Unlock() // one login at a time: a burst of pulls asks once
+	if got, ok := l.cache[cacheKey]; ok && (got.Expires.IsZero() || l.now().Before(got.Expires.Add(-refreshBefore))) {
+		return got, nil
+	}
+	cloud, ok := l.Cloud[c.Kind]
+	if !ok {
+		return Login{}, fmt.Errorf("registry %s: %s cloud logins are not built into this binary (the cloud functions have them); use basic auth", c.ID, c.Kind)
+	}
+	var key *AccessKey
+	if c.Auth.Secret != nil {
+		secret, err := l.Secrets.Reveal(c.Auth.Secret)
+		if err != nil {
+			return Login{}, fmt.Errorf("registry %s: %w", c.ID, err)
+		}
+		key = &AccessKey{ID: c.Auth.Username, Secret: secret}
+	} else if l.Role != nil {
+		if k, ok := l.Role(); ok {
+			key = &k
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, loginTimeout)
+	defer cancel()
+	got, err := cloud.Login(ctx, c, key)
+	if err != nil {
+		return Login{}, fmt.Errorf("registry %s: login: %w", c.ID, err)
+	}
+	if l.cache == nil {
+		l.cache = map[string]Login{}
+	}
+	l.cache[cacheKey] = got
+	return got, nil
+}
+
+// Keychain authenticates registry requests: a host of a connection logs in
+// as the connection says; other hosts go to fallback (the Docker config on
+// the CLI), or anonymously when it is nil.
+func (l *Logins) Keychain(set *Set, fallback authn.Keychain) authn.Keychain {
+	return &keychain{l: l, set: set, fallback: fallback}
+}
+
+type keychain struct {
+	l        *Logins
+	set      *Set
+	fallback authn.Keychain
+}
+
+// Resolve implements authn.Keychain.
+func (k *keychain) Resolve(r authn.Resource) (authn.Authenticator, error) {
+	c, ok := k.set.ForHost(r.RegistryStr())
+	if !ok {
+		if k.fallback != nil {
+			return k.fallback.Resolve(r)
+		}
+		return authn.Anonymous, nil
+	}
+	login, err := k.l.Login(context.Background(), c)
+	if err != nil {
+		return nil, err
+	}
+	if login.Username == "" && login.Password == "" {
+		return authn.Anonymous, nil
+	}
+	return authn.FromConfig(authn.AuthConfig{Username: login.Username, Password: login.Password}), nil
+}
