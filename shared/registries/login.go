@@ -106,22 +106,31 @@ func (l *Logins) Login(ctx context.Context, c *Connection) (Login, error) {
 	return got, nil
 }
 
+// Sets gives the connections in force.
+type Sets interface {
+	Set(ctx context.Context) (*Set, error)
+}
+
 // Keychain authenticates registry requests: a host of a connection logs in
 // as the connection says; other hosts go to fallback (the Docker config on
 // the CLI), or anonymously when it is nil.
-func (l *Logins) Keychain(set *Set, fallback authn.Keychain) authn.Keychain {
-	return &keychain{l: l, set: set, fallback: fallback}
+func (l *Logins) Keychain(sets Sets, fallback authn.Keychain) authn.Keychain {
+	return &keychain{l: l, sets: sets, fallback: fallback}
 }
 
 type keychain struct {
 	l        *Logins
-	set      *Set
+	sets     Sets
 	fallback authn.Keychain
 }
 
 // Resolve implements authn.Keychain.
 func (k *keychain) Resolve(r authn.Resource) (authn.Authenticator, error) {
-	c, ok := k.set.ForHost(r.RegistryStr())
+	set, err := k.sets.Set(context.Background())
+	if err != nil {
+		return nil, err
+	}
+	c, ok := set.ForHost(r.RegistryStr())
 	if !ok {
 		if k.fallback != nil {
 			return k.fallback.Resolve(r)

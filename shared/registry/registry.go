@@ -6,12 +6,16 @@ package registry
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
+	"net/http"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 
 	"github.com/layerscan/layerscan/shared/source"
 )
@@ -24,11 +28,44 @@ func remoteOptions(ctx context.Context, o source.Options) []remote.Option {
 	if kc == nil {
 		kc = authn.DefaultKeychain
 	}
-	opts := []remote.Option{remote.WithContext(ctx), remote.WithAuthFromKeychain(kc)}
+	opts := []remote.Option{remote.WithContext(ctx), remote.WithAuthFromKeychain(kc), remote.WithRetryStatusCodes(retryStatusCodes...)}
 	if o.Transport != nil {
 		opts = append(opts, remote.WithTransport(o.Transport))
 	}
 	return opts
+}
+
+// retryStatusCodes are go-containerregistry's defaults plus 429: a
+// throttling registry is waited for (1 s, then 3 s) before a scan fails.
+var retryStatusCodes = []int{http.StatusRequestTimeout, http.StatusTooManyRequests, http.StatusInternalServerError,
+	http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout}
+
+// Error is a registry's error answer, without its body: a registry's (or
+// an attacker's) text is never reflected to callers.
+type Error struct {
+	Status int
+	Method string
+	URL    string // without the query, which may hold signed tokens
+}
+
+func (e *Error) Error() string {
+	return fmt.Sprintf("registry answered %d %s to %s %s", e.Status, http.StatusText(e.Status), e.Method, e.URL)
+}
+
+// sanitize replaces go-containerregistry's transport errors, which quote
+// the registry's answer, by an Error.
+func sanitize(err error) error {
+	var te *transport.Error
+	if !errors.As(err, &te) {
+		return err
+	}
+	e := &Error{Status: te.StatusCode}
+	if te.Request != nil {
+		u := *te.Request.URL
+		u.RawQuery, u.User = "", nil
+		e.Method, e.URL = te.Request.Method, u.String()
+	}
+	return e
 }
 
 func nameOptions(insecure bool) []name.Option {
@@ -46,7 +83,7 @@ func (Opener) Open(ctx context.Context, ref source.Ref, o source.Options) (*sour
 	}
 	desc, err := remote.Get(r, remoteOptions(ctx, o)...)
 	if err != nil {
-		return nil, fmt.Errorf("resolve %s: %w", r, err)
+		return nil, fmt.Errorf("resolve %s: %w", r, sanitize(err))
 	}
 	a := &source.Artifact{Name: ref.Location, Digest: desc.Digest}
 	if desc.MediaType.IsIndex() {
@@ -55,7 +92,7 @@ func (Opener) Open(ctx context.Context, ref source.Ref, o source.Options) (*sour
 		a.Image, err = desc.Image()
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", r, err)
+		return nil, fmt.Errorf("%s: %w", r, sanitize(err))
 	}
 	return a, nil
 }
@@ -68,9 +105,18 @@ func (Opener) Layer(ctx context.Context, ref source.Ref, digest v1.Hash, o sourc
 	}
 	l, err := remote.Layer(r.Context().Digest(digest.String()), remoteOptions(ctx, o)...)
 	if err != nil {
-		return nil, fmt.Errorf("layer %s: %w", digest, err)
+		return nil, fmt.Errorf("layer %s: %w", digest, sanitize(err))
 	}
-	return l, nil
+	return sanitizedLayer{l}, nil
+}
+
+// sanitizedLayer fetches its blob on Compressed, whose errors quote the
+// registry too.
+type sanitizedLayer struct{ v1.Layer }
+
+func (l sanitizedLayer) Compressed() (io.ReadCloser, error) {
+	rc, err := l.Layer.Compressed()
+	return rc, sanitize(err)
 }
 
 // Resolve returns the manifest digest a registry reference names now (a
@@ -89,7 +135,7 @@ func Resolve(ctx context.Context, ref string, insecure bool, o source.Options) (
 	}
 	desc, err := remote.Get(r, remoteOptions(ctx, o)...)
 	if err != nil {
-		return "", fmt.Errorf("resolve %s: %w", ref, err)
+		return "", fmt.Errorf("resolve %s: %w", ref, sanitize(err))
 	}
 	return desc.Digest.String(), nil
 }
@@ -100,7 +146,8 @@ func Repositories(ctx context.Context, host string, insecure bool, o source.Opti
 	if err != nil {
 		return nil, err
 	}
-	return remote.Catalog(ctx, reg, remoteOptions(ctx, o)...)
+	repos, err := remote.Catalog(ctx, reg, remoteOptions(ctx, o)...)
+	return repos, sanitize(err)
 }
 
 // Tags lists the tags of host/repository.
@@ -109,5 +156,6 @@ func Tags(ctx context.Context, repo string, insecure bool, o source.Options) ([]
 	if err != nil {
 		return nil, err
 	}
-	return remote.List(r, remoteOptions(ctx, o)...)
+	tags, err := remote.List(r, remoteOptions(ctx, o)...)
+	return tags, sanitize(err)
 }

@@ -18,7 +18,10 @@ import (
 	"github.com/layerscan/layerscan/shared/builtin"
 	"github.com/layerscan/layerscan/shared/dispatch"
 	"github.com/layerscan/layerscan/shared/malware"
+	"github.com/layerscan/layerscan/shared/netguard"
 	"github.com/layerscan/layerscan/shared/pipeline"
+	"github.com/layerscan/layerscan/shared/registries"
+	"github.com/layerscan/layerscan/shared/source"
 	"github.com/layerscan/layerscan/shared/store"
 )
 
@@ -83,21 +86,20 @@ func FromEnv() (Config, error) {
 	return c, nil
 }
 
-func (c Config) insecure(host string) bool {
-	for _, h := range c.InsecureRegistries {
-		if h == host {
-			return true
-		}
-	}
-	return false
-}
-
 // Env is what every handler works with: the store, the pipeline steps on
 // it, and where their fan-out goes.
 type Env struct {
 	Config Config
 	Store  store.Store
 	Log    *log.Logger
+	// Registries are the registry connections in the store; Live is them
+	// as the allow-list of every pull; Logins logs in to them (cloud logins
+	// are added by the cloud functions' start, cloudenv).
+	Registries *registries.Store
+	Live       *registries.Live
+	Logins     *registries.Logins
+	// Guard is the network guard every registry request goes through.
+	Guard *netguard.Guard
 
 	dispatcher dispatch.Dispatcher
 	mu         sync.Mutex
@@ -114,7 +116,19 @@ func NewEnv(c Config, st store.Store, dispatcher dispatch.Dispatcher, logger *lo
 	if dispatcher == nil {
 		dispatcher = &dispatch.Queue{Store: st}
 	}
-	return &Env{Config: c, Store: st, Log: logger, dispatcher: dispatcher}
+	regs := &registries.Store{Store: st}
+	live := &registries.Live{Store: regs, Implicit: registries.Implicit(c.InsecureRegistries)}
+	return &Env{
+		Config: c, Store: st, Log: logger, dispatcher: dispatcher,
+		Registries: regs, Live: live, Logins: &registries.Logins{},
+		Guard: &netguard.Guard{Policy: live},
+	}
+}
+
+// registryOptions are the options of every registry request: the
+// connections' logins and the guarded transport.
+func (e *Env) registryOptions() []source.Option {
+	return []source.Option{source.WithAuth(e.Logins.Keychain(e.Live, nil)), source.WithTransport(e.Guard.Transport())}
 }
 
 // Steps returns the pipeline steps, wired on first use, when the store can
@@ -133,7 +147,7 @@ func (e *Env) Steps(ctx context.Context) (*pipeline.Steps, error) {
 	}
 	e.steps = &pipeline.Steps{
 		Store: e.Store, Dispatch: e.dispatcher, Analyzers: builtin.SetWith(sigs),
-		Sources: builtin.Sources(), Progress: e.Log.Writer(),
+		Sources: builtin.Sources(), Registry: e.registryOptions(), Progress: e.Log.Writer(),
 	}
 	return e.steps, nil
 }

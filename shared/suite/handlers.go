@@ -87,7 +87,11 @@ func (e *Env) RegistryEvent(ctx context.Context, body []byte) (*Outcome, error) 
 	out := &Outcome{Ignored: ev.Ignored}
 	var todo []scanrecord.Request
 	for _, img := range ev.Images {
-		insecure := e.Config.insecure(img.Registry)
+		c, err := e.admit(ctx, img.Registry)
+		if err != nil {
+			return nil, err
+		}
+		insecure := c.Insecure
 		if img.Digest == "" {
 			digest, err := registry.Resolve(ctx, img.Ref(), insecure, source.Apply(d.Registry...))
 			if err != nil {

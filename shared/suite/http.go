@@ -12,6 +12,8 @@ import (
 	"github.com/layerscan/layerscan/shared/advisory"
 	"github.com/layerscan/layerscan/shared/digest"
 	"github.com/layerscan/layerscan/shared/event"
+	"github.com/layerscan/layerscan/shared/netguard"
+	"github.com/layerscan/layerscan/shared/registries"
 	"github.com/layerscan/layerscan/shared/scanrecord"
 	"github.com/layerscan/layerscan/shared/source"
 	"github.com/layerscan/layerscan/shared/store"
@@ -30,7 +32,12 @@ func httpError(w http.ResponseWriter, err error) {
 	code := http.StatusInternalServerError
 	var be BadEvent
 	var mbe *http.MaxBytesError
+	rc, isRegistry := registryStatus(err)
 	switch {
+	case isRegistry:
+		code = rc
+	case errors.Is(err, netguard.ErrRefused):
+		code = http.StatusForbidden
 	case errors.As(err, &be), errors.Is(err, event.ErrBadEvent):
 		code = http.StatusBadRequest
 	case errors.As(err, &mbe):
@@ -92,6 +99,7 @@ func (e *Env) WebhookHandler() http.Handler {
 //	GET  /v1/images/{digest}/report   the image's report against the current advisory DB
 func (e *Env) APIHandler() http.Handler {
 	mux := http.NewServeMux()
+	e.registryRoutes(mux)
 	mux.HandleFunc("POST /v1/scans", func(w http.ResponseWriter, r *http.Request) {
 		body, err := readBody(w, r)
 		if err != nil {
@@ -143,11 +151,15 @@ func (e *Env) APIHandler() http.Handler {
 // request. Only registry references are accepted: paths on the server are
 // not the caller's to read.
 func (e *Env) OnDemand(ctx context.Context, r *event.OnDemand) ([]string, error) {
-	host, _, _ := strings.Cut(r.Image, "/")
-	src := source.Ref{Kind: source.KindRegistry, Location: r.Image, Insecure: e.Config.insecure(host)}
 	if strings.HasPrefix(r.Image, "/") || strings.HasPrefix(r.Image, ".") || !strings.Contains(r.Image, "/") {
 		return nil, BadEvent{errors.New("image must be a registry reference (host/repository[:tag|@digest])")}
 	}
+	host, _ := registries.ParseRef(r.Image)
+	c, err := e.admit(ctx, host)
+	if err != nil {
+		return nil, err
+	}
+	src := source.Ref{Kind: source.KindRegistry, Location: r.Image, Insecure: c.Insecure}
 	d, err := e.Steps(ctx)
 	if err != nil {
 		return nil, err

@@ -70,7 +70,11 @@ func (e *Env) PeriodicScan(ctx context.Context, body []byte) ([]byte, error) {
 	o := source.Apply(d.Registry...)
 	out := &Outcome{}
 	for _, t := range cfg.Targets {
-		insecure := e.Config.insecure(t.Registry)
+		c, err := e.admit(ctx, t.Registry)
+		if err != nil {
+			return nil, err
+		}
+		insecure := c.Insecure
 		repos := t.Repositories
 		if len(repos) == 0 {
 			all, err := registry.Repositories(ctx, t.Registry, insecure, o)
