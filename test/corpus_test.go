@@ -195,7 +195,7 @@ func diffPairs(t *testing.T, got, want map[string]string) {
 }
 
 func corpusImage(t testing.TB, name string) source.Ref {
-	return source.Detect(filepath.Join(sharedDir(t), "corpus", "images", name), false)
+	return detect(t, filepath.Join(sharedDir(t), "corpus", "images", name))
 }
 
 func TestCorpusImages(t *testing.T) {

@@ -53,7 +53,7 @@ func TestCorruptLayerIsAReportedFailure(t *testing.T) {
 	}
 
 	// The failure must not be cached: a rescan tries the layer again.
-	r2 := scanImage(t, storeDir, source.Detect(dir, false))
+	r2 := scanImage(t, storeDir, detect(t, dir))
 	if r2.Layers[1].Status != "failed" || r2.Layers[0].Status != "cached" {
 		t.Errorf("rescan layers %+v", r2.Layers)
 	}

@@ -105,7 +105,7 @@ func layoutOfLayers(t testing.TB, ls ...v1.Layer) source.Ref {
 	if err := p.AppendImage(img); err != nil {
 		t.Fatal(err)
 	}
-	return source.Detect(dir, false)
+	return detect(t, dir)
 }
 
 // tarDir builds an uncompressed layer of every regular file under root,
@@ -129,4 +129,14 @@ func tarDir(t testing.TB, root, prefix string) []byte {
 		t.Fatal(err)
 	}
 	return tarWithModes(t, entries...)
+}
+
+// detect is source.Detect of a path the test made.
+func detect(t testing.TB, path string) source.Ref {
+	t.Helper()
+	ref, err := source.Detect(path, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ref
 }

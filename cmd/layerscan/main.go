@@ -21,6 +21,7 @@ import (
 	"github.com/layerscan/layerscan/shared/buildcheck"
 	"github.com/layerscan/layerscan/shared/builtin"
 	"github.com/layerscan/layerscan/shared/malware"
+	"github.com/layerscan/layerscan/shared/netguard"
 	"github.com/layerscan/layerscan/shared/pipeline"
 	"github.com/layerscan/layerscan/shared/report"
 	"github.com/layerscan/layerscan/shared/scanrecord"
@@ -37,6 +38,7 @@ Usage:
   layerscan scan [flags] IMAGE       IMAGE is a registry reference, a docker-save tarball or an OCI layout folder
   layerscan db sync [--store DIR] [--from DIR]
   layerscan serve [--store DIR] [--listen ADDR] [--workers N] [timers]   the whole suite in one process
+  layerscan registries list|add|remove [--store DIR] [flags]             registry connections
   layerscan version
 
 Run 'layerscan scan -h' for the scan flags.
@@ -69,6 +71,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = cmdSync(ctx, args[2:], stderr)
 	case "serve":
 		err = cmdServe(ctx, args[1:], stderr)
+	case "registries":
+		code, err = cmdRegistries(ctx, args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "layerscan", pipeline.Version)
 	case "-h", "--help", "help":
@@ -122,6 +126,7 @@ type scanFlags struct {
 	exitCode, workers               int
 	insecure, all, quiet            bool
 	platform, whitelist, dockerfile string
+	timeout                         time.Duration
 }
 
 func parseScanFlags(args []string, stderr io.Writer) (*scanFlags, []string, error) {
@@ -140,13 +145,18 @@ func parseScanFlags(args []string, stderr io.Writer) (*scanFlags, []string, erro
 	fs.BoolVar(&f.quiet, "quiet", false, "no progress on stderr")
 	fs.StringVar(&f.whitelist, "whitelist", "", "whitelist rules (JSON, see docs/report.md) applied on top of the store's policy/whitelist.json")
 	fs.StringVar(&f.dockerfile, "dockerfile", "", "the Dockerfile the image was built from: its final stage is checked instead of the image history")
+	fs.DurationVar(&f.timeout, "timeout", 30*time.Second, "longest wait for a registry's answer (and for each read of a layer); a registry that never answers fails the scan")
 	pos, err := parseInterleaved(fs, args)
 	return f, pos, err
 }
 
 // request makes the scan request of the flags; errors are usage errors.
 func (f *scanFlags) request(image string) (scanrecord.Request, error) {
-	req := scanrecord.Request{Source: source.Detect(image, f.insecure), Platform: f.platform, AllPlatforms: f.all, Trigger: "cli"}
+	src, err := source.Detect(image, f.insecure)
+	if err != nil {
+		return scanrecord.Request{}, err
+	}
+	req := scanrecord.Request{Source: src, Platform: f.platform, AllPlatforms: f.all, Trigger: "cli"}
 	if f.dockerfile != "" {
 		b, err := os.ReadFile(f.dockerfile)
 		if err != nil {
@@ -198,7 +208,9 @@ func cmdScan(ctx context.Context, args []string, stdout, stderr io.Writer) (int,
 	if err != nil {
 		return 1, err
 	}
-	d := &pipeline.Steps{Store: st, Analyzers: builtin.SetWith(sigs), Sources: builtin.Sources()}
+	t := netguard.DefaultTimeouts
+	t.ResponseHeader, t.Read = f.timeout, f.timeout
+	d := &pipeline.Steps{Store: st, Analyzers: builtin.SetWith(sigs), Sources: builtin.Sources(), Registry: []source.Option{source.WithTransport(netguard.Bounded(t))}}
 	if !f.quiet {
 		d.Progress = stderr
 	}

@@ -211,3 +211,29 @@ func (t *guarded) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	return t.next.RoundTrip(req)
 }
+
+// Bounded is a transport with the guard's bounded waits and no host
+// policy, for the CLI, which pulls what its own user names (through the
+// environment's proxy, if any).
+func Bounded(t Timeouts) http.RoundTripper {
+	if t == (Timeouts{}) {
+		t = DefaultTimeouts
+	}
+	d := &net.Dialer{Timeout: t.Dial, KeepAlive: 30 * time.Second}
+	return &http.Transport{
+		Proxy: http.ProxyFromEnvironment,
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			c, err := d.DialContext(ctx, network, addr)
+			if err != nil {
+				return nil, err
+			}
+			return &readTimeoutConn{Conn: c, d: t.Read}, nil
+		},
+		TLSHandshakeTimeout:   t.TLSHandshake,
+		ResponseHeaderTimeout: t.ResponseHeader,
+		IdleConnTimeout:       t.Idle,
+		ExpectContinueTimeout: time.Second,
+		MaxIdleConnsPerHost:   8,
+		ForceAttemptHTTP2:     true,
+	}
+}

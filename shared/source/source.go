@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -128,14 +129,33 @@ func (m Openers) Layer(ctx context.Context, ref Ref, digest v1.Hash, o Options) 
 
 // Detect decides the kind of a command-line argument: an existing folder
 // (an OCI layout), an existing file (a docker-save tarball), or else a
-// registry reference.
-func Detect(arg string, insecure bool) Ref {
-	if st, err := os.Stat(arg); err == nil {
+// registry reference. An argument written as a path (/…, ./…, ../…, ~/…,
+// or a name ending in .tar) that does not exist is an error, not a
+// registry to try.
+func Detect(arg string, insecure bool) (Ref, error) {
+	st, err := os.Stat(arg)
+	if err == nil {
 		abs, _ := filepath.Abs(arg)
 		if st.IsDir() {
-			return Ref{Kind: KindOCILayout, Location: abs}
+			return Ref{Kind: KindOCILayout, Location: abs}, nil
 		}
-		return Ref{Kind: KindDockerArchive, Location: abs}
+		return Ref{Kind: KindDockerArchive, Location: abs}, nil
 	}
-	return Ref{Kind: KindRegistry, Location: arg, Insecure: insecure}
+	if looksLikePath(arg) {
+		return Ref{}, fmt.Errorf("%s: %w", arg, err)
+	}
+	return Ref{Kind: KindRegistry, Location: arg, Insecure: insecure}, nil
+}
+
+func looksLikePath(arg string) bool {
+	for _, p := range []string{"/", "./", "../", "~/", ".\\", "..\\"} {
+		if strings.HasPrefix(arg, p) {
+			return true
+		}
+	}
+	if arg == "." || arg == ".." {
+		return true
+	}
+	lower := strings.ToLower(arg)
+	return !strings.ContainsAny(arg, ":@") && (strings.HasSuffix(lower, ".tar") || strings.HasSuffix(lower, ".tar.gz") || strings.HasSuffix(lower, ".tgz"))
 }
