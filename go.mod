@@ -16,6 +16,7 @@ require (
 	github.com/klauspost/compress v1.20.3
 	github.com/knqyf263/go-rpmdb v0.1.1
 	github.com/package-url/packageurl-go v0.1.5
+	golang.org/x/crypto v0.51.0
 	gopkg.in/yaml.v3 v3.0.1
 )
 

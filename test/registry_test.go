@@ -58,7 +58,10 @@ func (c *blobCounter) count(digests ...string) int {
 
 // startDebianRegistry runs Debian's docker-registry (CNCF distribution) on
 // loopback; it returns "" when the package is not installed.
-func startDebianRegistry(t *testing.T) string {
+func startDebianRegistry(t *testing.T) string { return startDebianRegistryWith(t, "") }
+
+// startDebianRegistryWith runs it with more configuration (auth:, …).
+func startDebianRegistryWith(t *testing.T, extra string) string {
 	bin, err := exec.LookPath("docker-registry")
 	if err != nil {
 		return ""
@@ -70,7 +73,7 @@ func startDebianRegistry(t *testing.T) string {
 	}
 	addr := l.Addr().String()
 	l.Close()
-	cfg := fmt.Sprintf("version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: %s\n", filepath.Join(dir, "data"), addr)
+	cfg := fmt.Sprintf("version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: %s\n%s", filepath.Join(dir, "data"), addr, extra)
 	cfgPath := filepath.Join(dir, "config.yml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
@@ -82,7 +85,7 @@ func startDebianRegistry(t *testing.T) string {
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 	for i := 0; i < 100; i++ {
-		if resp, err := http.Get("http://" + addr + "/v2/"); err == nil {
+		if resp, err := http.Get("http://" + addr + "/"); err == nil {
 			resp.Body.Close()
 			return addr
 		}
@@ -94,7 +97,7 @@ func startDebianRegistry(t *testing.T) string {
 
 // registries yields each real registry the machine can run, each behind a
 // counting proxy on loopback.
-func registries(t *testing.T) map[string]func(*blobCounter) string {
+func realRegistries(t *testing.T) map[string]func(*blobCounter) string {
 	out := map[string]func(*blobCounter) string{
 		"ggcr": func(c *blobCounter) string {
 			s := httptest.NewServer(c.wrap(ggcrregistry.New(ggcrregistry.Logger(nopLogger()))))
@@ -173,7 +176,7 @@ func TestRegistryRescanFetchesNoCachedLayer(t *testing.T) {
 	allDerived := layerDigests(t, derived)
 	newLayer := allDerived[len(allDerived)-1]
 
-	for regName, start := range registries(t) {
+	for regName, start := range realRegistries(t) {
 		t.Run(regName, func(t *testing.T) {
 			c := &blobCounter{gets: map[string]int{}}
 			host := start(c)

@@ -97,7 +97,7 @@ func startDebianRegistryOrGGCR(t *testing.T) string {
 		return startDebianRegistry(t)
 	}
 	c := &blobCounter{}
-	return registries(t)["ggcr"](c)
+	return realRegistries(t)["ggcr"](c)
 }
 
 func waitHTTP(t *testing.T, url string) {

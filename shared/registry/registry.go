@@ -32,6 +32,9 @@ func remoteOptions(ctx context.Context, o source.Options) []remote.Option {
 	if o.Transport != nil {
 		opts = append(opts, remote.WithTransport(o.Transport))
 	}
+	if o.PageSize > 0 {
+		opts = append(opts, remote.WithPageSize(o.PageSize))
+	}
 	return opts
 }
 

@@ -48,6 +48,9 @@ type Options struct {
 	Keychain authn.Keychain
 	// Transport carries registry requests; nil means the default.
 	Transport http.RoundTripper
+	// PageSize asks listings (catalog, tags) for pages of this many
+	// entries; 0 leaves the client's default.
+	PageSize int
 }
 
 // Option sets one of the Options.

@@ -1,0 +1,338 @@
+package test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	ggcrregistry "github.com/google/go-containerregistry/pkg/registry"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/layerscan/layerscan/shared/netguard"
+	"github.com/layerscan/layerscan/shared/registry"
+	"github.com/layerscan/layerscan/shared/source"
+	"github.com/layerscan/layerscan/shared/store"
+	"github.com/layerscan/layerscan/shared/suite"
+)
+
+// apiEnv is the suite in this process behind a loopback HTTP server, as
+// `layerscan serve` runs it.
+type apiEnv struct {
+	env   *suite.Env
+	base  string
+	store string
+}
+
+func newAPIEnv(t *testing.T) *apiEnv {
+	t.Helper()
+	dir := t.TempDir()
+	copyDB(t, dir)
+	st, err := store.NewFS(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	env := suite.NewEnv(suite.Config{Store: dir, StuckAfter: time.Hour}, st, nil, nopLogger())
+	pool, err := env.UseLocal(ctx, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(env.LocalHandler())
+	t.Cleanup(func() { srv.Close(); cancel(); pool.Wait() })
+	return &apiEnv{env: env, base: srv.URL, store: dir}
+}
+
+func (a *apiEnv) do(t *testing.T, method, path, body string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(method, a.base+path, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// scanOK asks for a scan and waits for its report.
+func (a *apiEnv) scanOK(t *testing.T, image string) {
+	t.Helper()
+	code, body := a.do(t, "POST", "/v1/scans", `{"image":"`+image+`"}`)
+	var out suite.Outcome
+	json.Unmarshal([]byte(body), &out)
+	if code != http.StatusAccepted || len(out.ScanIDs) != 1 {
+		t.Fatalf("POST /v1/scans %s: %d %s", image, code, body)
+	}
+	if p := waitScan(t, a.base, out.ScanIDs[0]); p.Status != "done" {
+		t.Fatalf("scan of %s: %+v", image, p)
+	}
+}
+
+// storeHolds reports whether any object in the store contains s.
+func storeHolds(t *testing.T, dir, s string) bool {
+	found := false
+	filepath.Walk(dir, func(p string, info os.FileInfo, err error) error {
+		if err == nil && !info.IsDir() && !strings.Contains(p, "advisories") {
+			if b, _ := os.ReadFile(p); strings.Contains(string(b), s) {
+				found = true
+			}
+		}
+		return nil
+	})
+	return found
+}
+
+// TestPrivateRegistryThroughConnection: Debian's docker-registry with
+// htpasswd basic auth is out of reach until a connection names it with its
+// credentials; then it is scanned. Secrets never appear in answers or in
+// the store.
+func TestPrivateRegistryThroughConnection(t *testing.T) {
+	if _, err := exec.LookPath("docker-registry"); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("docker-registry is not installed: make test installs it")
+		}
+		t.Skip("docker-registry is not installed")
+	}
+	const user, password = "scanner", "pull-s3cret-9f2a"
+	hash, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	htpasswd := filepath.Join(t.TempDir(), "htpasswd")
+	os.WriteFile(htpasswd, []byte(user+":"+string(hash)+"\n"), 0o600)
+	host := startDebianRegistryWith(t, fmt.Sprintf("auth:\n  htpasswd:\n    realm: layerscan-test\n    path: %s\n", htpasswd))
+	ref, _ := name.ParseReference(host+"/team/private:1", name.Insecure)
+	if err := remote.Write(ref, corpusDebian(t), remote.WithAuth(&authn.Basic{Username: user, Password: password})); err != nil {
+		t.Fatal(err)
+	}
+	a := newAPIEnv(t)
+
+	// Not configured: refused before any request, nothing written.
+	code, body := a.do(t, "POST", "/v1/scans", `{"image":"`+host+`/team/private:1"}`)
+	if code != http.StatusForbidden || !strings.Contains(body, "not a configured registry") {
+		t.Fatalf("unconfigured registry: %d %s", code, body)
+	}
+	if keys, _ := os.ReadDir(filepath.Join(a.store, "scans")); len(keys) != 0 {
+		t.Errorf("a refused scan wrote %d scans", len(keys))
+	}
+
+	t.Setenv("LAB_REGISTRY_PASSWORD", password)
+	conn := `{"id":"lab","kind":"generic","hosts":["` + host + `"],"insecure":true,"auth":{"method":"basic","username":"` + user + `","secret":{"env":"LAB_REGISTRY_PASSWORD"}},"labels":{"team":"platform"}}`
+	code, body = a.do(t, "POST", "/v1/registries", conn)
+	if code != http.StatusCreated || strings.Contains(body, password) {
+		t.Fatalf("POST /v1/registries: %d %s", code, body)
+	}
+	a.scanOK(t, host+"/team/private:1")
+
+	// A secret given as a value is stored encrypted and never answered.
+	t.Setenv("LAYERSCAN_SECRET_KEY", "test key for layerscan")
+	code, body = a.do(t, "POST", "/v1/registries", `{"id":"lab2","kind":"harbor","hosts":["harbor.example.com"],"auth":{"method":"basic","username":"robot$scan","secret":{"value":"`+password+`"}}}`)
+	if code != http.StatusCreated || strings.Contains(body, password) || !strings.Contains(body, `"encrypted": "****"`) {
+		t.Fatalf("POST with a secret value: %d %s", code, body)
+	}
+	for _, path := range []string{"/v1/registries", "/v1/registries/lab2", "/v1/registries/lab"} {
+		code, body := a.do(t, "GET", path, "")
+		if code != http.StatusOK || strings.Contains(body, password) {
+			t.Errorf("GET %s: %d %s", path, code, body)
+		}
+	}
+	if storeHolds(t, a.store, password) {
+		t.Error("the store holds the registry password in the clear")
+	}
+	code, body = a.do(t, "GET", "/v1/registries", "")
+	for _, id := range []string{`"acr"`, `"defaultAcr"`, `"lab"`, `"lab2"`} {
+		if !strings.Contains(body, id) {
+			t.Errorf("GET /v1/registries lacks %s: %s", id, body)
+		}
+	}
+	for _, c := range []struct {
+		method, path, body string
+		want               int
+	}{
+		{"DELETE", "/v1/registries/acr", "", http.StatusConflict},
+		{"DELETE", "/v1/registries/defaultAcr", "", http.StatusConflict},
+		{"POST", "/v1/registries", conn, http.StatusConflict},
+		{"POST", "/v1/registries", `{"id":"x","kind":"dockerhub","hosts":["a.b"],"auth":{"method":"none"}}`, http.StatusBadRequest},
+		{"POST", "/v1/registries", `{"id":"x","kind":"generic","hosts":["10.0.0.1:5000"],"insecure":true,"auth":{"method":"none"}}`, http.StatusBadRequest},
+		{"POST", "/v1/registries", `{"id":"x","extra":1}`, http.StatusBadRequest},
+		{"GET", "/v1/registries/nope", "", http.StatusNotFound},
+		{"PUT", "/v1/registries/lab2", `{"id":"renamed","kind":"harbor","hosts":["h"],"auth":{"method":"none"}}`, http.StatusBadRequest},
+		{"DELETE", "/v1/registries/lab2", "", http.StatusNoContent},
+		{"GET", "/v1/registries/lab2", "", http.StatusNotFound},
+	} {
+		if code, body := a.do(t, c.method, c.path, c.body); code != c.want {
+			t.Errorf("%s %s: %d %s, want %d", c.method, c.path, code, body, c.want)
+		}
+	}
+	// PUT of what GET answered keeps the secret: the registry still pulls.
+	_, body = a.do(t, "GET", "/v1/registries/lab", "")
+	if code, b := a.do(t, "PUT", "/v1/registries/lab", body); code != http.StatusOK {
+		t.Fatalf("PUT back: %d %s", code, b)
+	}
+	a.env.Live.Invalidate()
+	a.scanOK(t, host+"/team/private:1")
+
+	// Listing by catalog, one repository a page: Link headers are followed.
+	for _, repo := range []string{"team/a", "team/b"} {
+		r, _ := name.ParseReference(host+"/"+repo+":1", name.Insecure)
+		if err := remote.Write(r, corpusDebian(t), remote.WithAuth(&authn.Basic{Username: user, Password: password})); err != nil {
+			t.Fatal(err)
+		}
+	}
+	repos, err := registry.Repositories(context.Background(), host, true, source.Options{
+		Keychain: a.env.Logins.Keychain(a.env.Live, nil), Transport: a.env.Guard.Transport(), PageSize: 1})
+	if err != nil || strings.Join(repos, ",") != "team/a,team/b,team/private" {
+		t.Errorf("catalog in pages of 1: %v %v", repos, err)
+	}
+}
+
+// hitCounter is a loopback server that must never be reached.
+type hitCounter struct {
+	hits atomic.Int32
+	url  string
+}
+
+func forbiddenTarget(t *testing.T, addr string) *hitCounter {
+	t.Helper()
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Skipf("cannot listen on %s: %v", addr, err)
+	}
+	h := &hitCounter{url: "http://" + ln.Addr().String()}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.hits.Add(1)
+		w.WriteHeader(http.StatusForbidden)
+		io.WriteString(w, "SECRET-BODY of the instance metadata service")
+	})}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	return h
+}
+
+// TestSSRFIsRefused: as an attacker would try it, against loopback
+// listeners that no connection names: a reference to them, a name that
+// resolves to them, a configured registry's redirect and token realm
+// pointing at them, a Harbor webhook's resource_url. Every one is refused,
+// no listener is ever reached and no body is reflected.
+func TestSSRFIsRefused(t *testing.T) {
+	a := newAPIEnv(t)
+	target := forbiddenTarget(t, "127.0.0.1:0")
+	other := forbiddenTarget(t, "127.0.0.2:0")
+	targetHost := strings.TrimPrefix(target.url, "http://")
+	_, port, _ := net.SplitHostPort(targetHost)
+
+	// Registries that configure themselves but answer with the targets.
+	realm := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="`+other.url+`/token",service="evil"`)
+		w.WriteHeader(http.StatusUnauthorized)
+	}))
+	defer realm.Close()
+	redirect := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/v2/" {
+			return
+		}
+		http.Redirect(w, r, other.url+"/latest/meta-data/iam", http.StatusFound)
+	}))
+	defer redirect.Close()
+	for id, srv := range map[string]*httptest.Server{"evil-realm": realm, "evil-redirect": redirect} {
+		host := strings.TrimPrefix(srv.URL, "http://")
+		if code, body := a.do(t, "POST", "/v1/registries", `{"id":"`+id+`","kind":"generic","hosts":["`+host+`"],"insecure":true,"auth":{"method":"none"}}`); code != http.StatusCreated {
+			t.Fatalf("%s: %d %s", id, code, body)
+		}
+	}
+	harbor := `{"type":"PUSH_ARTIFACT","occur_at":1,"event_data":{"resources":[{"digest":"sha256:` + strings.Repeat("a", 64) + `","tag":"1","resource_url":"` + targetHost + `/library/x:1"}],"repository":{"repo_full_name":"library/x"}}}`
+	for _, c := range []struct{ path, body string }{
+		{"/v1/scans", `{"image":"` + targetHost + `/x:1"}`},
+		{"/v1/scans", `{"image":"localhost:` + port + `/x:1"}`},
+		{"/v1/scans", `{"image":"169.254.169.254/latest:1"}`},
+		{"/v1/scans", `{"image":"` + strings.TrimPrefix(realm.URL, "http://") + `/team/app:1"}`},
+		{"/v1/scans", `{"image":"` + strings.TrimPrefix(redirect.URL, "http://") + `/team/app:1"}`},
+		{"/v1/events", harbor},
+	} {
+		code, body := a.do(t, "POST", c.path, c.body)
+		if code < 400 || code >= 500 || strings.Contains(body, "SECRET-BODY") {
+			t.Errorf("%s %s: %d %s, want a 4xx without the target's body", c.path, c.body, code, body)
+		}
+	}
+	if n := target.hits.Load() + other.hits.Load(); n != 0 {
+		t.Errorf("the forbidden listeners were reached %d times", n)
+	}
+}
+
+// TestRegistryWaitsAreBounded: a registry that throttles once is waited
+// for; one that accepts connections and never answers fails the scan in
+// bounded time, through the API and on the CLI.
+func TestRegistryWaitsAreBounded(t *testing.T) {
+	a := newAPIEnv(t)
+	var throttled sync.Once
+	reg := ggcrregistry.New(ggcrregistry.Logger(nopLogger()))
+	busy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		first := false
+		if r.Method == http.MethodGet && strings.Contains(r.URL.Path, "/manifests/") {
+			throttled.Do(func() { first = true })
+		}
+		if first {
+			w.Header().Set("Retry-After", "1")
+			w.WriteHeader(http.StatusTooManyRequests)
+			return
+		}
+		reg.ServeHTTP(w, r)
+	}))
+	defer busy.Close()
+	busyHost := strings.TrimPrefix(busy.URL, "http://")
+	push(t, corpusDebian(t), busyHost+"/team/app:1")
+	throttled = sync.Once{} // the push read no manifest; start counting now
+	if code, body := a.do(t, "POST", "/v1/registries", `{"id":"busy","kind":"generic","hosts":["`+busyHost+`"],"insecure":true,"auth":{"method":"none"}}`); code != http.StatusCreated {
+		t.Fatal(code, body)
+	}
+	a.scanOK(t, busyHost+"/team/app:1")
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go io.Copy(io.Discard, c) // read, never answer
+		}
+	}()
+	silent := ln.Addr().String()
+	if code, body := a.do(t, "POST", "/v1/registries", `{"id":"silent","kind":"generic","hosts":["`+silent+`"],"insecure":true,"auth":{"method":"none"}}`); code != http.StatusCreated {
+		t.Fatal(code, body)
+	}
+	a.env.Guard.Timeouts = netguard.Timeouts{Dial: time.Second, TLSHandshake: time.Second, ResponseHeader: 300 * time.Millisecond, Idle: time.Second, Read: 300 * time.Millisecond}
+	start := time.Now()
+	code, body := a.do(t, "POST", "/v1/scans", `{"image":"`+silent+`/team/app:1"}`)
+	if code < 400 || time.Since(start) > 30*time.Second || !strings.Contains(body, "timeout") {
+		t.Errorf("silent registry over the API: %d %s after %s", code, body, time.Since(start))
+	}
+
+	bin := buildCLI(t)
+	start = time.Now()
+	cmd := exec.Command(bin, "scan", "--store", t.TempDir(), "--insecure", "--timeout", "300ms", "--quiet", silent+"/team/app:1")
+	out, err := cmd.CombinedOutput()
+	if err == nil || time.Since(start) > 30*time.Second || !strings.Contains(string(out), "timeout") {
+		t.Errorf("silent registry on the CLI: %v after %s: %s", err, time.Since(start), out)
+	}
+}
