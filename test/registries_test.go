@@ -155,7 +155,9 @@ func TestPrivateRegistryThroughConnection(t *testing.T) {
 	if storeHolds(t, a.store, password) {
 		t.Error("the store holds the registry password in the clear")
 	}
-	code, body = a.do(t, "GET", "/v1/registries", "")
+	if code, body = a.do(t, "GET", "/v1/registries", ""); code != http.StatusOK {
+		t.Fatalf("GET /v1/registries: %d", code)
+	}
 	for _, id := range []string{`"acr"`, `"defaultAcr"`, `"lab"`, `"lab2"`} {
 		if !strings.Contains(body, id) {
 			t.Errorf("GET /v1/registries lacks %s: %s", id, body)

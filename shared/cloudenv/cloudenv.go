@@ -11,6 +11,9 @@ import (
 	"os"
 
 	"github.com/layerscan/layerscan/shared/platform"
+	"github.com/layerscan/layerscan/shared/registries"
+	"github.com/layerscan/layerscan/shared/registries/acr"
+	"github.com/layerscan/layerscan/shared/registries/ecr"
 	"github.com/layerscan/layerscan/shared/storeurl"
 	"github.com/layerscan/layerscan/shared/suite"
 )
@@ -33,5 +36,24 @@ func MustEnv(function string) (*suite.Env, platform.Credentials) {
 	if err != nil {
 		logger.Fatal(err)
 	}
-	return suite.NewEnv(c, st, nil, logger), creds
+	env := suite.NewEnv(c, st, nil, logger)
+	WithClouds(env, func() (registries.AccessKey, bool) {
+		k := creds.GetCredentials()
+		return registries.AccessKey{ID: k.GetAccessKeyID(), Secret: k.GetAccessKeySecret(), Token: k.GetSecurityToken()}, k.GetAccessKeyID() != ""
+	})
+	return env, creds
+}
+
+// WithClouds gives an Env the cloud registry kinds: ACR EE and ECR logins
+// and listings, through its network guard. role returns the function
+// role's Alibaba Cloud credentials (FC hands them over with every request);
+// ECR without an AccessKey uses the AWS SDK's default chain (the Lambda
+// role).
+func WithClouds(env *suite.Env, role func() (registries.AccessKey, bool)) {
+	rt := env.Guard.Transport()
+	ee := acr.Cloud{Transport: rt, Key: env.Logins.CloudKey}
+	aws := ecr.Cloud{Transport: rt, Key: env.Logins.CloudKey}
+	env.Logins.Cloud = map[registries.Kind]registries.CloudLogin{registries.ACREE: ee, registries.ECR: aws}
+	env.Logins.Roles = map[registries.Kind]func() (registries.AccessKey, bool){registries.ACREE: role}
+	env.Listers[registries.ACREE], env.Listers[registries.ECR] = ee, aws
 }

@@ -231,7 +231,7 @@ func (c *Connection) Serves(host string) bool {
 // Reaches reports whether a client may be sent to host by this
 // registry's answers (its hosts and extra hosts).
 func (c *Connection) Reaches(host string) bool {
-	if c.Serves(host) {
+	if c.Serves(host) || (c.APIHost() != "" && strings.EqualFold(c.APIHost(), host)) {
 		return true
 	}
 	name := strings.ToLower(host)
@@ -315,7 +315,7 @@ func (s *Set) Reachable(host string) bool {
 // wildcard): only such hosts may resolve to loopback or private addresses.
 func (s *Set) Named(host string) bool {
 	for _, c := range s.conns {
-		if c.Serves(host) {
+		if c.Serves(host) || c.API != "" && strings.EqualFold(c.APIHost(), host) {
 			return true
 		}
 		for _, h := range c.ExtraHosts {

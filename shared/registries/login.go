@@ -43,10 +43,11 @@ type Logins struct {
 	// Cloud logins by kind (acr-ee, ecr); a binary without them (the CLI)
 	// refuses cloud logins with a clear error.
 	Cloud map[Kind]CloudLogin
-	// Role returns the function role's credentials, which FC hands over
-	// with every request; nil or false leaves the cloud SDK's own chain.
-	Role func() (AccessKey, bool)
-	Now  func() time.Time
+	// Roles return the function role's credentials of a kind's cloud (FC
+	// hands them over with every request); none, or false, leaves the
+	// cloud SDK's own chain (the Lambda role).
+	Roles map[Kind]func() (AccessKey, bool)
+	Now   func() time.Time
 
 	mu    sync.Mutex
 	cache map[string]Login
@@ -81,17 +82,9 @@ func (l *Logins) Login(ctx context.Context, c *Connection) (Login, error) {
 	if !ok {
 		return Login{}, fmt.Errorf("registry %s: %s cloud logins are not built into this binary (the cloud functions have them); use basic auth", c.ID, c.Kind)
 	}
-	var key *AccessKey
-	if c.Auth.Secret != nil {
-		secret, err := l.Secrets.Reveal(c.Auth.Secret)
-		if err != nil {
-			return Login{}, fmt.Errorf("registry %s: %w", c.ID, err)
-		}
-		key = &AccessKey{ID: c.Auth.Username, Secret: secret}
-	} else if l.Role != nil {
-		if k, ok := l.Role(); ok {
-			key = &k
-		}
+	key, err := l.CloudKey(c)
+	if err != nil {
+		return Login{}, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, loginTimeout)
 	defer cancel()
@@ -109,6 +102,24 @@ func (l *Logins) Login(ctx context.Context, c *Connection) (Login, error) {
 // Sets gives the connections in force.
 type Sets interface {
 	Set(ctx context.Context) (*Set, error)
+}
+
+// CloudKey returns the cloud credentials of a cloud connection: its own
+// AccessKey, or the function role's; nil leaves the cloud SDK's own chain.
+func (l *Logins) CloudKey(c *Connection) (*AccessKey, error) {
+	if c.Auth.Secret != nil {
+		secret, err := l.Secrets.Reveal(c.Auth.Secret)
+		if err != nil {
+			return nil, fmt.Errorf("registry %s: %w", c.ID, err)
+		}
+		return &AccessKey{ID: c.Auth.Username, Secret: secret}, nil
+	}
+	if role := l.Roles[c.Kind]; role != nil {
+		if k, ok := role(); ok {
+			return &k, nil
+		}
+	}
+	return nil, nil
 }
 
 // Keychain authenticates registry requests: a host of a connection logs in

@@ -174,7 +174,7 @@ func TestLoginsCacheAndRefresh(t *testing.T) {
 	now := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
 	clock := func() time.Time { return now }
 	cloud := &fakeCloud{ttl: time.Hour, now: clock}
-	l := &Logins{Cloud: map[Kind]CloudLogin{ACREE: cloud}, Now: clock, Role: func() (AccessKey, bool) { return AccessKey{ID: "STS.role", Secret: "s", Token: "t"}, true }}
+	l := &Logins{Cloud: map[Kind]CloudLogin{ACREE: cloud}, Now: clock, Roles: map[Kind]func() (AccessKey, bool){ACREE: func() (AccessKey, bool) { return AccessKey{ID: "STS.role", Secret: "s", Token: "t"}, true }}}
 	c := &Connection{ID: "ee", Kind: ACREE, Hosts: []string{"team-registry.cn-hangzhou.cr.aliyuncs.com"}, Region: "cn-hangzhou", InstanceID: "cri-1", Auth: Auth{Method: AuthCloud}}
 	for i := 0; i < 3; i++ {
 		if got, err := l.Login(context.Background(), c); err != nil || got.Password != "tok-ee" {

@@ -21,6 +21,7 @@ import (
 	"github.com/layerscan/layerscan/shared/netguard"
 	"github.com/layerscan/layerscan/shared/pipeline"
 	"github.com/layerscan/layerscan/shared/registries"
+	"github.com/layerscan/layerscan/shared/registries/harbor"
 	"github.com/layerscan/layerscan/shared/source"
 	"github.com/layerscan/layerscan/shared/store"
 )
@@ -100,6 +101,10 @@ type Env struct {
 	Logins     *registries.Logins
 	// Guard is the network guard every registry request goes through.
 	Guard *netguard.Guard
+	// Listers list each kind's images for periodic scans; a kind without
+	// one is listed by its catalog. Harbor's is built in; the cloud kinds'
+	// (acr-ee, ecr) are added by cloudenv.
+	Listers map[registries.Kind]registries.Lister
 
 	dispatcher dispatch.Dispatcher
 	mu         sync.Mutex
@@ -121,7 +126,8 @@ func NewEnv(c Config, st store.Store, dispatcher dispatch.Dispatcher, logger *lo
 	return &Env{
 		Config: c, Store: st, Log: logger, dispatcher: dispatcher,
 		Registries: regs, Live: live, Logins: &registries.Logins{},
-		Guard: &netguard.Guard{Policy: live},
+		Guard:   &netguard.Guard{Policy: live},
+		Listers: map[registries.Kind]registries.Lister{registries.Harbor: harbor.Lister{}},
 	}
 }
 

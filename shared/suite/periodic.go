@@ -5,10 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
 	"github.com/layerscan/layerscan/shared/event"
+	"github.com/layerscan/layerscan/shared/registries"
+	"github.com/layerscan/layerscan/shared/registries/catalog"
 	"github.com/layerscan/layerscan/shared/registry"
 	"github.com/layerscan/layerscan/shared/scanrecord"
 	"github.com/layerscan/layerscan/shared/source"
@@ -74,43 +77,84 @@ func (e *Env) PeriodicScan(ctx context.Context, body []byte) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		insecure := c.Insecure
-		repos := t.Repositories
-		if len(repos) == 0 {
-			all, err := registry.Repositories(ctx, t.Registry, insecure, o)
-			if err != nil {
-				return nil, fmt.Errorf("catalog of %s: %w", t.Registry, err)
-			}
-			repos = all
+		images, err := e.inScope(ctx, c, t, o)
+		if err != nil {
+			return nil, fmt.Errorf("listing %s: %w", t.Registry, err)
 		}
-		sort.Strings(repos)
-		for _, repo := range repos {
-			tags, err := registry.Tags(ctx, t.Registry+"/"+repo, insecure, o)
-			if err != nil {
-				return nil, fmt.Errorf("tags of %s/%s: %w", t.Registry, repo, err)
+		for _, im := range images {
+			if len(out.Images) >= max {
+				out.Ignored = fmt.Sprintf("stopped at maxImages=%d", max)
+				return json.Marshal(out)
 			}
-			sort.Strings(tags)
-			for _, tag := range tags {
-				if !t.wants(tag) {
-					continue
-				}
-				if len(out.Images) >= max {
-					out.Ignored = fmt.Sprintf("stopped at maxImages=%d", max)
-					return json.Marshal(out)
-				}
-				ref := t.Registry + "/" + repo + ":" + tag
-				digest, err := registry.Resolve(ctx, ref, insecure, o)
-				if err != nil {
+			if im.Digest == "" {
+				if im.Digest, err = registry.Resolve(ctx, t.Registry+"/"+im.Repository+":"+im.Tag, c.Insecure, o); err != nil {
 					return nil, err
 				}
-				pinned := t.Registry + "/" + repo + "@" + digest
-				req := scanrecord.Request{Source: source.Ref{Kind: source.KindRegistry, Location: pinned, Insecure: insecure}, AllPlatforms: true, Trigger: "timer"}
-				if err := d.Submit(ctx, req); err != nil {
-					return nil, err
-				}
-				out.Images = append(out.Images, pinned)
 			}
+			pinned := t.Registry + "/" + im.Repository + "@" + im.Digest
+			req := scanrecord.Request{Source: source.Ref{Kind: source.KindRegistry, Location: pinned, Insecure: c.Insecure}, AllPlatforms: true, Trigger: "timer"}
+			if err := d.Submit(ctx, req); err != nil {
+				return nil, err
+			}
+			out.Images = append(out.Images, pinned)
 		}
 	}
 	return json.Marshal(out)
+}
+
+// maxListed bounds what one listing may hold in memory.
+const maxListed = 100_000
+
+// inScope lists the images of a target, sorted by repository and tag:
+// the named repositories' tags, or everything the connection's lister
+// finds (the kind's API: ACR EE, Harbor, ECR; else the catalog).
+func (e *Env) inScope(ctx context.Context, c *registries.Connection, t Target, o source.Options) ([]registries.Image, error) {
+	var out []registries.Image
+	keep := func(im registries.Image) error {
+		if !t.wants(im.Tag) || len(t.Repositories) > 0 && !slices.Contains(t.Repositories, im.Repository) {
+			return nil
+		}
+		if len(out) >= maxListed {
+			return fmt.Errorf("more than %d images listed", maxListed)
+		}
+		out = append(out, im)
+		return nil
+	}
+	if len(t.Repositories) > 0 {
+		for _, repo := range t.Repositories {
+			tags, err := registry.Tags(ctx, t.Registry+"/"+repo, c.Insecure, o)
+			if err != nil {
+				return nil, fmt.Errorf("tags of %s/%s: %w", t.Registry, repo, err)
+			}
+			for _, tag := range tags {
+				if err := keep(registries.Image{Repository: repo, Tag: tag}); err != nil {
+					return nil, err
+				}
+			}
+		}
+	} else {
+		login, err := e.Logins.Login(ctx, c)
+		if err != nil {
+			return nil, err
+		}
+		if err := e.lister(c.Kind).List(ctx, c, login, e.Guard.Transport(), keep); err != nil {
+			return nil, err
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Repository != out[j].Repository {
+			return out[i].Repository < out[j].Repository
+		}
+		return out[i].Tag < out[j].Tag
+	})
+	return out, nil
+}
+
+// lister is the lister of a kind: its own API where one is wired, else
+// the catalog.
+func (e *Env) lister(k registries.Kind) registries.Lister {
+	if l, ok := e.Listers[k]; ok {
+		return l
+	}
+	return catalog.Lister{}
 }
