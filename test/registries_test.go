@@ -2,9 +2,18 @@ package test
 
 import (
 	"context"
+	"crypto"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/base64"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
+	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -336,5 +345,95 @@ func TestRegistryWaitsAreBounded(t *testing.T) {
 	out, err := cmd.CombinedOutput()
 	if err == nil || time.Since(start) > 30*time.Second || !strings.Contains(string(out), "timeout") {
 		t.Errorf("silent registry on the CLI: %v after %s: %s", err, time.Since(start), out)
+	}
+}
+
+// tokenServer is distribution's token auth as a realm the test serves: it
+// takes basic credentials and hands out RS256 JWTs signed by a key whose
+// certificate the registry trusts (x5c chain to its rootcertbundle).
+type tokenServer struct {
+	key            *rsa.PrivateKey
+	certDER        []byte
+	user, password string
+	service        string
+	mu             sync.Mutex
+	issued         int
+}
+
+func newTokenServer(t *testing.T, user, password string) (*tokenServer, string) {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "layerscan test token issuer"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		BasicConstraintsValid: true, IsCA: true}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bundle := filepath.Join(t.TempDir(), "token.pem")
+	os.WriteFile(bundle, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644)
+	return &tokenServer{key: key, certDER: der, user: user, password: password, service: "layerscan-test"}, bundle
+}
+
+func (s *tokenServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if u, p, ok := r.BasicAuth(); !ok || u != s.user || p != s.password {
+		w.WriteHeader(http.StatusUnauthorized)
+		return
+	}
+	var access []map[string]any
+	for _, scope := range r.URL.Query()["scope"] { // repository:team/app:pull,push
+		parts := strings.Split(scope, ":")
+		if len(parts) == 3 {
+			access = append(access, map[string]any{"type": parts[0], "name": parts[1], "actions": strings.Split(parts[2], ",")})
+		}
+	}
+	now := time.Now()
+	enc := func(v any) string { b, _ := json.Marshal(v); return base64.RawURLEncoding.EncodeToString(b) }
+	head := enc(map[string]any{"typ": "JWT", "alg": "RS256", "x5c": []string{base64.StdEncoding.EncodeToString(s.certDER)}})
+	claims := enc(map[string]any{"iss": "layerscan-test-issuer", "sub": s.user, "aud": s.service, "exp": now.Add(5 * time.Minute).Unix(),
+		"nbf": now.Add(-time.Minute).Unix(), "iat": now.Unix(), "jti": fmt.Sprint(now.UnixNano()), "access": access})
+	sum := sha256.Sum256([]byte(head + "." + claims))
+	sig, err := rsa.SignPKCS1v15(rand.Reader, s.key, crypto.SHA256, sum[:])
+	if err != nil {
+		w.WriteHeader(500)
+		return
+	}
+	s.mu.Lock()
+	s.issued++
+	s.mu.Unlock()
+	tok := head + "." + claims + "." + base64.RawURLEncoding.EncodeToString(sig)
+	json.NewEncoder(w).Encode(map[string]any{"token": tok, "access_token": tok, "expires_in": 300, "issued_at": now.Format(time.RFC3339)})
+}
+
+// TestTokenAuthRegistry: Debian's docker-registry with token auth, whose
+// realm (served by the test, named as the connection's extra host) turns
+// the connection's basic credentials into bearer tokens, as Quay, GitLab
+// and Harbor registries do.
+func TestTokenAuthRegistry(t *testing.T) {
+	if _, err := exec.LookPath("docker-registry"); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("docker-registry is not installed: make test installs it")
+		}
+		t.Skip("docker-registry is not installed")
+	}
+	const user, password = "gitlab-deploy-token", "gldt-test-deploy-secret"
+	ts, bundle := newTokenServer(t, user, password)
+	realm := httptest.NewServer(ts)
+	defer realm.Close()
+	host := startDebianRegistryWith(t, fmt.Sprintf("auth:\n  token:\n    realm: %s/token\n    service: layerscan-test\n    issuer: layerscan-test-issuer\n    rootcertbundle: %s\n", realm.URL, bundle))
+	pushAs(t, host+"/team/app:1", user, password)
+	a := newAPIEnv(t)
+	t.Setenv("DEPLOY_TOKEN", password)
+	conn := fmt.Sprintf(`{"id":"gl","kind":"gitlab","hosts":[%q],"extraHosts":[%q],"insecure":true,"auth":{"method":"basic","username":%q,"secret":{"env":"DEPLOY_TOKEN"}}}`,
+		host, strings.TrimPrefix(realm.URL, "http://"), user)
+	if code, body := a.do(t, "POST", "/v1/registries", conn); code != http.StatusCreated {
+		t.Fatalf("POST /v1/registries: %d %s", code, body)
+	}
+	before := ts.issued
+	a.scanOK(t, host+"/team/app:1")
+	if ts.issued == before {
+		t.Error("the scan pulled without a token from the realm")
 	}
 }
