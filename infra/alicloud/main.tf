@@ -76,8 +76,10 @@ resource "alicloud_ram_policy" "fc" {
         Resource = ["acs:oss:*:*:${var.bucket}", "acs:oss:*:*:${var.bucket}/*"]
       },
       {
-        Effect   = "Allow"
-        Action   = ["cr:GetAuthorizationToken", "cr:PullRepository", "cr:GetRepository", "cr:ListRepository", "cr:ListRepoTag", "cr:GetRepoTag", "cr:ListInstance"]
+        Effect = "Allow"
+        # ACR EE: temporary registry logins, pulls, and the listings of
+        # periodic scans (docs/registries.md).
+        Action   = ["cr:GetAuthorizationToken", "cr:PullRepository", "cr:GetRepository", "cr:ListNamespace", "cr:ListRepository", "cr:ListRepoTag", "cr:GetRepoTag", "cr:ListInstance", "cr:GetInstanceEndpoint", "cr:ListInstanceEndpoint"]
         Resource = ["*"]
       },
       {
