@@ -12,7 +12,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -38,12 +37,7 @@ import (
 // test where docker-registry is missing (CI has it).
 func authRegistry(t *testing.T, users map[string]string) string {
 	t.Helper()
-	if _, err := exec.LookPath("docker-registry"); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("docker-registry is not installed: make test installs it")
-		}
-		t.Skip("docker-registry is not installed")
-	}
+	needDockerRegistry(t)
 	var lines []string
 	for u, p := range users {
 		h, err := bcrypt.GenerateFromPassword([]byte(p), bcrypt.MinCost)

@@ -181,16 +181,20 @@ func (c *readTimeoutConn) Read(p []byte) (int, error) {
 // realms pass through it too) and dials through the guard. It uses no
 // proxy from the environment: a proxy would dial for it, unchecked.
 func (g *Guard) Transport() http.RoundTripper {
-	t := g.timeouts()
-	return &guarded{g: g, next: &http.Transport{
-		DialContext:           g.DialContext,
+	return &guarded{g: g, next: transport(g.timeouts(), g.DialContext)}
+}
+
+// transport is an http.Transport with the bounded waits, dialling with dial.
+func transport(t Timeouts, dial func(ctx context.Context, network, addr string) (net.Conn, error)) *http.Transport {
+	return &http.Transport{
+		DialContext:           dial,
 		TLSHandshakeTimeout:   t.TLSHandshake,
 		ResponseHeaderTimeout: t.ResponseHeader,
 		IdleConnTimeout:       t.Idle,
 		ExpectContinueTimeout: time.Second,
 		MaxIdleConnsPerHost:   8,
 		ForceAttemptHTTP2:     true,
-	}}
+	}
 }
 
 type guarded struct {
@@ -220,20 +224,13 @@ func Bounded(t Timeouts) http.RoundTripper {
 		t = DefaultTimeouts
 	}
 	d := &net.Dialer{Timeout: t.Dial, KeepAlive: 30 * time.Second}
-	return &http.Transport{
-		Proxy: http.ProxyFromEnvironment,
-		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			c, err := d.DialContext(ctx, network, addr)
-			if err != nil {
-				return nil, err
-			}
-			return &readTimeoutConn{Conn: c, d: t.Read}, nil
-		},
-		TLSHandshakeTimeout:   t.TLSHandshake,
-		ResponseHeaderTimeout: t.ResponseHeader,
-		IdleConnTimeout:       t.Idle,
-		ExpectContinueTimeout: time.Second,
-		MaxIdleConnsPerHost:   8,
-		ForceAttemptHTTP2:     true,
-	}
+	tr := transport(t, func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := d.DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return &readTimeoutConn{Conn: c, d: t.Read}, nil
+	})
+	tr.Proxy = http.ProxyFromEnvironment
+	return tr
 }
