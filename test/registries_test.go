@@ -32,6 +32,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/layerscan/layerscan/shared/apikeys"
 	"github.com/layerscan/layerscan/shared/netguard"
 	"github.com/layerscan/layerscan/shared/registry"
 	"github.com/layerscan/layerscan/shared/source"
@@ -45,12 +46,28 @@ type apiEnv struct {
 	env   *suite.Env
 	base  string
 	store string
+	key   string // an admin key
 }
 
 func newAPIEnv(t *testing.T) *apiEnv {
 	t.Helper()
 	dir := t.TempDir()
 	copyDB(t, dir)
+	return newAPIEnvAt(t, dir)
+}
+
+// newAPIEnvOn is the suite's Env on an existing store folder, unserved.
+func newAPIEnvOn(t *testing.T, dir string) *suite.Env {
+	t.Helper()
+	st, err := store.NewFS(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return suite.NewEnv(suite.Config{Store: dir}, st, nil, nopLogger())
+}
+
+func newAPIEnvAt(t *testing.T, dir string) *apiEnv {
+	t.Helper()
 	st, err := store.NewFS(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -63,13 +80,26 @@ func newAPIEnv(t *testing.T) *apiEnv {
 	}
 	srv := httptest.NewServer(env.LocalHandler())
 	t.Cleanup(func() { srv.Close(); cancel(); pool.Wait() })
-	return &apiEnv{env: env, base: srv.URL, store: dir}
+	_, key, err := env.Keys.Create(ctx, apikeys.Admin, "tests", nil, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &apiEnv{env: env, base: srv.URL, store: dir, key: key}
 }
 
 func (a *apiEnv) do(t *testing.T, method, path, body string) (int, string) {
 	t.Helper()
+	return a.doAs(t, a.key, method, path, body)
+}
+
+// doAs makes a request with key ("" for none).
+func (a *apiEnv) doAs(t *testing.T, key, method, path, body string) (int, string) {
+	t.Helper()
 	req, _ := http.NewRequest(method, a.base+path, strings.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -88,7 +118,7 @@ func (a *apiEnv) scanOK(t *testing.T, image string) {
 	if code != http.StatusAccepted || len(out.ScanIDs) != 1 {
 		t.Fatalf("POST /v1/scans %s: %d %s", image, code, body)
 	}
-	if p := waitScan(t, a.base, out.ScanIDs[0]); p.Status != "done" {
+	if p := waitScan(t, a.base, a.key, out.ScanIDs[0]); p.Status != "done" {
 		t.Fatalf("scan of %s: %+v", image, p)
 	}
 }

@@ -24,6 +24,7 @@ func TestServe(t *testing.T) {
 	storeDir := t.TempDir()
 	copyDB(t, storeDir)
 	bin := buildCLI(t)
+	key := createKey(t, bin, storeDir, "admin")
 	port := freePort(t)
 	cmd := exec.Command(bin, "serve", "--store", storeDir, "--listen", "127.0.0.1:"+port, "--workers", "2")
 	cmd.Env = append(os.Environ(), "LAYERSCAN_INSECURE_REGISTRIES="+host, "LAYERSCAN_STORE=")
@@ -43,7 +44,12 @@ func TestServe(t *testing.T) {
 	waitHTTP(t, base+"/healthz")
 
 	post := func(path, body string) (int, []byte) {
-		resp, err := http.Post(base+path, "application/json", strings.NewReader(body))
+		req, _ := http.NewRequest(http.MethodPost, base+path, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		if path != "/v1/events" {
+			req.Header.Set("Authorization", "Bearer "+key)
+		}
+		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -57,11 +63,11 @@ func TestServe(t *testing.T) {
 	if code != http.StatusAccepted || len(out.ScanIDs) != 1 {
 		t.Fatalf("POST /v1/scans: %d %s", code, b)
 	}
-	p := waitScan(t, base, out.ScanIDs[0])
+	p := waitScan(t, base, key, out.ScanIDs[0])
 	if p.Status != "done" || p.Done != 5 {
 		t.Fatalf("progress %+v", p)
 	}
-	resp, err := http.Get(base + "/v1/images/" + p.Digest + "/report")
+	resp, err := get(base+"/v1/images/"+p.Digest+"/report", key)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,10 +117,30 @@ func waitHTTP(t *testing.T, url string) {
 	t.Fatalf("%s never answered", url)
 }
 
-func waitScan(t *testing.T, base, id string) scanrecord.Progress {
+// get is a GET with an API key.
+func get(url, key string) (*http.Response, error) {
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+key)
+	return http.DefaultClient.Do(req)
+}
+
+// createKey makes an API key of role in the store with the CLI.
+func createKey(t *testing.T, bin, storeDir, role string) string {
+	t.Helper()
+	out, err := exec.Command(bin, "keys", "create", "--role", role, "--store", storeDir).Output()
+	if err != nil {
+		t.Fatalf("keys create: %v", err)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+func waitScan(t *testing.T, base, key, id string) scanrecord.Progress {
 	var p scanrecord.Progress
 	for i := 0; i < 600; i++ {
-		resp, err := http.Get(base + "/v1/scans/" + id)
+		resp, err := get(base+"/v1/scans/"+id, key)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -42,6 +42,9 @@ func buildFunctions(t *testing.T, names ...string) string {
 	return dir
 }
 
+// bootstrapKey is the functions' LAYERSCAN_BOOTSTRAP_KEY in the tests.
+const bootstrapKey = "lsk-test-bootstrap-9c41e0"
+
 func freePort(t testing.TB) string {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -178,6 +181,7 @@ func TestServerlessSuiteEndToEnd(t *testing.T) {
 		"LAYERSCAN_STORE=file://" + storeDir,
 		"LAYERSCAN_ACR_REGISTRY=" + host,
 		"LAYERSCAN_INSECURE_REGISTRIES=" + host,
+		"LAYERSCAN_BOOTSTRAP_KEY=" + bootstrapKey,
 	}
 	names := []string{"registry-events", "scan-image", "analyze-layer", "build-report", "scan-api"}
 	bin := buildFunctions(t, names...)
@@ -273,7 +277,10 @@ func TestServerlessSuiteEndToEnd(t *testing.T) {
 
 	// The scan API serves the report and the scan's progress.
 	api := fns["scan-api"].url
-	gr, err := http.Get(api + "/v1/images/" + digest + "/report")
+	if nr, _ := http.Get(api + "/v1/images/" + digest + "/report"); nr == nil || nr.StatusCode != http.StatusUnauthorized {
+		t.Errorf("a report without an API key: %v", nr)
+	}
+	gr, err := get(api+"/v1/images/"+digest+"/report", bootstrapKey)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -283,7 +290,7 @@ func TestServerlessSuiteEndToEnd(t *testing.T) {
 		t.Errorf("GET report: %d %.200s", gr.StatusCode, gb)
 	}
 	id := filepath.Base(filepath.Dir(scans[0]))
-	pr, err := http.Get(api + "/v1/scans/" + id)
+	pr, err := get(api+"/v1/scans/"+id, bootstrapKey)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -293,7 +300,7 @@ func TestServerlessSuiteEndToEnd(t *testing.T) {
 	if p.Status != "done" || p.Done != 5 || p.Total != 5 || p.Digest != digest {
 		t.Errorf("progress %+v", p)
 	}
-	if nr, _ := http.Get(api + "/v1/scans/no-such-scan"); nr == nil || nr.StatusCode != http.StatusNotFound {
+	if nr, _ := get(api+"/v1/scans/no-such-scan", bootstrapKey); nr == nil || nr.StatusCode != http.StatusNotFound {
 		t.Errorf("unknown scan: %v", nr)
 	}
 }

@@ -18,11 +18,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/layerscan/layerscan/shared/apikeys"
 	"github.com/layerscan/layerscan/shared/buildcheck"
 	"github.com/layerscan/layerscan/shared/builtin"
 	"github.com/layerscan/layerscan/shared/malware"
 	"github.com/layerscan/layerscan/shared/netguard"
 	"github.com/layerscan/layerscan/shared/pipeline"
+	"github.com/layerscan/layerscan/shared/registries"
 	"github.com/layerscan/layerscan/shared/report"
 	"github.com/layerscan/layerscan/shared/scanrecord"
 	"github.com/layerscan/layerscan/shared/source"
@@ -39,6 +41,7 @@ Usage:
   layerscan db sync [--store DIR] [--from DIR]
   layerscan serve [--store DIR] [--listen ADDR] [--workers N] [timers]   the whole suite in one process
   layerscan registries list|add|remove [--store DIR] [flags]             registry connections
+  layerscan keys create --role ROLE | revoke ID | list [--store DIR]     API keys (admin, operator, viewer, ci)
   layerscan version
 
 Run 'layerscan scan -h' for the scan flags.
@@ -73,6 +76,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = cmdServe(ctx, args[1:], stderr)
 	case "registries":
 		code, err = cmdRegistries(ctx, args[1:], stdout, stderr)
+	case "keys":
+		code, err = cmdKeys(ctx, args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "layerscan", pipeline.Version)
 	case "-h", "--help", "help":
@@ -354,6 +359,9 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	env := suite.NewEnv(o.cfg, st, nil, logger)
+	if err := mayListen(ctx, o.listen, env.Keys); err != nil {
+		return err
+	}
 	pool, err := env.UseLocal(ctx, o.cfg.Workers) // the in-process fan-out
 	if err != nil {
 		return err
@@ -377,4 +385,25 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		pool.Wait()
 		return nil
 	}
+}
+
+// mayListen refuses to serve beyond loopback while no API key could
+// authenticate: every route would answer 401 to everyone, and an operator
+// who meant to open the API would find out from the outside.
+func mayListen(ctx context.Context, listen string, keys *apikeys.Store) error {
+	host, _, err := net.SplitHostPort(listen)
+	if err != nil {
+		return fmt.Errorf("--listen %q: %w", listen, err)
+	}
+	if registries.IsLoopback(host) {
+		return nil
+	}
+	ok, err := keys.Configured(ctx)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return fmt.Errorf("--listen %s is beyond loopback and no API key exists: create one with 'layerscan keys create --role admin' first", listen)
+	}
+	return nil
 }

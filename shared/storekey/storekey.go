@@ -160,7 +160,18 @@ func Registry(id string) string { return ConfigPrefix + "registries/" + id + ".j
 const RegistriesPrefix = ConfigPrefix + "registries/"
 
 // APIKey is one API key (hashed) with its role.
-func APIKey(id string) string { return ConfigPrefix + "keys/" + id + ".json" }
+func APIKey(id string) string { return APIKeysPrefix + id + ".json" }
+
+// APIKeysPrefix holds every API key.
+const APIKeysPrefix = ConfigPrefix + "keys/"
+
+// AuditPrefix holds the audit log, one object per entry.
+const AuditPrefix = "audit/"
+
+// Audit is one audit entry, named by its time so that listing is in order.
+func Audit(t time.Time, random string) string {
+	return AuditPrefix + t.UTC().Format(jobStamp) + "-" + random + ".json"
+}
 
 // Task is the prefix of one task's records (counts, status, log).
 func Task(id string) string { return TasksPrefix + id + "/" }

@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/layerscan/layerscan/shared/apikeys"
 	"github.com/layerscan/layerscan/shared/builtin"
 	"github.com/layerscan/layerscan/shared/dispatch"
 	"github.com/layerscan/layerscan/shared/malware"
@@ -49,6 +50,9 @@ type Config struct {
 	// RetentionDays (LAYERSCAN_RETENTION_DAYS) deletes finished scans'
 	// records older than this; 0 keeps them.
 	RetentionDays int
+	// BootstrapKey (LAYERSCAN_BOOTSTRAP_KEY) is an admin API key accepted
+	// without being stored: the first key of a cloud deployment.
+	BootstrapKey string
 	// Workers (LAYERSCAN_WORKERS) bounds the local pool of `layerscan
 	// serve`; 0 means one per CPU. Its --workers flag overrides it.
 	Workers int
@@ -61,6 +65,7 @@ func FromEnv() (Config, error) {
 		ACRRegistry:    os.Getenv("LAYERSCAN_ACR_REGISTRY"),
 		WebhookToken:   os.Getenv("LAYERSCAN_WEBHOOK_TOKEN"),
 		AdvisoryMirror: os.Getenv("LAYERSCAN_ADVISORY_MIRROR"),
+		BootstrapKey:   os.Getenv(apikeys.BootstrapEnv),
 		StuckAfter:     15 * time.Minute,
 	}
 	for _, h := range strings.Split(os.Getenv("LAYERSCAN_INSECURE_REGISTRIES"), ",") {
@@ -99,6 +104,8 @@ type Env struct {
 	Registries *registries.Store
 	Live       *registries.Live
 	Logins     *registries.Logins
+	// Keys are the API keys every route but /healthz requires.
+	Keys *apikeys.Store
 	// Guard is the network guard every registry request goes through.
 	Guard *netguard.Guard
 	// Listers list each kind's images for periodic scans; a kind without
@@ -126,6 +133,7 @@ func NewEnv(c Config, st store.Store, dispatcher dispatch.Dispatcher, logger *lo
 	return &Env{
 		Config: c, Store: st, Log: logger, dispatcher: dispatcher,
 		Registries: regs, Live: live, Logins: &registries.Logins{},
+		Keys:    &apikeys.Store{Store: st, Bootstrap: c.BootstrapKey},
 		Guard:   &netguard.Guard{Policy: live},
 		Listers: map[registries.Kind]registries.Lister{registries.Harbor: harbor.Lister{}},
 	}

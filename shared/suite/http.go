@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/layerscan/layerscan/shared/advisory"
+	"github.com/layerscan/layerscan/shared/apikeys"
 	"github.com/layerscan/layerscan/shared/digest"
 	"github.com/layerscan/layerscan/shared/event"
 	"github.com/layerscan/layerscan/shared/netguard"
@@ -33,9 +34,16 @@ func httpError(w http.ResponseWriter, err error) {
 	var be BadEvent
 	var mbe *http.MaxBytesError
 	rc, isRegistry := registryStatus(err)
+	var forbidden Forbidden
 	switch {
 	case isRegistry:
 		code = rc
+	case errors.As(err, &forbidden):
+		code = http.StatusForbidden
+	case errors.Is(err, apikeys.ErrInvalid):
+		code = http.StatusBadRequest
+	case errors.Is(err, apikeys.ErrNotFound):
+		code = http.StatusNotFound
 	case errors.Is(err, netguard.ErrRefused):
 		code = http.StatusForbidden
 	case errors.As(err, &be), errors.Is(err, event.ErrBadEvent):
@@ -100,7 +108,8 @@ func (e *Env) WebhookHandler() http.Handler {
 func (e *Env) APIHandler() http.Handler {
 	mux := http.NewServeMux()
 	e.registryRoutes(mux)
-	mux.HandleFunc("POST /v1/scans", func(w http.ResponseWriter, r *http.Request) {
+	e.keyRoutes(mux)
+	mux.HandleFunc("POST /v1/scans", e.allow(apikeys.Scan, func(w http.ResponseWriter, r *http.Request) {
 		body, err := readBody(w, r)
 		if err != nil {
 			httpError(w, err)
@@ -117,16 +126,19 @@ func (e *Env) APIHandler() http.Handler {
 			return
 		}
 		writeJSON(w, http.StatusAccepted, &Outcome{ScanIDs: ids})
-	})
-	mux.HandleFunc("GET /v1/scans/{id}", func(w http.ResponseWriter, r *http.Request) {
+	}))
+	mux.HandleFunc("GET /v1/scans/{id}", e.allow(apikeys.ReadReports, func(w http.ResponseWriter, r *http.Request) {
 		p, err := scanrecord.ReadProgress(r.Context(), e.Store, r.PathValue("id"))
+		if err == nil {
+			err = covers(r.Context(), p.Ref)
+		}
 		if err != nil {
 			httpError(w, err)
 			return
 		}
 		writeJSON(w, http.StatusOK, p)
-	})
-	mux.HandleFunc("GET /v1/images/{digest}/report", func(w http.ResponseWriter, r *http.Request) {
+	}))
+	mux.HandleFunc("GET /v1/images/{digest}/report", e.allow(apikeys.ReadReports, func(w http.ResponseWriter, r *http.Request) {
 		d := r.PathValue("digest")
 		if !digest.Valid(d) {
 			httpError(w, BadEvent{errors.New("digest must be sha256:<64 hex>")})
@@ -137,13 +149,20 @@ func (e *Env) APIHandler() http.Handler {
 			version = db.Manifest.Version
 		}
 		b, err := e.Store.Get(r.Context(), storekey.Report(d, version))
+		if err == nil && callerKey(r.Context()) != nil && len(callerKey(r.Context()).Repositories) > 0 {
+			var head struct {
+				Image struct{ Ref string } `json:"image"`
+			}
+			json.Unmarshal(b, &head)
+			err = covers(r.Context(), head.Image.Ref)
+		}
 		if err != nil {
 			httpError(w, err)
 			return
 		}
 		w.Header().Set("Content-Type", "application/json")
 		w.Write(b)
-	})
+	}))
 	return mux
 }
 
@@ -153,6 +172,9 @@ func (e *Env) APIHandler() http.Handler {
 func (e *Env) OnDemand(ctx context.Context, r *event.OnDemand) ([]string, error) {
 	if strings.HasPrefix(r.Image, "/") || strings.HasPrefix(r.Image, ".") || !strings.Contains(r.Image, "/") {
 		return nil, BadEvent{errors.New("image must be a registry reference (host/repository[:tag|@digest])")}
+	}
+	if err := covers(ctx, r.Image); err != nil {
+		return nil, err
 	}
 	host, _ := registries.ParseRef(r.Image)
 	c, err := e.admit(ctx, host)

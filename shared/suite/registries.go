@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 
+	"github.com/layerscan/layerscan/shared/apikeys"
 	"github.com/layerscan/layerscan/shared/registries"
 )
 
@@ -52,7 +53,7 @@ func decodeConnection(w http.ResponseWriter, r *http.Request) (*registries.Conne
 //	PUT    /v1/registries/{id}   replace one; a secret sent back masked is kept
 //	DELETE /v1/registries/{id}   delete one (204); the default ACR connections stay (409)
 func (e *Env) registryRoutes(mux *http.ServeMux) {
-	mux.HandleFunc("GET /v1/registries", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("GET /v1/registries", e.allow(apikeys.ReadSettings, func(w http.ResponseWriter, r *http.Request) {
 		cs, err := e.Registries.List(r.Context())
 		if err != nil {
 			httpError(w, err)
@@ -63,8 +64,8 @@ func (e *Env) registryRoutes(mux *http.ServeMux) {
 			out = append(out, c.Masked())
 		}
 		writeJSON(w, http.StatusOK, map[string]any{"registries": out})
-	})
-	mux.HandleFunc("POST /v1/registries", func(w http.ResponseWriter, r *http.Request) {
+	}))
+	mux.HandleFunc("POST /v1/registries", e.allow(apikeys.Manage, func(w http.ResponseWriter, r *http.Request) {
 		c, err := decodeConnection(w, r)
 		if err == nil {
 			err = e.Registries.Create(r.Context(), c)
@@ -74,17 +75,18 @@ func (e *Env) registryRoutes(mux *http.ServeMux) {
 			return
 		}
 		e.Live.Invalidate()
+		e.audited(r, "registry.create", c.ID)
 		writeJSON(w, http.StatusCreated, c.Masked())
-	})
-	mux.HandleFunc("GET /v1/registries/{id}", func(w http.ResponseWriter, r *http.Request) {
+	}))
+	mux.HandleFunc("GET /v1/registries/{id}", e.allow(apikeys.ReadSettings, func(w http.ResponseWriter, r *http.Request) {
 		c, err := e.Registries.Get(r.Context(), r.PathValue("id"))
 		if err != nil {
 			httpError(w, err)
 			return
 		}
 		writeJSON(w, http.StatusOK, c.Masked())
-	})
-	mux.HandleFunc("PUT /v1/registries/{id}", func(w http.ResponseWriter, r *http.Request) {
+	}))
+	mux.HandleFunc("PUT /v1/registries/{id}", e.allow(apikeys.Manage, func(w http.ResponseWriter, r *http.Request) {
 		c, err := decodeConnection(w, r)
 		if err == nil {
 			err = e.Registries.Update(r.Context(), r.PathValue("id"), c)
@@ -94,16 +96,18 @@ func (e *Env) registryRoutes(mux *http.ServeMux) {
 			return
 		}
 		e.Live.Invalidate()
+		e.audited(r, "registry.update", c.ID)
 		writeJSON(w, http.StatusOK, c.Masked())
-	})
-	mux.HandleFunc("DELETE /v1/registries/{id}", func(w http.ResponseWriter, r *http.Request) {
+	}))
+	mux.HandleFunc("DELETE /v1/registries/{id}", e.allow(apikeys.Manage, func(w http.ResponseWriter, r *http.Request) {
 		if err := e.Registries.Delete(r.Context(), r.PathValue("id")); err != nil {
 			httpError(w, err)
 			return
 		}
 		e.Live.Invalidate()
+		e.audited(r, "registry.delete", r.PathValue("id"))
 		w.WriteHeader(http.StatusNoContent)
-	})
+	}))
 }
 
 // statusOf maps the registry errors to HTTP statuses.

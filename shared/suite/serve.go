@@ -22,6 +22,9 @@ func (e *Env) LocalHandler() http.Handler {
 	mux.Handle("/v1/images/", api)
 	mux.Handle("/v1/registries", api)
 	mux.Handle("/v1/registries/", api)
+	mux.Handle("/v1/keys", api)
+	mux.Handle("/v1/keys/", api)
+	mux.Handle("/v1/audit", api)
 	mux.Handle("/v1/events", e.WebhookHandler())
 	mux.Handle("/v1/events/", e.WebhookHandler())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
