@@ -27,7 +27,7 @@ func TestServe(t *testing.T) {
 	key := createKey(t, bin, storeDir, "admin")
 	port := freePort(t)
 	cmd := exec.Command(bin, "serve", "--store", storeDir, "--listen", "127.0.0.1:"+port, "--workers", "2")
-	cmd.Env = append(os.Environ(), "LAYERSCAN_INSECURE_REGISTRIES="+host, "LAYERSCAN_STORE=")
+	cmd.Env = append(os.Environ(), "LAYERSCAN_INSECURE_REGISTRIES="+host, "LAYERSCAN_STORE=", "LAYERSCAN_WEBHOOK_TOKEN=harbor-auth-header")
 	var logs bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	if err := cmd.Start(); err != nil {
@@ -46,7 +46,9 @@ func TestServe(t *testing.T) {
 	post := func(path, body string) (int, []byte) {
 		req, _ := http.NewRequest(http.MethodPost, base+path, strings.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")
-		if path != "/v1/events" {
+		if strings.HasPrefix(path, "/v1/events") {
+			req.Header.Set("Authorization", "harbor-auth-header") // as Harbor sends its auth header
+		} else {
 			req.Header.Set("Authorization", "Bearer "+key)
 		}
 		resp, err := http.DefaultClient.Do(req)
@@ -95,6 +97,11 @@ func TestServe(t *testing.T) {
 	code, b = post("/v1/events/harbor", harbor)
 	if code != http.StatusAccepted || !strings.Contains(string(b), "team/app@sha256:f29e6734") {
 		t.Errorf("harbor webhook: %d %s", code, b)
+	}
+	// The same notification again is a replay: nothing queued.
+	code, b = post("/v1/events/harbor", harbor)
+	if code != http.StatusAccepted || strings.Contains(string(b), `"images"`) || !strings.Contains(string(b), "replay") {
+		t.Errorf("replayed harbor webhook: %d %s", code, b)
 	}
 }
 

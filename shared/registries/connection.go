@@ -71,6 +71,8 @@ type Connection struct {
 	// kind's default (DefaultImagesPerHour), -1 unlimited.
 	ImagesPerHour int               `json:"imagesPerHour,omitempty"`
 	Labels        map[string]string `json:"labels,omitempty"`
+	// Webhook is how the registry's push notifications prove they are its.
+	Webhook *Webhook `json:"webhook,omitempty"`
 
 	// Region of an ACR EE instance or ECR registry.
 	Region string `json:"region,omitempty"`
@@ -88,6 +90,19 @@ type Connection struct {
 	Builtin bool   `json:"builtin,omitempty"`
 	Created string `json:"created,omitempty"`
 	Updated string `json:"updated,omitempty"`
+}
+
+// Webhook authenticates a registry's push notifications. Without a
+// secret they are refused, unless AllowUnauthenticated says otherwise.
+type Webhook struct {
+	// Secret the sender proves: as Harbor's "Auth Header" (sent verbatim,
+	// or as a Bearer token), as ?token=, or as the key of an HMAC-SHA256
+	// signature of the body (X-Layerscan-Signature or X-Hub-Signature-256:
+	// sha256=<hex>).
+	Secret *Secret `json:"secret,omitempty"`
+	// AllowUnauthenticated accepts notifications without proof: an explicit
+	// choice, for a registry on a network nobody else reaches.
+	AllowUnauthenticated bool `json:"allowUnauthenticated,omitempty"`
 }
 
 // Auth says how a connection logs in.
@@ -190,6 +205,11 @@ func (c *Connection) Validate() error {
 			return invalid("region", "an ecr cloud login needs region")
 		}
 	}
+	if w := c.Webhook; w != nil && w.Secret != nil {
+		if err := w.Secret.validate(); err != nil {
+			return invalid("webhook.secret", "%v", err)
+		}
+	}
 	if c.ImagesPerHour < -1 {
 		return invalid("imagesPerHour", "%d: want -1 (unlimited), 0 (the kind's default) or a positive count", c.ImagesPerHour)
 	}
@@ -207,14 +227,24 @@ func (c *Connection) Validate() error {
 // Masked is the connection as every response shows it: no secret value,
 // encrypted or not; where a secret comes from stays visible.
 func (c Connection) Masked() Connection {
-	if s := c.Auth.Secret; s != nil {
-		m := Secret{Env: s.Env, File: s.File}
-		if s.Encrypted != "" {
-			m.Encrypted = "****"
-		}
-		c.Auth.Secret = &m
+	c.Auth.Secret = c.Auth.Secret.masked()
+	if c.Webhook != nil {
+		w := *c.Webhook
+		w.Secret = w.Secret.masked()
+		c.Webhook = &w
 	}
 	return c
+}
+
+func (s *Secret) masked() *Secret {
+	if s == nil {
+		return nil
+	}
+	m := Secret{Env: s.Env, File: s.File}
+	if s.Encrypted != "" {
+		m.Encrypted = "****"
+	}
+	return &m
 }
 
 // Serves reports whether host (host[:port], as a reference names it) is

@@ -140,6 +140,11 @@ func (s *Store) prepare(c *Connection) error {
 	if err := c.Validate(); err != nil {
 		return err
 	}
+	if c.Webhook != nil {
+		if err := s.Secrets.Seal(c.Webhook.Secret); err != nil {
+			return err
+		}
+	}
 	return s.Secrets.Seal(c.Auth.Secret)
 }
 
@@ -177,6 +182,9 @@ func (s *Store) Update(ctx context.Context, id string, c *Connection) error {
 	}
 	if sec := c.Auth.Secret; sec != nil && sec.Encrypted == "****" && old.Auth.Secret != nil {
 		c.Auth.Secret = old.Auth.Secret
+	}
+	if c.Webhook != nil && c.Webhook.Secret != nil && c.Webhook.Secret.Encrypted == "****" && old.Webhook != nil {
+		c.Webhook.Secret = old.Webhook.Secret
 	}
 	if err := s.prepare(c); err != nil {
 		return err

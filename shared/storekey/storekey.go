@@ -10,6 +10,7 @@
 package storekey
 
 import (
+	"fmt"
 	"net/url"
 	"strings"
 	"time"
@@ -181,3 +182,15 @@ const Outbox = NotificationsPrefix + "outbox/"
 
 // Fix is the prefix of one fix task's layers and verification.
 func Fix(taskID string) string { return FixesPrefix + taskID + "/" }
+
+// EventsPrefix holds what de-duplicates registry notifications.
+const EventsPrefix = "events/"
+
+// EventSeen is created once per delivered notification (by its ID).
+func EventSeen(hash string) string { return EventsPrefix + "seen/" + hash }
+
+// DigestQueued is created once per digest and window: a digest pushed
+// again within the window is not scanned again.
+func DigestQueued(digest string, window int64) string {
+	return EventsPrefix + "digests/" + digest + "/" + fmt.Sprint(window)
+}

@@ -72,34 +72,49 @@ func (e *Env) StepWorker(step string) func(ctx context.Context, body []byte) ([]
 	}
 }
 
-// RegistryEvent turns one push notification into scan-image jobs. Tags are
-// resolved to digests first: nothing is written for an image whose digest
-// cannot be known.
-func (e *Env) RegistryEvent(ctx context.Context, body []byte) (*Outcome, error) {
-	ev, err := event.ParsePush(body, event.Options{ACRRegistry: e.Config.ACRRegistry})
-	if err != nil {
-		return nil, badEvent(err)
-	}
+// queuePush turns one authenticated push notification into scan-image
+// jobs. Tags are resolved to digests first: nothing is written for an
+// image whose digest cannot be known. A replayed notification queues
+// nothing; a digest queued within DigestWindow is not queued again.
+func (e *Env) queuePush(ctx context.Context, ev *event.Event, body []byte) (*Outcome, error) {
 	d, err := e.Steps(ctx)
 	if err != nil {
 		return nil, err
 	}
 	out := &Outcome{Ignored: ev.Ignored}
+	if len(ev.Images) == 0 {
+		return out, nil
+	}
+	first, err := e.firstDelivery(ctx, ev, body)
+	if err != nil {
+		return nil, err
+	}
+	if !first {
+		out.Ignored = "a replay or duplicate delivery of notification " + ev.ID
+		e.Log.Printf("registry-events: %s event %s: %s", ev.Kind, ev.ID, out.Ignored)
+		return out, nil
+	}
 	var todo []scanrecord.Request
 	for _, img := range ev.Images {
 		c, err := e.admit(ctx, img.Registry)
 		if err != nil {
 			return nil, err
 		}
-		insecure := c.Insecure
 		if img.Digest == "" {
-			digest, err := registry.Resolve(ctx, img.Ref(), insecure, source.Apply(d.Registry...))
+			digest, err := registry.Resolve(ctx, img.Ref(), c.Insecure, source.Apply(d.Registry...))
 			if err != nil {
 				return nil, fmt.Errorf("resolve %s: %w", img.Ref(), err)
 			}
 			img.Digest = digest
 		}
-		src := source.Ref{Kind: source.KindRegistry, Location: img.Ref(), Insecure: insecure}
+		fresh, err := e.digestFresh(ctx, img.Digest)
+		if err != nil {
+			return nil, err
+		}
+		if !fresh {
+			continue
+		}
+		src := source.Ref{Kind: source.KindRegistry, Location: img.Ref(), Insecure: c.Insecure}
 		todo = append(todo, scanrecord.Request{Source: src, AllPlatforms: true, Trigger: string(ev.Kind)})
 	}
 	for _, req := range todo {

@@ -2,7 +2,6 @@ package suite
 
 import (
 	"context"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"io"
@@ -40,6 +39,8 @@ func httpError(w http.ResponseWriter, err error) {
 		code = rc
 	case errors.As(err, &forbidden):
 		code = http.StatusForbidden
+	case errors.As(err, new(Unauthenticated)):
+		code = http.StatusUnauthorized
 	case errors.Is(err, apikeys.ErrInvalid):
 		code = http.StatusBadRequest
 	case errors.Is(err, apikeys.ErrNotFound):
@@ -56,20 +57,6 @@ func httpError(w http.ResponseWriter, err error) {
 	writeJSON(w, code, map[string]string{"error": err.Error()})
 }
 
-// authorized checks the shared webhook token: ?token=, a Bearer header, or
-// the Authorization header verbatim (Harbor sends its "Auth Header" so).
-func (e *Env) authorized(r *http.Request) bool {
-	want := e.Config.WebhookToken
-	if want == "" {
-		return true
-	}
-	got := r.URL.Query().Get("token")
-	if got == "" {
-		got = strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
-	}
-	return subtle.ConstantTimeCompare([]byte(got), []byte(want)) == 1
-}
-
 func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	return io.ReadAll(http.MaxBytesReader(w, r.Body, event.MaxBody))
 }
@@ -82,16 +69,12 @@ func (e *Env) WebhookHandler() http.Handler {
 			writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": "POST a registry notification"})
 			return
 		}
-		if !e.authorized(r) {
-			writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "missing or wrong webhook token"})
-			return
-		}
 		body, err := readBody(w, r)
 		if err != nil {
 			httpError(w, err)
 			return
 		}
-		out, err := e.RegistryEvent(r.Context(), body)
+		out, err := e.WebhookEvent(r, body)
 		if err != nil {
 			httpError(w, err)
 			return

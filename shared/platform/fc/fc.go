@@ -150,14 +150,24 @@ func (f *Function) Handler() http.Handler {
 		w.Header().Set("x-fc-status", "200")
 		w.WriteHeader(http.StatusOK)
 	})
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+	httpTrigger := func(w http.ResponseWriter, r *http.Request) {
 		if f.HTTP == nil {
 			http.Error(w, "this function has no HTTP trigger", http.StatusNotFound)
 			return
 		}
 		f.HTTP.ServeHTTP(w, r.WithContext(WithInvocation(r.Context(), FromRequest(r))))
+	}
+	mux.HandleFunc("/", httpTrigger)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// FC marks what an HTTP trigger forwards: a client that asks an
+		// anonymous HTTP trigger for /invoke reaches the HTTP handler (and
+		// its authentication), never the event handler.
+		if r.Header.Get("x-fc-control-path") == "/http-invoke" {
+			httpTrigger(w, r)
+			return
+		}
+		mux.ServeHTTP(w, r)
 	})
-	return mux
 }
 
 // Typed lets an error name its errorType (BadEvent for malformed input).

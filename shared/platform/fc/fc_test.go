@@ -100,3 +100,31 @@ func TestAddr(t *testing.T) {
 		t.Errorf("port %q", Addr())
 	}
 }
+
+// TestHTTPTriggerCannotReachInvoke: a client of an anonymous HTTP trigger
+// that asks for /invoke is served by the HTTP handler (FC marks what an
+// HTTP trigger forwards with x-fc-control-path: /http-invoke).
+func TestHTTPTriggerCannotReachInvoke(t *testing.T) {
+	invoked, served := 0, 0
+	f := &Function{
+		Invoke: func(context.Context, Invocation, []byte) ([]byte, error) { invoked++; return []byte("{}"), nil },
+		HTTP:   http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { served++; w.WriteHeader(http.StatusUnauthorized) }),
+		Log:    log.New(io.Discard, "", 0),
+	}
+	h := f.Handler()
+	for _, c := range []struct {
+		control      string
+		wantInvoked  int
+		wantHTTPHits int
+	}{
+		{"/http-invoke", 0, 1},
+		{"/invoke", 1, 1},
+	} {
+		req := httptest.NewRequest(http.MethodPost, "/invoke", strings.NewReader(`{"specversion":"1.0"}`))
+		req.Header.Set("x-fc-control-path", c.control)
+		h.ServeHTTP(httptest.NewRecorder(), req)
+		if invoked != c.wantInvoked || served != c.wantHTTPHits {
+			t.Errorf("control path %s: %d invocations, %d HTTP requests", c.control, invoked, served)
+		}
+	}
+}
