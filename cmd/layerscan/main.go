@@ -24,6 +24,7 @@ import (
 	"github.com/layerscan/layerscan/shared/malware"
 	"github.com/layerscan/layerscan/shared/netguard"
 	"github.com/layerscan/layerscan/shared/pipeline"
+	"github.com/layerscan/layerscan/shared/redact"
 	"github.com/layerscan/layerscan/shared/registries"
 	"github.com/layerscan/layerscan/shared/report"
 	"github.com/layerscan/layerscan/shared/scanrecord"
@@ -246,7 +247,7 @@ func render(reports []*report.Report, f *scanFlags, filter *report.Filter, stdou
 			code = f.exitCode
 		}
 		if !r.Complete {
-			fmt.Fprintf(stderr, "layerscan: %s: INCOMPLETE scan: %s\n", r.Image.Ref, strings.Join(r.Errors, "; "))
+			fmt.Fprintf(redact.Terminal(stderr), "layerscan: %s: INCOMPLETE scan: %s\n", r.Image.Ref, strings.Join(r.Errors, "; "))
 			if code == 0 {
 				code = exitIncomplete
 			}

@@ -76,12 +76,19 @@ func Typed[J Job](run func(context.Context, J) error) Handler {
 // Handlers maps step names to their handlers.
 type Handlers map[string]Handler
 
-// Run runs one envelope with the handler of its step.
-func (h Handlers) Run(ctx context.Context, e Envelope) error {
+// Run runs one envelope with the handler of its step. A panic in a step
+// (a parser of hostile input that slipped) is the job's error: one poison
+// job must never take the process, and every job beside it, down.
+func (h Handlers) Run(ctx context.Context, e Envelope) (err error) {
 	run, ok := h[e.Step]
 	if !ok {
 		return fmt.Errorf("unknown step %q", e.Step)
 	}
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("%s job panicked: %v", e.Step, p)
+		}
+	}()
 	return run(ctx, e.Job)
 }
 

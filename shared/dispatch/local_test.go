@@ -104,3 +104,14 @@ func TestQueueEnvelope(t *testing.T) {
 		t.Error("a step name with a slash was accepted")
 	}
 }
+
+func TestPanicIsTheJobsError(t *testing.T) {
+	h := Handlers{"leaf": Typed(func(context.Context, leaf) error { panic("hostile input") })}
+	l := NewLocal(context.Background(), 1, h)
+	if err := Enqueue(context.Background(), l, leaf{}); err != nil {
+		t.Fatal(err)
+	}
+	if errs := l.Wait(); len(errs) != 1 || !strings.Contains(errs[0].Error(), "panicked: hostile input") {
+		t.Errorf("errors %v", errs)
+	}
+}

@@ -1,6 +1,7 @@
 package redact
 
 import (
+	"io"
 	"strings"
 	"testing"
 )
@@ -18,5 +19,27 @@ func TestMaskAndClip(t *testing.T) {
 	}
 	if Clip("héllo world", 5) != "héllo…" || Clip("short", 10) != "short" {
 		t.Errorf("Clip: %q", Clip("héllo world", 5))
+	}
+}
+
+func TestPrintable(t *testing.T) {
+	for in, want := range map[string]string{
+		"usr/bin/ls":               "usr/bin/ls",
+		"a\x1b[2K\x1b[1Aevil":      `a\x1b[2K\x1b[1Aevil`,
+		"bell\a and \r return":     `bell\x07 and \x0d return`,
+		"c1 \u009b31m":             `c1 \x9b31m`,
+		"rtl \u202egnp.exe":        `rtl \u202egnp.exe`,
+		"tabs\tand\nnewlines stay": "tabs\tand\nnewlines stay",
+		"密码 stays":                 "密码 stays",
+		string([]byte{0xff, 'x'}):  `\ufffdx`,
+	} {
+		if got := Printable(in); got != want {
+			t.Errorf("Printable(%q) = %q, want %q", in, got, want)
+		}
+	}
+	var b strings.Builder
+	io.WriteString(Terminal(&b), "row \x1b[31mred")
+	if b.String() != `row \x1b[31mred` {
+		t.Errorf("Terminal wrote %q", b.String())
 	}
 }

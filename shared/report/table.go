@@ -12,7 +12,7 @@ import (
 
 // WriteTable renders the report for a terminal.
 func WriteTable(w io.Writer, r *Report) error {
-	bw := &errWriter{w: w}
+	bw := &errWriter{w: redact.Terminal(w)}
 	os := "unknown"
 	if r.Image.OS != nil {
 		os = strings.TrimSpace(r.Image.OS.Family + " " + r.Image.OS.Version)
