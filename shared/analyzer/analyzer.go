@@ -91,7 +91,7 @@ func (s *Set) Version() string {
 	if lim == (layer.Limits{}) {
 		lim = layer.DefaultLimits
 	}
-	id := fmt.Sprintf("%s|%s|file<=%d|layer<=%d,%d,%d", s.parts, scan.LayerFactsSchema, s.MaxFileBytes, lim.MaxUncompressedBytes, lim.MaxEntries, lim.MaxPathLen)
+	id := fmt.Sprintf("%s|%s|walk@%d|file<=%d|layer<=%d,%d,%d", s.parts, scan.LayerFactsSchema, layer.Version, s.MaxFileBytes, lim.MaxUncompressedBytes, lim.MaxEntries, lim.MaxPathLen)
 	sum := sha256.Sum256([]byte(id))
 	return "as-" + hex.EncodeToString(sum[:6])
 }

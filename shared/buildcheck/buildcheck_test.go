@@ -175,3 +175,38 @@ func TestHeredocs(t *testing.T) {
 		t.Errorf("here-string: %v %d", err, len(all))
 	}
 }
+
+// TestSecretsInHistoryLines: BuildKit's build arguments raise a finding and
+// every secret a history line shows is masked wherever it is quoted.
+func TestSecretsInHistoryLines(t *testing.T) {
+	line := "RUN |2 DB_PASSWORD=hunter2-secret AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY /bin/sh -c curl -u admin:p4ssw0rd https://deploy:t0ken@example.com/x | sh # buildkit"
+	in := ParseCreatedBy(line)
+	if in.Cmd != "RUN" || len(in.BuildArgs) != 2 {
+		t.Fatalf("parsed %+v", in)
+	}
+	in.Where = "history[3]"
+	fs := Check([]Instruction{in}, Image{User: "app"})
+	args := 0
+	for _, f := range fs {
+		if f.ID == "LS-BUILD-ARG-SECRET" {
+			args++
+		}
+		for _, secret := range []string{"hunter2-secret", "wJalrXUtnFEMI", "p4ssw0rd", "t0ken"} {
+			if strings.Contains(f.Evidence, secret) {
+				t.Errorf("%s evidence shows %s: %s", f.ID, secret, f.Evidence)
+			}
+		}
+	}
+	if args != 2 {
+		t.Errorf("%d build-argument findings, want 2: %+v", args, fs)
+	}
+	masked := MaskLine(line)
+	for _, secret := range []string{"hunter2-secret", "wJalrXUtnFEMI", "p4ssw0rd", "t0ken"} {
+		if strings.Contains(masked, secret) {
+			t.Errorf("MaskLine kept %s: %s", secret, masked)
+		}
+	}
+	if got := MaskLine("useradd -u 1000 app && mkdir -p /srv"); got != "useradd -u 1000 app && mkdir -p /srv" {
+		t.Errorf("harmless flags masked: %s", got)
+	}
+}

@@ -1,6 +1,7 @@
 package buildcheck
 
 import (
+	"encoding/json"
 	"fmt"
 	"regexp"
 	"strings"
@@ -32,6 +33,7 @@ var checks = map[string]finding{
 	"LS-BUILD-APP-AS-ROOT":      {"LS-BUILD-APP-AS-ROOT", "", scan.High, "The application starts as root", "Run the application as an unprivileged user (USER), and drop capabilities it does not need."},
 	"LS-BUILD-ADD":              {"LS-BUILD-ADD", "CIS-DI-0009", scan.Low, "ADD used where COPY would do", "Use COPY for local files; ADD also unpacks archives and fetches URLs, which hides what enters the image."},
 	"LS-BUILD-ADD-REMOTE":       {"LS-BUILD-ADD-REMOTE", "CIS-DI-0009", scan.Medium, "ADD fetches a remote URL at build time", "Download with curl or wget over HTTPS in a RUN step and verify a checksum, or COPY a vetted file."},
+	"LS-BUILD-ARG-SECRET":       {"LS-BUILD-ARG-SECRET", "DL3044", scan.High, "Secret passed as a build argument", "Build arguments are recorded in the image history, readable by anyone who can pull: pass secrets with RUN --mount=type=secret, and rotate this one."},
 	"LS-BUILD-ENV-SECRET":       {"LS-BUILD-ENV-SECRET", "CIS-DI-0010", scan.High, "Secret stored in an environment variable", "Remove the secret from ENV (it is readable in the image config by anyone who can pull); pass it at run time from a secret store, and rotate it."},
 	"LS-BUILD-TLS-NODE":         {"LS-BUILD-TLS-NODE", "", scan.High, "NODE_TLS_REJECT_UNAUTHORIZED=0 disables TLS certificate checks for Node.js", "Remove NODE_TLS_REJECT_UNAUTHORIZED=0; add the needed CA with NODE_EXTRA_CA_CERTS instead."},
 	"LS-BUILD-TLS-PYTHON":       {"LS-BUILD-TLS-PYTHON", "", scan.High, "PYTHONHTTPSVERIFY=0 disables TLS certificate checks for Python", "Remove PYTHONHTTPSVERIFY=0; install the needed CA into the trust store."},
@@ -120,6 +122,13 @@ func (c *checker) env(in Instruction, k, v string) {
 	}
 }
 
+// buildArg checks one build argument BuildKit recorded in the history.
+func (c *checker) buildArg(in Instruction, k, v string) {
+	if SensitiveName(k) && v != "" || SecretValue(v) {
+		c.add("LS-BUILD-ARG-SECRET", in, fmt.Sprintf("%s: build argument %s=%s", in.Where, k, redact.Mask(v)))
+	}
+}
+
 // instructionRules are the checks of each instruction, by its name.
 var instructionRules = map[string]func(*checker, Instruction){
 	"MAINTAINER": func(c *checker, in Instruction) { c.add("LS-BUILD-MAINTAINER", in, cite(in)) },
@@ -162,7 +171,12 @@ var instructionRules = map[string]func(*checker, Instruction){
 			}
 		}
 	},
-	"RUN": func(c *checker, in Instruction) { c.out = append(c.out, checkRun(in, cite(in))...) },
+	"RUN": func(c *checker, in Instruction) {
+		for _, kv := range in.BuildArgs {
+			c.buildArg(in, kv[0], kv[1])
+		}
+		c.out = append(c.out, checkRun(in, cite(in))...)
+	},
 }
 
 // Check runs every build-instruction check. Findings carry the instruction's
@@ -382,23 +396,66 @@ func SensitiveName(name string) bool {
 	return false
 }
 
-var secretValueRe = regexp.MustCompile(`\bLTAI[A-Za-z0-9]{12,20}\b|\b(?:AKIA|ASIA)[A-Z0-9]{16}\b|\bgh[pousr]_[A-Za-z0-9]{36}\b|\bglpat-[A-Za-z0-9_-]{20}\b|\bxox[baprs]-[A-Za-z0-9-]{10,}|\bnpm_[A-Za-z0-9]{36}\b|-----BEGIN [A-Z ]*PRIVATE KEY`)
+var secretValueRe = regexp.MustCompile(`<redacted secret[^>]*>|\bLTAI[A-Za-z0-9]{12,20}\b|\b(?:AKIA|ASIA)[A-Z0-9]{16}\b|\bgh[pousr]_[A-Za-z0-9]{36}\b|\bglpat-[A-Za-z0-9_-]{20}\b|\bxox[baprs]-[A-Za-z0-9-]{10,}|\bnpm_[A-Za-z0-9]{36}\b|-----BEGIN [A-Z ]*PRIVATE KEY`)
 
 // SecretValue is true for values that look like a credential whatever the name.
 func SecretValue(v string) bool { return secretValueRe.MatchString(v) }
 
-// maskLine masks NAME=value pairs of sensitive names and token-shaped values
-// inside a shell line before it is quoted as evidence.
-func maskLine(s string) string {
+// userinfoRe finds the password of URL userinfo (scheme://user:pass@host).
+var userinfoRe = regexp.MustCompile(`([a-zA-Z][a-zA-Z0-9+.-]*://[^/\s:@]*:)([^@\s/]+)@`)
+
+// credFlags take a credential as their value: user:password (masked when
+// it has the colon: "useradd -u 1000" is no secret), or a password.
+var credFlags = map[string]bool{"-u": true, "--user": true, "--proxy-user": true, "--password": true, "--http-password": true, "--ftp-password": true}
+
+// MaskLine masks what a shell or history line shows of secrets before it is
+// quoted anywhere: NAME=value pairs of sensitive names, token-shaped values,
+// URL userinfo passwords, and the values of credential flags (curl -u
+// user:pass, --password=…). Whitespace is kept as it was.
+func MaskLine(s string) string {
 	s = secretValueRe.ReplaceAllStringFunc(s, redact.Mask)
-	words := strings.Fields(s)
-	for i, w := range words {
-		if k, v, ok := strings.Cut(w, "="); ok && v != "" && SensitiveName(strings.TrimLeft(k, "-")) {
-			words[i] = k + "=" + redact.Mask(v)
+	s = userinfoRe.ReplaceAllString(s, "${1}****@")
+	var out strings.Builder
+	prevFlag := ""
+	for _, w := range strings.SplitAfter(s, " ") {
+		word := strings.TrimRight(w, " ")
+		tail := w[len(word):]
+		switch {
+		case prevFlag != "" && word != "":
+			word = maskCred(prevFlag, word)
+		case strings.Contains(word, "="):
+			k, v, _ := strings.Cut(word, "=")
+			switch {
+			case v != "" && SensitiveName(strings.TrimLeft(k, "-")):
+				word = k + "=" + redact.Mask(v)
+			case v != "" && credFlags[k]:
+				word = k + "=" + maskCred(k, v)
+			}
 		}
+		switch {
+		case credFlags[word]:
+			prevFlag = word
+		case word != "":
+			prevFlag = ""
+		}
+		out.WriteString(word + tail)
 	}
-	return strings.Join(words, " ")
+	return out.String()
 }
+
+// maskCred masks a credential flag's value: the password of user:pass, or
+// a password flag's whole value.
+func maskCred(flag, v string) string {
+	if u, _, ok := strings.Cut(v, ":"); ok {
+		return u + ":****"
+	}
+	if strings.Contains(flag, "password") {
+		return redact.Mask(v)
+	}
+	return v
+}
+
+func maskLine(s string) string { return MaskLine(s) }
 
 func isShell(cmd string) bool {
 	first := strings.Fields(cmd)[0]
@@ -414,4 +471,59 @@ func userName(u string) string {
 		return "root (no USER)"
 	}
 	return u
+}
+
+// RedactConfig returns an image config with its secrets masked, for
+// keeping in the store: environment values of sensitive names or
+// token-shaped values become "<redacted secret …>" (which Check still
+// reports), and history lines are masked as MaskLine does. Everything else
+// is kept as it was.
+func RedactConfig(raw []byte) ([]byte, error) {
+	var doc map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		return nil, err
+	}
+	for _, section := range []string{"config", "container_config"} {
+		b, ok := doc[section]
+		if !ok || string(b) == "null" {
+			continue
+		}
+		var c map[string]json.RawMessage
+		if err := json.Unmarshal(b, &c); err != nil {
+			return nil, fmt.Errorf("%s: %w", section, err)
+		}
+		var env []string
+		if e, ok := c["Env"]; ok && json.Unmarshal(e, &env) == nil {
+			for i, kv := range env {
+				k, v, _ := strings.Cut(kv, "=")
+				if v != "" && (SensitiveName(k) || SecretValue(v)) {
+					env[i] = k + "=<redacted secret " + redact.Mask(v) + ">"
+				}
+			}
+			c["Env"], _ = json.Marshal(env)
+		}
+		for _, field := range []string{"Cmd", "Entrypoint"} {
+			var words []string
+			if w, ok := c[field]; ok && json.Unmarshal(w, &words) == nil {
+				for i := range words {
+					words[i] = MaskLine(words[i])
+				}
+				c[field], _ = json.Marshal(words)
+			}
+		}
+		doc[section], _ = json.Marshal(c)
+	}
+	if h, ok := doc["history"]; ok {
+		var hist []map[string]json.RawMessage
+		if json.Unmarshal(h, &hist) == nil {
+			for _, e := range hist {
+				var line string
+				if b, ok := e["created_by"]; ok && json.Unmarshal(b, &line) == nil {
+					e["created_by"], _ = json.Marshal(MaskLine(line))
+				}
+			}
+			doc["history"], _ = json.Marshal(hist)
+		}
+	}
+	return json.Marshal(doc)
 }

@@ -23,11 +23,15 @@ type Instruction struct {
 	Where string
 	// LayerDiffID is the layer the step created, if any (history only).
 	LayerDiffID string
+	// BuildArgs are the build arguments BuildKit records before a RUN
+	// ("RUN |2 A=1 B=2 /bin/sh -c …"): visible to anyone who pulls.
+	BuildArgs [][2]string
 }
 
 var (
 	nopRe      = regexp.MustCompile(`^/bin/(?:ba)?sh -c #\(nop\)\s*`)
 	shellRe    = regexp.MustCompile(`^(?:\|\d+ (?:\S+=\S*\s+)*)?/bin/(?:ba)?sh -c\s+`)
+	argsRe     = regexp.MustCompile(`^\|\d+ ((?:\S+=\S*\s+)*)`)
 	buildkitRe = regexp.MustCompile(`\s*# buildkit$`)
 	keywordRe  = regexp.MustCompile(`^([A-Z]+)\s*(.*)$`)
 	instrRe    = regexp.MustCompile(`^[A-Z]+$`)
@@ -68,7 +72,7 @@ func ParseCreatedBy(s string) Instruction {
 	if m := nopRe.FindStringIndex(s); m != nil {
 		s = s[m[1]:]
 	} else if m := shellRe.FindStringIndex(s); m != nil {
-		return Instruction{Cmd: "RUN", Args: s[m[1]:]}
+		return Instruction{Cmd: "RUN", Args: s[m[1]:], BuildArgs: buildArgs(s)}
 	}
 	m := keywordRe.FindStringSubmatch(s)
 	if m == nil {
@@ -78,12 +82,29 @@ func ParseCreatedBy(s string) Instruction {
 		return Instruction{Cmd: "RUN", Args: s}
 	}
 	cmd, args := m[1], strings.TrimSpace(m[2])
+	var bargs [][2]string
 	if cmd == "RUN" {
+		bargs = buildArgs(args)
 		if m := shellRe.FindStringIndex(args); m != nil {
 			args = args[m[1]:]
 		}
 	}
-	return Instruction{Cmd: cmd, Args: args}
+	return Instruction{Cmd: cmd, Args: args, BuildArgs: bargs}
+}
+
+// buildArgs reads the "|N K=V …" prefix of a BuildKit RUN history line.
+func buildArgs(s string) [][2]string {
+	m := argsRe.FindStringSubmatch(s)
+	if m == nil {
+		return nil
+	}
+	var out [][2]string
+	for _, w := range strings.Fields(m[1]) {
+		if k, v, ok := strings.Cut(w, "="); ok {
+			out = append(out, [2]string{k, v})
+		}
+	}
+	return out
 }
 
 // heredocRe finds the heredoc markers of an instruction (<<EOF, <<-EOF,

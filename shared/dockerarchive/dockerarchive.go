@@ -63,7 +63,7 @@ func (Opener) Layer(_ context.Context, ref source.Ref, digest v1.Hash, _ source.
 
 // Limits on what is believed of a tarball before any layer is read.
 const (
-	maxMeta    = 16 << 20 // manifest.json and the config
+	maxMeta    = source.MaxConfigBytes // manifest.json and the config
 	maxMembers = 100_000
 	maxLinks   = 8
 )

@@ -22,6 +22,11 @@ import (
 	"github.com/klauspost/compress/zstd"
 )
 
+// Version changes whenever a walk of the same blob may yield other
+// entries (path cleaning, what is refused, compressions read); it is part
+// of the analyzer-set version that keys cached facts.
+const Version = 2
+
 // Limits bound what one layer may cost. A layer that exceeds one fails with
 // an error wrapping ErrLimit; it is never half-analysed silently.
 type Limits struct {
@@ -158,8 +163,8 @@ func (w *pass) decompress() (io.Reader, func(), error) {
 		if err != nil {
 			return nil, nil, fmt.Errorf("gzip header: %w", err)
 		}
-		zr.Multistream(true)
-		return zr, func() { zr.Close() }, nil
+		zr.Multistream(false)
+		return &gzipMembers{br: w.br, zr: zr}, func() { zr.Close() }, nil
 	case bytes.Equal(magic, []byte{0x28, 0xb5, 0x2f, 0xfd}):
 		w.res.Compression = "zstd"
 		zr, err := zstd.NewReader(w.br, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(1<<30), zstd.WithDecoderMaxWindow(1<<28))
@@ -241,6 +246,68 @@ func (w *pass) verify() error {
 	return nil
 }
 
+// gzipMembers reads concatenated gzip members, and stops at trailing zero
+// padding, which some tools write after the last member and container
+// runtimes accept; anything else after a member is an error.
+type gzipMembers struct {
+	br   *bufio.Reader
+	zr   *gzip.Reader
+	done bool
+	err  error // kept: a reader may drop an error that came with data
+}
+
+func (g *gzipMembers) Read(p []byte) (int, error) {
+	if g.err != nil {
+		return 0, g.err
+	}
+	for !g.done {
+		n, err := g.zr.Read(p)
+		if err != io.EOF {
+			return n, err
+		}
+		next, _ := g.br.Peek(2)
+		switch {
+		case len(next) == 0:
+			g.done = true
+		case len(next) == 2 && next[0] == 0x1f && next[1] == 0x8b:
+			if err := g.zr.Reset(g.br); err != nil {
+				g.err = fmt.Errorf("gzip member header: %w", err)
+				return n, g.err
+			}
+			g.zr.Multistream(false)
+		default:
+			if err := onlyZeros(g.br); err != nil {
+				g.err = err
+				return n, err
+			}
+			g.done = true
+		}
+		if n > 0 {
+			return n, nil
+		}
+	}
+	return 0, io.EOF
+}
+
+// onlyZeros reads the rest of r and fails on any byte that is not zero.
+func onlyZeros(r io.Reader) error {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := r.Read(buf)
+		for _, b := range buf[:n] {
+			if b != 0 {
+				return errors.New("data after the gzip stream that is not zero padding")
+			}
+		}
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
 // wrapRead gives truncated streams a clearer error.
 func wrapRead(err error) error {
 	if errors.Is(err, io.ErrUnexpectedEOF) {
@@ -253,12 +320,14 @@ func wrapRead(err error) error {
 // names that climb out of the root; a leading "/" or "./" is dropped, as
 // every container runtime does.
 func CleanPath(name string) (string, bool) {
-	p := path.Clean("/" + strings.TrimPrefix(name, "./"))
-	// path.Clean of "/"+name cannot climb above "/", so look at the raw name.
-	for _, part := range strings.Split(name, "/") {
-		if part == ".." {
-			return "", false
-		}
+	// Relative to the root, a name escapes only if, cleaned, it climbs
+	// above it: "./a/../b" is "b"; "a/../../etc/passwd" escapes.
+	p := path.Clean(strings.TrimLeft(name, "/"))
+	if p == ".." || strings.HasPrefix(p, "../") {
+		return "", false
 	}
-	return strings.TrimPrefix(p, "/"), true
+	if p == "." {
+		return "", true
+	}
+	return p, true
 }

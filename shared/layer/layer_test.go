@@ -176,3 +176,39 @@ func FuzzWalk(f *testing.F) {
 		})
 	})
 }
+
+// TestGzipPaddingAndMembers: trailing zero padding after the last gzip
+// member is accepted (as container runtimes do) and covered by the digest;
+// concatenated members are read whole; other trailing bytes fail.
+func TestGzipPaddingAndMembers(t *testing.T) {
+	raw := mkTar(t, []entry{{name: "etc/a", body: "one"}, {name: "etc/b", body: "two"}})
+	padded := append(gz(raw), make([]byte, 4096)...)
+	if res, paths, err := walk(t, padded, Expect{Digest: digest(padded), DiffID: digest(raw)}, Limits{}); err != nil || len(paths) != 2 || res.DigestHex == "" {
+		t.Errorf("padded: %v %v", paths, err)
+	}
+	half := len(raw) / 2
+	members := append(gz(raw[:half]), gz(raw[half:])...)
+	if _, paths, err := walk(t, members, Expect{Digest: digest(members), DiffID: digest(raw)}, Limits{}); err != nil || len(paths) != 2 {
+		t.Errorf("two members: %v %v", paths, err)
+	}
+	garbage := append(gz(raw), []byte("not padding")...)
+	if _, _, err := walk(t, garbage, Expect{}, Limits{}); err == nil {
+		t.Error("trailing garbage after the gzip stream was accepted")
+	}
+}
+
+func TestCleanPath(t *testing.T) {
+	for name, want := range map[string]string{
+		"./a/../b": "b", "/etc/passwd": "etc/passwd", "a//b/./c": "a/b/c", "./": "", "/": "",
+		"../x": "!", "a/../../etc/passwd": "!", "/../x": "!", "..": "!",
+	} {
+		got, ok := CleanPath(name)
+		if want == "!" {
+			if ok {
+				t.Errorf("%s: %q accepted", name, got)
+			}
+		} else if !ok || got != want {
+			t.Errorf("%s: %q %v, want %q", name, got, ok, want)
+		}
+	}
+}

@@ -16,6 +16,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/layerscan/layerscan/shared/analyzer"
+	"github.com/layerscan/layerscan/shared/buildcheck"
 	"github.com/layerscan/layerscan/shared/digest"
 	"github.com/layerscan/layerscan/shared/dispatch"
 	"github.com/layerscan/layerscan/shared/scan"
@@ -31,6 +32,11 @@ const (
 	StepAnalyzeLayer = "analyze-layer"
 	StepBuildReport  = "build-report"
 )
+
+// MaxLayers caps the layers of one image: Docker and containerd refuse
+// more than 125 or so, OCI images have at most a few hundred, and every
+// layer is a job.
+const MaxLayers = 500
 
 // Version of layerscan, stamped into reports.
 var Version = "0.1.0-dev"
@@ -157,17 +163,26 @@ func (d *Steps) describe(req scanrecord.Request, im source.Selected) (scanrecord
 		ID: newScanID(now), Created: now.Format(time.RFC3339), Request: req,
 		Ref: im.Name, Digest: im.Digest.String(), AnalyzerSet: d.Analyzers.Version(), Source: req.Source,
 	}
+	m, err := im.Image.Manifest()
+	if err != nil {
+		return st, nil, fmt.Errorf("%s: manifest: %w", im.Name, err)
+	}
+	if m.Config.Size > source.MaxConfigBytes {
+		return st, nil, fmt.Errorf("%s: the image config is %d bytes, over the %d-byte cap", im.Name, m.Config.Size, source.MaxConfigBytes)
+	}
+	if len(m.Layers) > MaxLayers {
+		return st, nil, fmt.Errorf("%s: %d layers, over the %d an image may have here (OCI images have at most a few hundred)", im.Name, len(m.Layers), MaxLayers)
+	}
 	raw, err := im.Image.RawConfigFile()
 	if err != nil {
 		return st, nil, fmt.Errorf("%s: config: %w", im.Name, err)
 	}
+	if len(raw) > source.MaxConfigBytes {
+		return st, nil, fmt.Errorf("%s: the image config is %d bytes, over the %d-byte cap", im.Name, len(raw), source.MaxConfigBytes)
+	}
 	cfg, err := im.Image.ConfigFile()
 	if err != nil {
 		return st, nil, fmt.Errorf("%s: config: %w", im.Name, err)
-	}
-	m, err := im.Image.Manifest()
-	if err != nil {
-		return st, nil, fmt.Errorf("%s: manifest: %w", im.Name, err)
 	}
 	if len(m.Layers) != len(cfg.RootFS.DiffIDs) {
 		return st, nil, fmt.Errorf("%s: manifest lists %d layers but the config %d diffIDs", im.Name, len(m.Layers), len(cfg.RootFS.DiffIDs))
@@ -177,7 +192,7 @@ func (d *Steps) describe(req scanrecord.Request, im source.Selected) (scanrecord
 	for i, l := range m.Layers {
 		st.Layers = append(st.Layers, scanrecord.Layer{
 			Index: i, Digest: l.Digest.String(), DiffID: cfg.RootFS.DiffIDs[i].String(),
-			MediaType: string(l.MediaType), Size: l.Size, CreatedBy: at(created, i),
+			MediaType: string(l.MediaType), Size: l.Size, CreatedBy: buildcheck.MaskLine(at(created, i)),
 		})
 	}
 	return st, raw, nil
@@ -210,7 +225,13 @@ func platformOf(cfg *v1.ConfigFile) string {
 }
 
 func (d *Steps) planImage(ctx context.Context, st scanrecord.State, rawConfig []byte) error {
-	if err := d.Store.Put(ctx, storekey.ImageConfig(st.Digest), rawConfig); err != nil {
+	// The config is kept for build-instruction checks, with its secrets
+	// masked: the store is read by more than whoever pulled the image.
+	redacted, err := buildcheck.RedactConfig(rawConfig)
+	if err != nil {
+		return fmt.Errorf("%s: config: %w", st.Ref, err)
+	}
+	if err := d.Store.Put(ctx, storekey.ImageConfig(st.Digest), redacted); err != nil {
 		return err
 	}
 	if err := store.PutJSON(ctx, d.Store, storekey.ScanState(st.ID), st); err != nil {

@@ -9,7 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
+	"regexp"
 
 	"github.com/layerscan/layerscan/shared/source"
 	"github.com/layerscan/layerscan/shared/store"
@@ -17,9 +17,9 @@ import (
 	"github.com/layerscan/layerscan/shared/whitelist"
 )
 
-// ErrScanGone means a job refers to a scan whose state no longer exists
-// (deleted by retention, or never written): the job has nothing to do.
-var ErrScanGone = errors.New("scan no longer exists")
+// ErrScanGone means there is no such scan: it was never planned, or
+// retention deleted it. A job of it has nothing to do.
+var ErrScanGone = errors.New("no such scan (never planned, or deleted by retention)")
 
 // Request asks for one image (every selected platform of it) to be scanned.
 type Request struct {
@@ -94,8 +94,11 @@ type Result struct {
 	Finished  string `json:"finished"`
 }
 
-// validID refuses IDs that would name another key.
-func validID(id string) bool { return id != "" && !strings.ContainsAny(id, "/\\") }
+var idRe = regexp.MustCompile(`^[0-9A-Za-z][0-9A-Za-z_-]{0,127}$`)
+
+// validID refuses IDs that could name another key ("..", "a/b", "%2e%2e"
+// once decoded): scan IDs are a time stamp and hex.
+func validID(id string) bool { return idRe.MatchString(id) }
 
 // LoadState reads a scan's state; a missing one is ErrScanGone.
 func LoadState(ctx context.Context, st store.Store, id string) (State, error) {

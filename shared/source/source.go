@@ -53,6 +53,11 @@ type Options struct {
 	PageSize int
 }
 
+// MaxConfigBytes caps an image config, whatever the source: real ones are
+// kilobytes; a 60 MB one is an attack on memory and on the store, where
+// configs are kept.
+const MaxConfigBytes = 16 << 20
+
 // Option sets one of the Options.
 type Option func(*Options)
 

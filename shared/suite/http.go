@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/layerscan/layerscan/shared/event"
 	"github.com/layerscan/layerscan/shared/netguard"
 	"github.com/layerscan/layerscan/shared/registries"
+	"github.com/layerscan/layerscan/shared/registry"
 	"github.com/layerscan/layerscan/shared/scanrecord"
 	"github.com/layerscan/layerscan/shared/source"
 	"github.com/layerscan/layerscan/shared/store"
@@ -41,6 +43,8 @@ func httpError(w http.ResponseWriter, err error) {
 		code = http.StatusForbidden
 	case errors.As(err, new(Unauthenticated)):
 		code = http.StatusUnauthorized
+	case registryAnswer(err) != 0:
+		code = registryAnswer(err)
 	case errors.Is(err, apikeys.ErrInvalid):
 		code = http.StatusBadRequest
 	case errors.Is(err, apikeys.ErrNotFound):
@@ -55,6 +59,25 @@ func httpError(w http.ResponseWriter, err error) {
 		code = http.StatusNotFound
 	}
 	writeJSON(w, code, map[string]string{"error": err.Error()})
+}
+
+// registryAnswer maps a registry's failure to what the caller is told:
+// 404 for an image the registry does not have, 502 when the registry
+// refused us or could not be reached, 504 when it did not answer in time.
+func registryAnswer(err error) int {
+	var re *registry.Error
+	var ne net.Error
+	switch {
+	case errors.As(err, &re) && re.Status == http.StatusNotFound:
+		return http.StatusNotFound
+	case errors.As(err, &re):
+		return http.StatusBadGateway
+	case errors.As(err, &ne) && ne.Timeout():
+		return http.StatusGatewayTimeout
+	case errors.As(err, new(*net.OpError)), errors.As(err, new(*net.DNSError)):
+		return http.StatusBadGateway
+	}
+	return 0
 }
 
 func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {

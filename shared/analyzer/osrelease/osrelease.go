@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"regexp"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/layerscan/layerscan/shared/analyzer"
 	"github.com/layerscan/layerscan/shared/scan"
@@ -76,7 +77,7 @@ func (Analyzer) Analyze(_ context.Context, in analyzer.Input) ([]scan.Artifact, 
 		fields = ParseKV(content)
 	} else {
 		line, _, _ := bytes.Cut(content, []byte("\n"))
-		fields["line"] = strings.TrimSpace(string(line))
+		fields["line"] = bound(strings.TrimSpace(string(line)))
 		// SuSE-release carries VERSION = 12 / PATCHLEVEL = 3 on later lines.
 		for k, v := range ParseKV(content) {
 			fields[k] = v
@@ -104,9 +105,30 @@ func ParseKV(b []byte) map[string]string {
 			v = v[1 : len(v)-1]
 		}
 		v = strings.ReplaceAll(v, `\"`, `"`)
-		out[k] = v
+		if len(out) >= maxFields || len(k) > maxValue {
+			continue
+		}
+		out[k] = bound(v)
 	}
 	return out
+}
+
+// Bounds on what an os-release file may put in a report: real values
+// are a few dozen characters.
+const (
+	maxValue  = 256
+	maxFields = 64
+)
+
+func bound(v string) string {
+	if len(v) <= maxValue {
+		return v
+	}
+	cut := maxValue
+	for cut > 0 && !utf8.RuneStart(v[cut]) {
+		cut--
+	}
+	return v[:cut]
 }
 
 var versionRe = regexp.MustCompile(`\d+(\.\d+)*`)

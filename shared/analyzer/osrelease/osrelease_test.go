@@ -1,7 +1,9 @@
 package osrelease
 
 import (
+	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/layerscan/layerscan/shared/scan"
 	"github.com/layerscan/layerscan/shared/squash"
@@ -43,4 +45,12 @@ func TestDetect(t *testing.T) {
 func FuzzParseKV(f *testing.F) {
 	f.Add([]byte("ID=\"x\"\nVERSION_ID='1'\n# c\n"))
 	f.Fuzz(func(t *testing.T, b []byte) { ParseKV(b) })
+}
+
+func TestValuesAreBounded(t *testing.T) {
+	long := strings.Repeat("é", 5000)
+	f := ParseKV([]byte("ID=debian\nVERSION_CODENAME=" + long + "\n"))
+	if len(f["VERSION_CODENAME"]) > 256 || !utf8.ValidString(f["VERSION_CODENAME"]) || f["ID"] != "debian" {
+		t.Errorf("codename of %d bytes, valid UTF-8 %v", len(f["VERSION_CODENAME"]), utf8.ValidString(f["VERSION_CODENAME"]))
+	}
 }
