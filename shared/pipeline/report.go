@@ -2,6 +2,8 @@ package pipeline
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -202,8 +204,20 @@ func finalize(in *reportInputs, r *report.Report) {
 	r.Summary = report.Summarize(r.Findings)
 }
 
+// reportKey is where a scan's report goes: the image's shared report, or,
+// when the request brought inputs of its own (a Dockerfile, whitelist
+// rules), a variant keyed by them.
+func reportKey(st scanrecord.State, dbVersion string) string {
+	if st.Request.Dockerfile == "" && len(st.Request.Whitelist) == 0 {
+		return storekey.Report(st.Digest, dbVersion)
+	}
+	wl, _ := json.Marshal(st.Request.Whitelist)
+	sum := sha256.Sum256([]byte(st.Request.Dockerfile + "\x00" + string(wl)))
+	return storekey.ReportVariant(st.Digest, dbVersion, "request-"+hex.EncodeToString(sum[:8]))
+}
+
 func (d *Steps) writeReport(ctx context.Context, st scanrecord.State, r *report.Report) error {
-	key := storekey.Report(st.Digest, r.AdvisoryDB.Version)
+	key := reportKey(st, r.AdvisoryDB.Version)
 	if err := store.PutJSON(ctx, d.Store, key, r); err != nil {
 		return err
 	}
@@ -223,7 +237,7 @@ func (d *Steps) reusable(ctx context.Context, in *reportInputs) *report.Report {
 		return nil
 	}
 	var r report.Report
-	if err := store.GetJSON(ctx, d.Store, storekey.Report(st.Digest, in.db.Manifest.Version), &r); err != nil {
+	if err := store.GetJSON(ctx, d.Store, reportKey(st, in.db.Manifest.Version), &r); err != nil {
 		return nil
 	}
 	if !r.Complete || r.Scanner.Policy != in.wl.Fingerprint() || r.Scanner.Logic != ReportLogic || r.Scanner.Version != Version || r.Scanner.AnalyzerSet != st.AnalyzerSet || len(r.Layers) != len(st.Layers) {

@@ -51,6 +51,16 @@ func Report(digest, dbVersion string) string {
 	return ReportsPrefix + digest + "/" + dbVersion + ".json"
 }
 
+// ReportVariant is the report of an image built from inputs only its own
+// request carried (a Dockerfile, whitelist rules): kept beside the shared
+// report, never in its place, so one caller cannot change what others see.
+func ReportVariant(digest, dbVersion, variant string) string {
+	if dbVersion == "" {
+		dbVersion = noDB
+	}
+	return ReportsPrefix + digest + "/" + dbVersion + "/" + variant + ".json"
+}
+
 // Scan is the prefix of everything one scan records.
 func Scan(id string) string { return ScansPrefix + id + "/" }
 
