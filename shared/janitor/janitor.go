@@ -23,7 +23,24 @@ type Result struct {
 	Redriven     []string `json:"redriven,omitempty"`     // scans given their missing jobs again
 	RequeuedJobs []string `json:"requeuedJobs,omitempty"` // job objects nobody consumed
 	Deleted      []string `json:"deleted,omitempty"`      // scans past retention
+	Abandoned    []string `json:"abandoned,omitempty"`    // scans given up on after MaxRedrives
+	// Unreadable are records that do not parse: skipped, never a reason
+	// to stop tending the others.
+	Unreadable []string `json:"unreadable,omitempty"`
 }
+
+// MaxRedrives is how often a scan that makes no progress is re-driven
+// before it is abandoned (marked so, with its reason): a poison scan must
+// not be retried forever.
+const MaxRedrives = 4
+
+// DefaultStuckAfter is how long a scan may make no progress (no layer
+// finished, no report) before it is re-driven. A layer at the
+// decompression floor takes seconds (a 1 GiB layer 8 s here); FC retries a
+// failed async invocation 3 times within minutes on its own; so five
+// minutes without progress means the work was lost, not slow. Re-drives
+// back off: 5, 10, 20, 40 minutes.
+const DefaultStuckAfter = 5 * time.Minute
 
 // Janitor works on the store and queue of one set of pipeline steps.
 type Janitor struct {
@@ -94,7 +111,9 @@ func (j *Janitor) tend(ctx context.Context, id string, files map[string]bool, re
 		return nil // markers of a scan whose state is gone: retention's leftovers
 	}
 	if err != nil {
-		return err
+		res.Unreadable = append(res.Unreadable, id)
+		j.logf("janitor: scan %s skipped: %v", id, err)
+		return nil
 	}
 	created, _ := time.Parse(time.RFC3339, st.Created)
 	age := j.now().Sub(created)
@@ -110,14 +129,38 @@ func (j *Janitor) tend(ctx context.Context, id string, files map[string]bool, re
 		res.Deleted = append(res.Deleted, id)
 		return nil
 	}
-	if age < j.StuckAfter {
+	if files[storekey.AbandonedFile] {
 		return nil
+	}
+	redrives := 0
+	for files[storekey.RedriveDir+fmt.Sprint(redrives)] {
+		redrives++
+	}
+	last, err := j.lastProgress(ctx, st, created, redrives)
+	if err != nil {
+		return err
+	}
+	// Back off: each re-drive doubles the wait for progress.
+	if j.now().Sub(last) < j.StuckAfter<<redrives {
+		return nil
+	}
+	if redrives >= MaxRedrives {
+		reason := fmt.Sprintf("no progress after %d re-drives; last progress %s", redrives, last.Format(time.RFC3339))
+		if _, err := j.Steps.Store.PutIfAbsent(ctx, storekey.Abandoned(id), []byte(reason)); err != nil {
+			return err
+		}
+		res.Abandoned = append(res.Abandoned, id)
+		j.logf("janitor: scan %s abandoned: %s", id, reason)
+		return nil
+	}
+	if _, err := j.Steps.Store.PutIfAbsent(ctx, storekey.Redrive(id, redrives), []byte(j.now().Format(time.RFC3339))); err != nil {
+		return err
 	}
 	if err := j.Steps.Redrive(ctx, st, func(name string) bool { return files[name] }); err != nil {
 		return err
 	}
 	res.Redriven = append(res.Redriven, id)
-	j.logf("janitor: scan %s re-driven after %s", id, age.Round(time.Second))
+	j.logf("janitor: scan %s re-driven after %s without progress", id, j.now().Sub(last).Round(time.Second))
 	return nil
 }
 
@@ -125,6 +168,31 @@ func (j *Janitor) logf(format string, args ...any) {
 	if j.Steps.Progress != nil {
 		fmt.Fprintf(j.Steps.Progress, format+"\n", args...)
 	}
+}
+
+// lastProgress is when the scan last moved: its creation, its newest layer
+// marker, or its last re-drive.
+func (j *Janitor) lastProgress(ctx context.Context, st scanrecord.State, created time.Time, redrives int) (time.Time, error) {
+	last := created
+	for diffID := range st.DiffIDs() {
+		m, ok, err := scanrecord.LoadMarker(ctx, j.Steps.Store, st.ID, diffID)
+		if err != nil {
+			return last, err
+		}
+		if t, err := time.Parse(time.RFC3339, m.Finished); ok && err == nil && t.After(last) {
+			last = t
+		}
+	}
+	if redrives > 0 {
+		b, err := j.Steps.Store.Get(ctx, storekey.Redrive(st.ID, redrives-1))
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return last, err
+		}
+		if t, err := time.Parse(time.RFC3339, string(b)); err == nil && t.After(last) {
+			last = t
+		}
+	}
+	return last, nil
 }
 
 // requeue writes job objects older than StuckAfter anew, which triggers

@@ -147,11 +147,13 @@ type Progress struct {
 	Digest   string          `json:"digest"`
 	Platform string          `json:"platform"`
 	Created  string          `json:"created"`
-	Status   string          `json:"status"` // running, done, incomplete
+	Status   string          `json:"status"` // running, done, incomplete, abandoned
 	Layers   []LayerProgress `json:"layers"`
 	Done     int             `json:"done"`
 	Total    int             `json:"total"`
 	Report   string          `json:"report,omitempty"`
+	// Error says why an abandoned scan was given up on.
+	Error string `json:"error,omitempty"`
 }
 
 // LayerProgress is one layer's status: pending, analyzed, cached or failed.
@@ -184,6 +186,9 @@ func ReadProgress(ctx context.Context, st store.Store, id string) (*Progress, er
 	res, ok, err := LoadResult(ctx, st, s.ID)
 	if err != nil {
 		return nil, err
+	}
+	if abandoned, _ := st.Get(ctx, storekey.Abandoned(s.ID)); len(abandoned) > 0 && !ok {
+		p.Status, p.Error = "abandoned", string(abandoned)
 	}
 	if ok {
 		p.Status, p.Report = "done", res.ReportKey

@@ -76,6 +76,12 @@ func Done(id, diffID string) string { return DonePrefix(id) + diffID }
 // Claim is created once by the worker that starts a scan's build-report.
 func Claim(id string) string { return Scan(id) + "claim" }
 
+// Redrive is created once per re-drive of a stuck scan (n from 0).
+func Redrive(id string, n int) string { return Scan(id) + RedriveDir + fmt.Sprint(n) }
+
+// Abandoned is created once when the janitor gives up on a scan.
+func Abandoned(id string) string { return Scan(id) + AbandonedFile }
+
 // Result points at the report a scan produced.
 func Result(id string) string { return Scan(id) + "result.json" }
 
@@ -85,6 +91,9 @@ const (
 	ClaimFile  = "claim"
 	ResultFile = "result.json"
 	DoneDir    = "done/"
+	// RedriveDir and AbandonedFile record the janitor's re-drives.
+	RedriveDir    = "redrive/"
+	AbandonedFile = "abandoned"
 )
 
 // ScanFile splits a key under ScansPrefix into the scan ID and the record's

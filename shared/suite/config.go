@@ -18,6 +18,7 @@ import (
 	"github.com/layerscan/layerscan/shared/apikeys"
 	"github.com/layerscan/layerscan/shared/builtin"
 	"github.com/layerscan/layerscan/shared/dispatch"
+	"github.com/layerscan/layerscan/shared/janitor"
 	"github.com/layerscan/layerscan/shared/malware"
 	"github.com/layerscan/layerscan/shared/netguard"
 	"github.com/layerscan/layerscan/shared/pipeline"
@@ -44,8 +45,8 @@ type Config struct {
 	// AdvisoryMirror (LAYERSCAN_ADVISORY_MIRROR) is the folder sync-advisories
 	// reads; empty means the public feeds.
 	AdvisoryMirror string
-	// StuckAfter (LAYERSCAN_STUCK_AFTER, a Go duration) is when janitor
-	// re-drives a scan without a report; default 15m.
+	// StuckAfter (LAYERSCAN_STUCK_AFTER, a Go duration) is how long a
+	// scan may make no progress before janitor re-drives it; default 5m.
 	StuckAfter time.Duration
 	// RetentionDays (LAYERSCAN_RETENTION_DAYS) deletes finished scans'
 	// records older than this; 0 keeps them.
@@ -66,7 +67,7 @@ func FromEnv() (Config, error) {
 		WebhookToken:   os.Getenv("LAYERSCAN_WEBHOOK_TOKEN"),
 		AdvisoryMirror: os.Getenv("LAYERSCAN_ADVISORY_MIRROR"),
 		BootstrapKey:   os.Getenv(apikeys.BootstrapEnv),
-		StuckAfter:     15 * time.Minute,
+		StuckAfter:     janitor.DefaultStuckAfter,
 	}
 	for _, h := range strings.Split(os.Getenv("LAYERSCAN_INSECURE_REGISTRIES"), ",") {
 		if h = strings.TrimSpace(h); h != "" {
