@@ -133,6 +133,7 @@ type scanFlags struct {
 	insecure, all, quiet            bool
 	platform, whitelist, dockerfile string
 	timeout                         time.Duration
+	allowUnchecked                  bool
 }
 
 func parseScanFlags(args []string, stderr io.Writer) (*scanFlags, []string, error) {
@@ -151,6 +152,7 @@ func parseScanFlags(args []string, stderr io.Writer) (*scanFlags, []string, erro
 	fs.BoolVar(&f.quiet, "quiet", false, "no progress on stderr")
 	fs.StringVar(&f.whitelist, "whitelist", "", "whitelist rules (JSON, see docs/report.md) applied on top of the store's policy/whitelist.json")
 	fs.StringVar(&f.dockerfile, "dockerfile", "", "the Dockerfile the image was built from: its final stage is checked instead of the image history")
+	fs.BoolVar(&f.allowUnchecked, "allow-unchecked", false, "with --exit-code, pass a report whose vulnerabilities could not be checked (no advisory DB, no data for the release) or that is incomplete, instead of exiting 3")
 	fs.DurationVar(&f.timeout, "timeout", 30*time.Second, "longest wait for a registry's answer (and for each read of a layer); a registry that never answers fails the scan")
 	pos, err := parseInterleaved(fs, args)
 	return f, pos, err
@@ -248,9 +250,19 @@ func render(reports []*report.Report, f *scanFlags, filter *report.Filter, stdou
 		}
 		if !r.Complete {
 			fmt.Fprintf(redact.Terminal(stderr), "layerscan: %s: INCOMPLETE scan: %s\n", r.Image.Ref, strings.Join(r.Errors, "; "))
-			if code == 0 {
+			if code == 0 && !(f.exitCode != 0 && f.allowUnchecked) {
 				code = exitIncomplete
 			}
+		}
+		// A gate that passes a report it could not check would pass anything.
+		if why := r.Unchecked(); why != "" && f.exitCode != 0 {
+			fmt.Fprintf(redact.Terminal(stderr), "layerscan: %s: %s\n", r.Image.Ref, why)
+			if code == 0 && !f.allowUnchecked {
+				code = exitIncomplete
+			}
+		}
+		if fl := fr.Filtered; fl != nil && fl.HiddenUnknown > 0 && f.exitCode != 0 {
+			fmt.Fprintf(stderr, "layerscan: %s: --severity %s left out %d findings of UNKNOWN severity\n", r.Image.Ref, fl.Severity, fl.HiddenUnknown)
 		}
 	}
 	var err error

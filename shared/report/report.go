@@ -25,6 +25,8 @@ type Report struct {
 	AdvisoryDB AdvisoryDB      `json:"advisoryDB"`
 	Coverage   []scan.Coverage `json:"coverage"`
 	Complete   bool            `json:"complete"`
+	// Filtered says what a severity filter (--severity) left out.
+	Filtered *Filtered `json:"filtered,omitempty"`
 	Errors     []string        `json:"errors"`
 	Warnings   []string        `json:"warnings,omitempty"`
 	Scanner    Scanner         `json:"scanner"`
@@ -122,17 +124,40 @@ func pkgName(f scan.Finding) string {
 	return f.Package.Name
 }
 
+// Filtered counts what a severity filter hid: UNKNOWN findings are not
+// rated, which is not the same as low, so they are counted apart.
+type Filtered struct {
+	Severity      string `json:"severity"`
+	Hidden        int    `json:"hidden"`
+	HiddenUnknown int    `json:"hiddenUnknown"`
+}
+
+// Unchecked says why vulnerabilities were not (all) checked: no advisory
+// DB, or no advisory data for the image's release; "" when they were.
+func (r *Report) Unchecked() string {
+	if r.AdvisoryDB.Version == "" {
+		return "no advisory DB: vulnerabilities were not checked"
+	}
+	for _, c := range r.Coverage {
+		if !c.Covered {
+			return "not checked: " + c.Note
+		}
+	}
+	return ""
+}
+
 // Filter keeps the findings a severity selector admits: a single severity
 // is a threshold ("HIGH" means HIGH and CRITICAL); a comma list is a set.
 type Filter struct {
-	set map[scan.Severity]bool
-	min scan.Severity
+	set  map[scan.Severity]bool
+	min  scan.Severity
+	spec string
 }
 
 // ParseFilter reads --severity; "" admits everything.
 func ParseFilter(s string) (*Filter, error) {
-	f := &Filter{}
-	if strings.TrimSpace(s) == "" {
+	f := &Filter{spec: strings.ToUpper(strings.TrimSpace(s))}
+	if f.spec == "" {
 		return f, nil
 	}
 	parts := strings.Split(s, ",")
@@ -170,10 +195,19 @@ func (f *Filter) Admits(s scan.Severity) bool {
 func (f *Filter) Apply(r *Report) *Report {
 	out := *r
 	out.Findings = []scan.Finding{}
+	hidden := &Filtered{Severity: f.spec}
 	for _, x := range r.Findings {
 		if f.Admits(x.Severity) {
 			out.Findings = append(out.Findings, x)
+			continue
 		}
+		hidden.Hidden++
+		if x.Severity == scan.Unknown {
+			hidden.HiddenUnknown++
+		}
+	}
+	if f.spec != "" {
+		out.Filtered = hidden
 	}
 	out.Summary = Summarize(out.Findings)
 	return &out

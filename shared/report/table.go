@@ -33,6 +33,13 @@ func WriteTable(w io.Writer, r *Report) error {
 	for _, wn := range r.Warnings {
 		bw.printf("warning: %s\n", wn)
 	}
+	if f := r.Filtered; f != nil && f.Hidden > 0 {
+		bw.printf("\nseverity filter %s hid %d findings", f.Severity, f.Hidden)
+		if f.HiddenUnknown > 0 {
+			bw.printf(", %d of them of UNKNOWN severity (not rated, which is not the same as low)", f.HiddenUnknown)
+		}
+		bw.printf("\n")
+	}
 	bw.printf("\n")
 	tw := tabwriter.NewWriter(bw, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "CATEGORY\tCRITICAL\tHIGH\tMEDIUM\tLOW\tUNKNOWN\n")

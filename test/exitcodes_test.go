@@ -1,0 +1,49 @@
+package test
+
+import (
+	"encoding/json"
+	"errors"
+	"os/exec"
+	"strings"
+	"testing"
+
+	"github.com/layerscan/layerscan/shared/report"
+)
+
+// TestHonestExitCodes: a severity gate says how many findings it hid and
+// how many of them are UNKNOWN; under --exit-code a report whose
+// vulnerabilities were not checked exits 3 unless --allow-unchecked.
+func TestHonestExitCodes(t *testing.T) {
+	bin := buildCLI(t)
+	db := advisoryStore(t)
+	run := func(args ...string) (int, string, string) {
+		cmd := exec.Command(bin, append([]string{"scan", "--store", db, "--quiet", "--format", "json"}, args...)...)
+		var out, errb strings.Builder
+		cmd.Stdout, cmd.Stderr = &out, &errb
+		err := cmd.Run()
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			return ee.ExitCode(), out.String(), errb.String()
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return 0, out.String(), errb.String()
+	}
+	code, out, stderr := run("--severity", "CRITICAL", "--exit-code", "1", corpusImage(t, "debian-bookworm-app").Location)
+	var r report.Report
+	json.Unmarshal([]byte(out), &r)
+	if r.Filtered == nil || r.Filtered.Hidden == 0 || r.Filtered.HiddenUnknown == 0 || !strings.Contains(stderr, "UNKNOWN severity") || code != 1 {
+		t.Errorf("severity gate on Debian: exit %d, filtered %+v, stderr %s", code, r.Filtered, stderr)
+	}
+	rhel := corpusImage(t, "rpm-rhel-8.8-bdb.tar").Location
+	if code, _, stderr := run("--severity", "CRITICAL", "--exit-code", "1", rhel); code != 3 || !strings.Contains(stderr, "not checked") {
+		t.Errorf("a not-checked report under --exit-code: exit %d, %s", code, stderr)
+	}
+	if code, _, _ := run("--severity", "CRITICAL", "--exit-code", "1", "--allow-unchecked", rhel); code != 0 {
+		t.Errorf("--allow-unchecked: exit %d", code)
+	}
+	if code, _, _ := run("--severity", "CRITICAL", rhel); code != 0 {
+		t.Errorf("no gate: exit %d", code)
+	}
+}
