@@ -26,11 +26,11 @@ type Report struct {
 	Coverage   []scan.Coverage `json:"coverage"`
 	Complete   bool            `json:"complete"`
 	// Filtered says what a severity filter (--severity) left out.
-	Filtered *Filtered `json:"filtered,omitempty"`
-	Errors     []string        `json:"errors"`
-	Warnings   []string        `json:"warnings,omitempty"`
-	Scanner    Scanner         `json:"scanner"`
-	CreatedAt  string          `json:"createdAt"`
+	Filtered  *Filtered `json:"filtered,omitempty"`
+	Errors    []string  `json:"errors"`
+	Warnings  []string  `json:"warnings,omitempty"`
+	Scanner   Scanner   `json:"scanner"`
+	CreatedAt string    `json:"createdAt"`
 }
 
 // Image identifies the scanned image.
