@@ -18,6 +18,7 @@ const (
 	pageHash         = 13 // P_HASH
 	pageHashUnsorted = 2  // P_HASH_UNSORTED, before BDB 4.6
 	pageOverflow     = 7  // P_OVERFLOW
+	pageInvalid      = 0  // P_INVALID: a free page
 	itemKeyData      = 1  // H_KEYDATA: data inline
 	itemOffPage      = 3  // H_OFFPAGE: data on an overflow chain
 )
@@ -41,14 +42,22 @@ func bdbValues(db []byte) ([][]byte, error) {
 	}
 	lastPage := int(bo.Uint32(db[32:]))
 	if (lastPage+1)*pageSize > len(db) {
-		lastPage = len(db)/pageSize - 1 // a truncated copy: read what is there
+		return nil, fmt.Errorf("berkeleydb: truncated: %d pages declared, %d in the file", lastPage+1, len(db)/pageSize)
 	}
+	// nelem, the hash table's count of key/data pairs: what a database that
+	// reads whole yields (rpm's key 0, the instance counter, included).
+	nelem := int(bo.Uint32(db[88:]))
 	page := func(n int) []byte { return db[n*pageSize : (n+1)*pageSize] }
 	var out [][]byte
+	pairs := 0
 	for n := 1; n <= lastPage; n++ {
 		p := page(n)
-		if t := p[25]; t != pageHash && t != pageHashUnsorted {
-			continue
+		switch p[25] {
+		case pageHash, pageHashUnsorted:
+		case pageOverflow, pageInvalid:
+			continue // read through the items that point at them; free pages
+		default:
+			return nil, fmt.Errorf("berkeleydb: page %d has type %d, which a hash database does not hold", n, p[25])
 		}
 		entries := int(bo.Uint16(p[20:]))
 		if bdbPageHeaderLen+2*entries > pageSize {
@@ -58,6 +67,7 @@ func bdbValues(db []byte) ([][]byte, error) {
 		for i := range idx {
 			idx[i] = int(bo.Uint16(p[bdbPageHeaderLen+2*i:]))
 		}
+		pairs += entries / 2
 		// Entries alternate key, data; the data items are the odd ones.
 		for i := 1; i < entries; i += 2 {
 			off := idx[i]
@@ -80,8 +90,13 @@ func bdbValues(db []byte) ([][]byte, error) {
 					return nil, fmt.Errorf("berkeleydb: page %d item %d: %w", n, i, err)
 				}
 				out = append(out, v)
+			default:
+				return nil, fmt.Errorf("berkeleydb: page %d item %d has type %d (rpm databases hold no duplicates)", n, i, p[off])
 			}
 		}
+	}
+	if nelem > 0 && pairs != nelem {
+		return nil, fmt.Errorf("berkeleydb: %d of the %d records the database declares are readable: damaged", pairs, nelem)
 	}
 	return out, nil
 }

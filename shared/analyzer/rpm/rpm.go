@@ -34,7 +34,7 @@ var _ analyzer.Analyzer = Analyzer{}
 func (Analyzer) Name() string { return "rpm" }
 
 // Version implements analyzer.Analyzer.
-func (Analyzer) Version() int { return 4 }
+func (Analyzer) Version() int { return 5 }
 
 // Wants implements analyzer.Analyzer.
 func (Analyzer) Wants(p string, _ fs.FileMode) bool {
