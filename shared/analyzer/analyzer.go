@@ -6,11 +6,14 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
+	"os"
 	"sort"
 	"strings"
+	"syscall"
 
 	"github.com/layerscan/layerscan/shared/layer"
 	"github.com/layerscan/layerscan/shared/scan"
@@ -139,6 +142,9 @@ func (s *Set) Analyze(ctx context.Context, blob io.Reader, digest, diffID string
 		in := Input{Path: e.Path, Mode: mode, UID: e.Header.Uid, GID: e.Header.Gid, Size: e.Header.Size, Content: content}
 		for _, a := range wanted {
 			arts, err := safeAnalyze(ctx, a, in)
+			if err != nil && transient(err) {
+				return fmt.Errorf("%w: %s analyzer on %s: %w", ErrTransient, a.Name(), e.Path, err)
+			}
 			if err != nil {
 				facts.Artifacts = append(facts.Artifacts, scan.Artifact{Path: e.Path, Kind: a.Name(), Error: err.Error()})
 				continue
@@ -171,6 +177,18 @@ func (s *Set) Analyze(ctx context.Context, blob io.Reader, digest, diffID string
 		return facts, fmt.Errorf("layer %s: %w", diffID, err)
 	}
 	return facts, nil
+}
+
+// ErrTransient marks a failure of the machine, not of the layer: no space
+// left for a spool file, an I/O error, a deadline. Facts carrying one are
+// never cached; the layer is retried.
+var ErrTransient = errors.New("transient failure")
+
+// transient reports whether err is the machine's failure.
+func transient(err error) bool {
+	return errors.Is(err, ErrTransient) || errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EIO) ||
+		errors.Is(err, syscall.ENOMEM) || errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) ||
+		errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)
 }
 
 // safeAnalyze turns a panic in a parser of untrusted input into an error.

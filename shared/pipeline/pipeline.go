@@ -9,6 +9,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"time"
@@ -295,6 +296,11 @@ func (d *Steps) AnalyzeLayer(ctx context.Context, job LayerJob) error {
 	} else {
 		start := d.now()
 		facts, err := d.analyze(ctx, job.Source, l)
+		if errors.Is(err, analyzer.ErrTransient) {
+			// Nothing is recorded: the platform's retry (or the janitor)
+			// runs the layer again on a machine that can.
+			return fmt.Errorf("layer %s: %w", l.DiffID, err)
+		}
 		if err != nil {
 			m.Status, m.Error = scanrecord.Failed, err.Error()
 			d.logf("layer %d %s: FAILED: %v", l.Index, digest.Short(l.DiffID), err)

@@ -11,8 +11,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"testing"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -27,6 +30,7 @@ import (
 	"github.com/layerscan/layerscan/shared/analyzer/osrelease"
 	"github.com/layerscan/layerscan/shared/dispatch"
 	"github.com/layerscan/layerscan/shared/pipeline"
+	"github.com/layerscan/layerscan/shared/scan"
 	"github.com/layerscan/layerscan/shared/scanrecord"
 	"github.com/layerscan/layerscan/shared/secret"
 	"github.com/layerscan/layerscan/shared/source"
@@ -452,4 +456,59 @@ func TestStateOfAGoneScan(t *testing.T) {
 			t.Errorf("%q: %v", id, err)
 		}
 	}
+}
+
+// flaky fails with ENOSPC until told otherwise, as a full TMPDIR does.
+type flaky struct{ full *atomic.Bool }
+
+func (flaky) Name() string                       { return "flaky" }
+func (flaky) Version() int                       { return 1 }
+func (flaky) Wants(p string, _ fs.FileMode) bool { return p == "etc/os-release" }
+func (f flaky) Analyze(context.Context, analyzer.Input) ([]scan.Artifact, error) {
+	if f.full.Load() {
+		return nil, fmt.Errorf("spool: %w", syscall.ENOSPC)
+	}
+	return nil, nil
+}
+
+// TestTransientFailureIsNotCached: a layer whose analysis hit a machine
+// failure (no space left) records nothing, so a retry analyses it again.
+func TestTransientFailureIsNotCached(t *testing.T) {
+	ctx := context.Background()
+	src := &memSource{images: map[string]v1.Image{"mem/debian:12": debianLike(t)}}
+	d, st := newSteps(t, src)
+	full := &atomic.Bool{}
+	full.Store(true)
+	d.Analyzers = analyzer.NewSet(osrelease.Analyzer{}, dpkg.Analyzer{}, flaky{full})
+	rec := &recorder{}
+	d.Dispatch = rec
+	ids, err := d.Plan(ctx, request("mem/debian:12"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := rec.jobs[0]
+	if err := d.Handlers().Run(ctx, first); !errors.Is(err, analyzer.ErrTransient) {
+		t.Fatalf("a full disk: %v", err)
+	}
+	if keys, _ := st.List(ctx, storekey.LayersPrefix); len(keys) != 0 {
+		t.Errorf("facts cached after a transient failure: %v", keys)
+	}
+	if _, ok, _ := scanrecord.LoadMarker(ctx, st, ids[0], scanDiffID(t, st, ids[0], 0)); ok {
+		t.Error("a marker was written after a transient failure")
+	}
+	full.Store(false)
+	if err := d.Handlers().Run(ctx, first); err != nil {
+		t.Fatalf("the retry: %v", err)
+	}
+	if keys, _ := st.List(ctx, storekey.LayersPrefix); len(keys) != 1 {
+		t.Errorf("facts after the retry: %v", keys)
+	}
+}
+
+func scanDiffID(t *testing.T, st store.Store, id string, i int) string {
+	s, err := scanrecord.LoadState(context.Background(), st, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s.Layers[i].DiffID
 }

@@ -101,16 +101,22 @@ func parseBDB(content []byte, p string) ([]scan.Package, []string, error) {
 	return pkgs, files, nil
 }
 
+// spools bounds the rpm databases spooled to TMPDIR at once: on Function
+// Compute, /tmp is shared by an instance's concurrent requests.
+var spools = make(chan struct{}, 2)
+
 func parseWithRpmdb(content []byte, p string) ([]scan.Package, []string, error) {
+	spools <- struct{}{}
+	defer func() { <-spools }()
 	dir, err := os.MkdirTemp("", "layerscan-rpmdb-")
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, fmt.Errorf("%w: spool the rpm database: %w", analyzer.ErrTransient, err)
 	}
 	defer os.RemoveAll(dir)
 	// Keep the base name: go-rpmdb picks the format by content, sqlite by file.
 	f := path.Join(dir, path.Base(p))
 	if err := os.WriteFile(f, content, 0o600); err != nil {
-		return nil, nil, err
+		return nil, nil, fmt.Errorf("%w: spool the rpm database: %w", analyzer.ErrTransient, err)
 	}
 	db, err := rpmdb.Open(f)
 	if err != nil {
