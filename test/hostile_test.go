@@ -11,6 +11,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
+	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
@@ -28,6 +29,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/static"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
+	"github.com/layerscan/layerscan/shared/analyzer"
 	"github.com/layerscan/layerscan/shared/builtin"
 	"github.com/layerscan/layerscan/shared/pipeline"
 	"github.com/layerscan/layerscan/shared/scanrecord"
@@ -278,5 +280,32 @@ func TestDockerfileDoesNotOverwriteSharedReport(t *testing.T) {
 	_, shared := a.do(t, "GET", "/v1/images/"+p.Digest+"/report", "")
 	if strings.Contains(shared, "Dockerfile:") || strings.Contains(shared, "mallory") {
 		t.Errorf("the shared report carries the caller's Dockerfile findings")
+	}
+}
+
+// TestFindingsAreCapped: a layer of 20,000 SUID files is one problem:
+// at most analyzer.MaxFindingsPerCheck findings, and a warning that counts
+// the rest.
+func TestFindingsAreCapped(t *testing.T) {
+	var entries []tarEntry
+	for i := range 20000 {
+		entries = append(entries, tarEntry{fmt.Sprintf("usr/local/bin/s%05d", i), 0o4755, []byte("x")})
+	}
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, e := range entries {
+		tw.WriteHeader(&tar.Header{Name: e.Name, Mode: e.Mode, Size: int64(len(e.Body)), Typeflag: tar.TypeReg})
+		tw.Write(e.Body)
+	}
+	tw.Close()
+	r := scanImage(t, t.TempDir(), layoutOf(t, buf.Bytes()))
+	n := 0
+	for _, f := range r.Findings {
+		if f.ID == "LS-BASELINE-SUID" {
+			n++
+		}
+	}
+	if n == 0 || n > analyzer.MaxFindingsPerCheck || !strings.Contains(strings.Join(r.Warnings, " "), "more LS-BASELINE-SUID findings") {
+		t.Errorf("%d SUID findings, warnings %v", n, r.Warnings)
 	}
 }

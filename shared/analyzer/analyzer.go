@@ -69,6 +69,11 @@ type Set struct {
 	Limits layer.Limits
 }
 
+// MaxFindingsPerCheck caps the findings of one check in one layer: 200,000
+// SUID files are one problem, not 200,000 rows and a gigabyte of memory.
+// The rest are counted in a note of the layer's facts.
+const MaxFindingsPerCheck = 100
+
 // DefaultMaxFileBytes keeps per-file memory bounded while fitting real rpm databases.
 const DefaultMaxFileBytes = 256 << 20
 
@@ -94,7 +99,7 @@ func (s *Set) Version() string {
 	if lim == (layer.Limits{}) {
 		lim = layer.DefaultLimits
 	}
-	id := fmt.Sprintf("%s|%s|walk@%d|file<=%d|layer<=%d,%d,%d", s.parts, scan.LayerFactsSchema, layer.Version, s.MaxFileBytes, lim.MaxUncompressedBytes, lim.MaxEntries, lim.MaxPathLen)
+	id := fmt.Sprintf("%s|%s|walk@%d|file<=%d|findings<=%d|layer<=%d,%d,%d", s.parts, scan.LayerFactsSchema, layer.Version, s.MaxFileBytes, MaxFindingsPerCheck, lim.MaxUncompressedBytes, lim.MaxEntries, lim.MaxPathLen)
 	sum := sha256.Sum256([]byte(id))
 	return "as-" + hex.EncodeToString(sum[:6])
 }
@@ -113,6 +118,7 @@ func (s *Set) Analyze(ctx context.Context, blob io.Reader, digest, diffID string
 	facts := &scan.LayerFacts{Schema: scan.LayerFactsSchema, DiffID: diffID, Digest: digest, AnalyzerSet: s.Version()}
 	var wanted []Analyzer
 	var buf []byte // reused for every file: no per-file allocation and clearing
+	kept, dropped := map[string]int{}, map[string]int{}
 	res, err := layer.Walk(ctx, blob, layer.Expect{Digest: digest, DiffID: diffID}, s.Limits, func(e layer.Entry, r io.Reader) error {
 		if e.Header.Typeflag != '0' && e.Header.Typeflag != 0 {
 			return nil
@@ -149,10 +155,14 @@ func (s *Set) Analyze(ctx context.Context, blob io.Reader, digest, diffID string
 				facts.Artifacts = append(facts.Artifacts, scan.Artifact{Path: e.Path, Kind: a.Name(), Error: err.Error()})
 				continue
 			}
-			facts.Artifacts = append(facts.Artifacts, arts...)
+			facts.Artifacts = append(facts.Artifacts, capFindings(arts, kept, dropped)...)
 		}
 		return nil
 	})
+	for id, n := range dropped {
+		facts.Notes = append(facts.Notes, fmt.Sprintf("%d more %s findings in this layer are not listed (the first %d are)", n, id, MaxFindingsPerCheck))
+	}
+	sort.Strings(facts.Notes)
 	if res != nil {
 		facts.Whiteouts = res.Whiteouts
 		facts.OpaqueDirs = res.OpaqueDirs
@@ -161,6 +171,9 @@ func (s *Set) Analyze(ctx context.Context, blob io.Reader, digest, diffID string
 		facts.Stats.UncompressedBytes = res.UncompressedBytes
 		if facts.Digest == "" && res.DigestHex != "" && err == nil {
 			facts.Digest = "sha256:" + res.DigestHex // docker-save layers come without one
+		}
+		if res.UnsafeMore > 0 {
+			facts.Notes = append(facts.Notes, fmt.Sprintf("%d more refused entries are not listed", res.UnsafeMore))
 		}
 		for _, u := range res.Unsafe {
 			facts.Notes = append(facts.Notes, "refused entry: "+u)
@@ -177,6 +190,31 @@ func (s *Set) Analyze(ctx context.Context, blob io.Reader, digest, diffID string
 		return facts, fmt.Errorf("layer %s: %w", diffID, err)
 	}
 	return facts, nil
+}
+
+// capFindings keeps at most MaxFindingsPerCheck findings per check ID,
+// counting the rest; an artifact left with nothing is dropped.
+func capFindings(arts []scan.Artifact, kept, dropped map[string]int) []scan.Artifact {
+	out := arts[:0]
+	for _, a := range arts {
+		if len(a.Findings) > 0 {
+			fs := a.Findings[:0]
+			for _, f := range a.Findings {
+				if kept[f.ID] >= MaxFindingsPerCheck {
+					dropped[f.ID]++
+					continue
+				}
+				kept[f.ID]++
+				fs = append(fs, f)
+			}
+			a.Findings = fs
+			if len(fs) == 0 && len(a.Packages) == 0 && len(a.Fields) == 0 && len(a.Files) == 0 && a.Error == "" && a.Warning == "" {
+				continue
+			}
+		}
+		out = append(out, a)
+	}
+	return out
 }
 
 // ErrTransient marks a failure of the machine, not of the layer: no space

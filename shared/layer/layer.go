@@ -69,6 +69,8 @@ type Result struct {
 	// Unsafe lists entries refused because their path or link escapes the
 	// root (a "../" name or hard-link target) or is too long.
 	Unsafe []string
+	// UnsafeMore counts refused entries beyond those listed.
+	UnsafeMore int
 	// DigestHex and DiffIDHex are the sha256 of the stored and uncompressed bytes.
 	DigestHex, DiffIDHex string
 }
@@ -101,6 +103,18 @@ func (c *hashCounter) Read(p []byte) (int, error) {
 		return n, fmt.Errorf("%w: more than %d decompressed bytes", ErrLimit, c.limit)
 	}
 	return n, err
+}
+
+// maxUnsafe caps the refused entries listed; the rest are counted.
+const maxUnsafe = 100
+
+// refuse records a refused entry, listing the first maxUnsafe.
+func (r *Result) refuse(what string) {
+	if len(r.Unsafe) < maxUnsafe {
+		r.Unsafe = append(r.Unsafe, what)
+		return
+	}
+	r.UnsafeMore++
 }
 
 // pass is the state of one walk: the stored stream, the decompressed one
@@ -186,12 +200,12 @@ func (w *pass) entry(hdr *tar.Header) (Entry, bool, error) {
 		return Entry{}, false, fmt.Errorf("%w: more than %d entries", ErrLimit, lim.MaxEntries)
 	}
 	if lim.MaxPathLen > 0 && len(hdr.Name) > lim.MaxPathLen {
-		res.Unsafe = append(res.Unsafe, fmt.Sprintf("path longer than %d bytes: %.80s…", lim.MaxPathLen, hdr.Name))
+		res.refuse(fmt.Sprintf("path longer than %d bytes: %.80s…", lim.MaxPathLen, hdr.Name))
 		return Entry{}, false, nil
 	}
 	p, ok := CleanPath(hdr.Name)
 	if !ok {
-		res.Unsafe = append(res.Unsafe, "path escapes the root: "+hdr.Name)
+		res.refuse("path escapes the root: " + hdr.Name)
 		return Entry{}, false, nil
 	}
 	if p == "" {
@@ -210,7 +224,7 @@ func (w *pass) entry(hdr *tar.Header) (Entry, bool, error) {
 	switch hdr.Typeflag {
 	case tar.TypeLink:
 		if _, ok := CleanPath(hdr.Linkname); !ok {
-			res.Unsafe = append(res.Unsafe, "hard link escapes the root: "+hdr.Name+" -> "+hdr.Linkname)
+			res.refuse("hard link escapes the root: " + hdr.Name + " -> " + hdr.Linkname)
 			return Entry{}, false, nil
 		}
 	case tar.TypeReg, tar.TypeSymlink, tar.TypeDir:
