@@ -2,6 +2,8 @@ package ocilayout
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"testing"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -77,5 +79,25 @@ func TestNestedIndex(t *testing.T) {
 	}
 	if _, err := source.Select(a, source.Apply(source.WithPlatform("linux/s390x"))); err == nil {
 		t.Error("a missing platform was selected")
+	}
+}
+
+// TestIndexEntriesAreBounded: an index of thousands of images is refused
+// at once, not walked.
+func TestIndexEntriesAreBounded(t *testing.T) {
+	img, _ := random.Image(64, 1)
+	var adds []mutate.IndexAddendum
+	for i := range 300 {
+		adds = append(adds, mutate.IndexAddendum{Add: img, Descriptor: v1.Descriptor{MediaType: types.OCIManifestSchema1, Platform: &v1.Platform{OS: "linux", Architecture: fmt.Sprint("arch", i)}}})
+	}
+	dir := t.TempDir()
+	p, _ := layout.Write(dir, empty.Index)
+	p.AppendIndex(mutate.AppendManifests(empty.Index, adds...))
+	a, err := Opener{}.Open(context.Background(), source.Ref{Location: dir}, source.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := source.Select(a, source.Apply(source.WithAllPlatforms(true))); err == nil || !strings.Contains(err.Error(), "over 256") {
+		t.Errorf("300 entries: %v", err)
 	}
 }

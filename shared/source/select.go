@@ -18,6 +18,10 @@ type Selected struct {
 // maxIndexDepth bounds nested indexes: a hostile index could nest forever.
 const maxIndexDepth = 4
 
+// maxIndexEntries bounds the images of an index: real ones list a few
+// platforms (and their attestations); 5,000 is an attack on time.
+const maxIndexEntries = 256
+
 type candidate struct {
 	in   v1.ImageIndex // the index that lists it: only it can open it
 	desc v1.Descriptor
@@ -85,6 +89,9 @@ func collect(ix v1.ImageIndex, depth int, out *[]candidate) error {
 	m, err := ix.IndexManifest()
 	if err != nil {
 		return err
+	}
+	if len(*out)+len(m.Manifests) > maxIndexEntries {
+		return fmt.Errorf("the image index lists over %d manifests", maxIndexEntries)
 	}
 	for _, d := range m.Manifests {
 		switch {

@@ -213,3 +213,12 @@ func EventSeen(hash string) string { return EventsPrefix + "seen/" + hash }
 func DigestQueued(digest string, window int64) string {
 	return EventsPrefix + "digests/" + digest + "/" + fmt.Sprint(window)
 }
+
+// ThrottleHour holds the slots one registry's images took in one hour
+// (YYYYMMDDHH).
+func ThrottleHour(registry, hour string) string { return "throttle/" + registry + "/" + hour + "/" }
+
+// ThrottleSlot is one create-once slot of a registry's hour.
+func ThrottleSlot(registry, hour string, n int) string {
+	return ThrottleHour(registry, hour) + fmt.Sprintf("%06d", n)
+}

@@ -14,6 +14,7 @@ import (
 	"github.com/layerscan/layerscan/shared/source"
 	"github.com/layerscan/layerscan/shared/store"
 	"github.com/layerscan/layerscan/shared/storekey"
+	"github.com/layerscan/layerscan/shared/throttle"
 	"github.com/layerscan/layerscan/shared/updater"
 )
 
@@ -112,6 +113,12 @@ func (e *Env) queuePush(ctx context.Context, ev *event.Event, body []byte) (*Out
 			return nil, err
 		}
 		if !fresh {
+			continue
+		}
+		if ok, err := throttle.Take(ctx, e.Store, c.ID, c.Throttle(), time.Now()); err != nil {
+			return nil, err
+		} else if !ok {
+			out.Ignored = fmt.Sprintf("registry %s is throttled at %d images an hour", c.ID, c.Throttle())
 			continue
 		}
 		src := source.Ref{Kind: source.KindRegistry, Location: img.Ref(), Insecure: c.Insecure}

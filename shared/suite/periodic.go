@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/layerscan/layerscan/shared/event"
 	"github.com/layerscan/layerscan/shared/registries"
@@ -17,6 +18,7 @@ import (
 	"github.com/layerscan/layerscan/shared/source"
 	"github.com/layerscan/layerscan/shared/store"
 	"github.com/layerscan/layerscan/shared/storekey"
+	"github.com/layerscan/layerscan/shared/throttle"
 )
 
 // Periodic is the scope of scheduled rescans.
@@ -90,6 +92,12 @@ func (e *Env) PeriodicScan(ctx context.Context, body []byte) ([]byte, error) {
 				if im.Digest, err = registry.Resolve(ctx, t.Registry+"/"+im.Repository+":"+im.Tag, c.Insecure, o); err != nil {
 					return nil, err
 				}
+			}
+			if ok, err := throttle.Take(ctx, e.Store, c.ID, c.Throttle(), time.Now()); err != nil {
+				return nil, err
+			} else if !ok {
+				out.Ignored = fmt.Sprintf("registry %s is throttled at %d images an hour", c.ID, c.Throttle())
+				break
 			}
 			pinned := t.Registry + "/" + im.Repository + "@" + im.Digest
 			req := scanrecord.Request{Source: source.Ref{Kind: source.KindRegistry, Location: pinned, Insecure: c.Insecure}, AllPlatforms: true, Trigger: "timer"}
