@@ -95,10 +95,19 @@ func (a *apiEnv) do(t *testing.T, method, path, body string) (int, string) {
 // doAs makes a request with key ("" for none).
 func (a *apiEnv) doAs(t *testing.T, key, method, path, body string) (int, string) {
 	t.Helper()
-	req, _ := http.NewRequest(method, a.base+path, strings.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
+	h := map[string]string{"Content-Type": "application/json"}
 	if key != "" {
-		req.Header.Set("Authorization", "Bearer "+key)
+		h["Authorization"] = "Bearer " + key
+	}
+	return a.send(t, method, path, body, h)
+}
+
+// send makes a request with these headers.
+func (a *apiEnv) send(t *testing.T, method, path, body string, headers map[string]string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(method, a.base+path, strings.NewReader(body))
+	for k, v := range headers {
+		req.Header.Set(k, v)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -30,17 +29,7 @@ func TestWebhooksAreAuthenticated(t *testing.T) {
 		return fmt.Sprintf(`{"type":"PUSH_ARTIFACT","occur_at":%d,"event_data":{"resources":[{"tag":"1.0","resource_url":"%s/team/app:1.0"}],"repository":{"repo_full_name":"team/app"}}}`, occur, host)
 	}
 	post := func(path, body string, headers map[string]string) (int, string) {
-		req, _ := http.NewRequest(http.MethodPost, a.base+path, strings.NewReader(body))
-		for k, v := range headers {
-			req.Header.Set(k, v)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
+		return a.send(t, http.MethodPost, path, body, headers)
 	}
 	scans := func() int {
 		n, _ := filepath.Glob(filepath.Join(a.store, "scans", "*", "state.json"))

@@ -10,7 +10,6 @@ import (
 
 	"github.com/layerscan/layerscan/shared/apikeys"
 	"github.com/layerscan/layerscan/shared/audit"
-	"github.com/layerscan/layerscan/shared/store"
 )
 
 // cmdKeys manages API keys: create (prints the key once), revoke, list.
@@ -26,13 +25,9 @@ func cmdKeys(ctx context.Context, args []string, stdout, stderr io.Writer) (int,
 	name := fs.String("name", "", "what the key is for")
 	var repos multi
 	fs.Var(&repos, "repository", "limit the key to this repository (registry/name; path patterns such as registry.example.com/team/*); repeatable")
-	pos, err := parseInterleaved(fs, args)
+	pos, st, code, err := parseWithStore(fs, args, storeDir)
 	if err != nil {
-		return 2, err
-	}
-	st, err := store.NewFS(*storeDir)
-	if err != nil {
-		return 1, err
+		return code, err
 	}
 	keys := &apikeys.Store{Store: st}
 	switch verb {

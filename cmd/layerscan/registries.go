@@ -57,13 +57,9 @@ func cmdRegistries(ctx context.Context, args []string, stdout, stderr io.Writer)
 	default:
 		return 2, fmt.Errorf("registries takes list, add or remove, not %q", verb)
 	}
-	pos, err := parseInterleaved(fs, args)
+	pos, st, code, err := parseWithStore(fs, args, storeDir)
 	if err != nil {
-		return 2, err
-	}
-	st, err := store.NewFS(*storeDir)
-	if err != nil {
-		return 1, err
+		return code, err
 	}
 	regs := &registries.Store{Store: st}
 	switch verb {
@@ -153,4 +149,18 @@ func listRegistries(ctx context.Context, regs *registries.Store, asJSON bool, st
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", c.ID, c.Kind, hosts, c.Auth.Method, from, per)
 	}
 	return 0, tw.Flush()
+}
+
+// parseWithStore parses a verb's flags and opens its --store folder; the
+// code is 2 for a usage error, 1 for a store that cannot be opened.
+func parseWithStore(fs *flag.FlagSet, args []string, storeDir *string) ([]string, *store.FS, int, error) {
+	pos, err := parseInterleaved(fs, args)
+	if err != nil {
+		return nil, nil, 2, err
+	}
+	st, err := store.NewFS(*storeDir)
+	if err != nil {
+		return nil, nil, 1, err
+	}
+	return pos, st, 0, nil
 }
