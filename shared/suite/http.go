@@ -43,14 +43,14 @@ func httpError(w http.ResponseWriter, err error) {
 		code = http.StatusForbidden
 	case errors.As(err, new(Unauthenticated)):
 		code = http.StatusUnauthorized
+	case errors.Is(err, netguard.ErrRefused):
+		code = http.StatusForbidden
 	case registryAnswer(err) != 0:
 		code = registryAnswer(err)
 	case errors.Is(err, apikeys.ErrInvalid):
 		code = http.StatusBadRequest
 	case errors.Is(err, apikeys.ErrNotFound):
 		code = http.StatusNotFound
-	case errors.Is(err, netguard.ErrRefused):
-		code = http.StatusForbidden
 	case errors.As(err, &be), errors.Is(err, event.ErrBadEvent):
 		code = http.StatusBadRequest
 	case errors.As(err, &mbe):
