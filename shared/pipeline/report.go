@@ -29,7 +29,7 @@ import (
 // ReportLogic must be bumped whenever the report built from the same layer
 // facts and advisory DB may change (squash, matching or report rules): it
 // decides whether a stored report may be reused.
-const ReportLogic = 4
+const ReportLogic = 5
 
 // reportInputs is what one report is built from.
 type reportInputs struct {
@@ -195,13 +195,42 @@ func finalize(in *reportInputs, r *report.Report) {
 	}
 	in.wl.Apply(r.Findings, whitelist.Repository(in.st.Ref))
 	report.SortFindings(r.Findings)
+	r.Summary = report.Summarize(r.Findings)
+	r.Findings = capPerCheck(r.Findings, &r.Warnings)
 	sort.SliceStable(r.Packages, func(i, j int) bool {
 		if r.Packages[i].Path != r.Packages[j].Path {
 			return r.Packages[i].Path < r.Packages[j].Path
 		}
 		return r.Packages[i].Name < r.Packages[j].Name
 	})
-	r.Summary = report.Summarize(r.Findings)
+}
+
+// MaxFindingsPerCheck caps the findings of one check listed in a report
+// (the summary counts them all): layers are capped one by one, and five
+// hundred layers of capped findings are still a report nobody can read or
+// store cheaply.
+const MaxFindingsPerCheck = 1000
+
+func capPerCheck(fs []scan.Finding, warnings *[]string) []scan.Finding {
+	seen := map[string]int{}
+	out := fs[:0]
+	for _, f := range fs {
+		seen[f.ID]++
+		if seen[f.ID] <= MaxFindingsPerCheck {
+			out = append(out, f)
+		}
+	}
+	ids := make([]string, 0, len(seen))
+	for id, n := range seen {
+		if n > MaxFindingsPerCheck {
+			ids = append(ids, id)
+		}
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		*warnings = append(*warnings, fmt.Sprintf("%d more %s findings are counted in the summary but not listed", seen[id]-MaxFindingsPerCheck, id))
+	}
+	return out
 }
 
 // reportKey is where a scan's report goes: the image's shared report, or,
