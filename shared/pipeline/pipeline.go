@@ -77,11 +77,22 @@ type ScanJob struct{ scanrecord.Request }
 // Step implements dispatch.Job.
 func (ScanJob) Step() string { return StepScanImage }
 
-// LayerJob is the job of analyze-layer.
+// LayerJob is the job of analyze-layer. It carries what the layer's
+// worker needs of the scan, so that no worker re-reads the scan's state
+// (which grows with the layers: reading it per layer made large images
+// quadratic).
 type LayerJob struct {
 	ScanID string           `json:"scanID"`
 	Source source.Ref       `json:"source"`
 	Layer  scanrecord.Layer `json:"layer"`
+	// AnalyzerSet the scan was planned for; Layers its distinct layers.
+	AnalyzerSet string `json:"analyzerSet,omitempty"`
+	Layers      int    `json:"layers,omitempty"`
+}
+
+// layerJob is the job of one layer of a scan.
+func layerJob(st scanrecord.State, l scanrecord.Layer) LayerJob {
+	return LayerJob{ScanID: st.ID, Source: st.Source, Layer: l, AnalyzerSet: st.AnalyzerSet, Layers: len(st.DiffIDs())}
 }
 
 // Step implements dispatch.Job.
@@ -255,12 +266,12 @@ func (d *Steps) planImage(ctx context.Context, st scanrecord.State, rawConfig []
 		d.logf("layer %d %s: cached", l.Index, digest.Short(l.DiffID))
 	}
 	for _, l := range pending {
-		if err := dispatch.Enqueue(ctx, d.Dispatch, LayerJob{ScanID: st.ID, Source: st.Source, Layer: l}); err != nil {
+		if err := dispatch.Enqueue(ctx, d.Dispatch, layerJob(st, l)); err != nil {
 			return fmt.Errorf("layer %s: %w", l.DiffID, err)
 		}
 	}
 	if len(pending) == 0 {
-		return d.tryFinish(ctx, st)
+		return d.tryFinish(ctx, st.ID, len(st.DiffIDs()))
 	}
 	return nil
 }
@@ -275,17 +286,24 @@ func (d *Steps) mark(ctx context.Context, scanID string, m scanrecord.Marker) er
 // marks it done, and, when it is the last layer of the scan, claims and
 // dispatches build-report. Duplicate deliveries are harmless.
 func (d *Steps) AnalyzeLayer(ctx context.Context, job LayerJob) error {
-	st, err := scanrecord.LoadState(ctx, d.Store, job.ScanID)
-	if err != nil {
+	if job.AnalyzerSet == "" || job.Layers == 0 { // a job queued before jobs carried them
+		st, err := scanrecord.LoadState(ctx, d.Store, job.ScanID)
+		if err != nil {
+			return err
+		}
+		job.AnalyzerSet, job.Layers = st.AnalyzerSet, len(st.DiffIDs())
+	} else if ok, err := d.Store.Exists(ctx, storekey.ScanState(job.ScanID)); err != nil {
 		return err
+	} else if !ok {
+		return fmt.Errorf("scan %s: %w", job.ScanID, scanrecord.ErrScanGone)
 	}
 	// Facts are filed under the version of the set that produced them; a
 	// worker running another build must not file its facts under this scan's.
-	if v := d.Analyzers.Version(); v != st.AnalyzerSet {
-		return fmt.Errorf("scan %s was planned for analyzer set %s, this worker runs %s", st.ID, st.AnalyzerSet, v)
+	if v := d.Analyzers.Version(); v != job.AnalyzerSet {
+		return fmt.Errorf("scan %s was planned for analyzer set %s, this worker runs %s", job.ScanID, job.AnalyzerSet, v)
 	}
 	l := job.Layer
-	key := storekey.Facts(l.DiffID, st.AnalyzerSet)
+	key := storekey.Facts(l.DiffID, job.AnalyzerSet)
 	m := scanrecord.Marker{DiffID: l.DiffID, Digest: l.Digest}
 	cached, err := d.Store.Exists(ctx, key)
 	if err != nil {
@@ -315,7 +333,7 @@ func (d *Steps) AnalyzeLayer(ctx context.Context, job LayerJob) error {
 	if err := d.mark(ctx, job.ScanID, m); err != nil {
 		return err
 	}
-	return d.tryFinish(ctx, st)
+	return d.tryFinish(ctx, job.ScanID, job.Layers)
 }
 
 func (d *Steps) analyze(ctx context.Context, src source.Ref, l scanrecord.Layer) (*scan.LayerFacts, error) {
@@ -337,19 +355,19 @@ func (d *Steps) analyze(ctx context.Context, src source.Ref, l scanrecord.Layer)
 
 // tryFinish is the fan-in latch: once every layer has its marker, the one
 // caller that creates the claim dispatches build-report.
-func (d *Steps) tryFinish(ctx context.Context, st scanrecord.State) error {
-	done, err := d.Store.List(ctx, storekey.DonePrefix(st.ID))
+func (d *Steps) tryFinish(ctx context.Context, scanID string, layers int) error {
+	done, err := d.Store.List(ctx, storekey.DonePrefix(scanID))
 	if err != nil {
 		return err
 	}
-	if len(done) < len(st.DiffIDs()) {
+	if len(done) < layers {
 		return nil
 	}
-	won, err := d.Store.PutIfAbsent(ctx, storekey.Claim(st.ID), []byte(d.now().Format(time.RFC3339)))
+	won, err := d.Store.PutIfAbsent(ctx, storekey.Claim(scanID), []byte(d.now().Format(time.RFC3339)))
 	if err != nil || !won {
 		return err
 	}
-	return dispatch.Enqueue(ctx, d.Dispatch, ReportJob{ScanID: st.ID})
+	return dispatch.Enqueue(ctx, d.Dispatch, ReportJob{ScanID: scanID})
 }
 
 // Redrive gives a scan stuck without a report what it misses: layers
@@ -362,7 +380,7 @@ func (d *Steps) Redrive(ctx context.Context, st scanrecord.State, hasFile func(n
 		if hasFile(storekey.DoneDir + l.DiffID) {
 			continue
 		}
-		if err := dispatch.Enqueue(ctx, d.Dispatch, LayerJob{ScanID: st.ID, Source: st.Source, Layer: l}); err != nil {
+		if err := dispatch.Enqueue(ctx, d.Dispatch, layerJob(st, l)); err != nil {
 			return err
 		}
 		missing = true
@@ -373,7 +391,7 @@ func (d *Steps) Redrive(ctx context.Context, st scanrecord.State, hasFile func(n
 	case hasFile(storekey.ClaimFile):
 		return dispatch.Enqueue(ctx, d.Dispatch, ReportJob{ScanID: st.ID})
 	default:
-		return d.tryFinish(ctx, st)
+		return d.tryFinish(ctx, st.ID, len(st.DiffIDs()))
 	}
 }
 
