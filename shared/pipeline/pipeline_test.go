@@ -512,3 +512,25 @@ func scanDiffID(t *testing.T, st store.Store, id string, i int) string {
 	}
 	return s.Layers[i].DiffID
 }
+
+// BenchmarkManyLayers scans images of 100 and 400 tiny layers: the time
+// per layer must not grow with the layer count (it did, quadratically,
+// when every layer job re-read the scan's state).
+func BenchmarkManyLayers(b *testing.B) {
+	for _, n := range []int{100, 400} {
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			img, err := random.Image(64, int64(n))
+			if err != nil {
+				b.Fatal(err)
+			}
+			src := &memSource{images: map[string]v1.Image{"mem/many:1": img}}
+			for i := 0; i < b.N; i++ {
+				d, _ := newSteps(b, src)
+				if _, err := d.ScanLocal(context.Background(), request("mem/many:1"), 2); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N*n), "µs/layer")
+		})
+	}
+}
