@@ -2,6 +2,7 @@ package test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -66,5 +67,45 @@ func TestJanitorRedrivesOnlyStuckScans(t *testing.T) {
 	now = now.Add(24 * time.Hour)
 	if res, _ := j.Run(ctx); len(res.Redriven)+len(res.Abandoned) != 0 {
 		t.Errorf("an abandoned scan was tended again: %+v", res)
+	}
+}
+
+// TestJanitorExpiresWindows: de-duplication and throttle records of past
+// days, windows and hours are deleted; current ones stay.
+func TestJanitorExpiresWindows(t *testing.T) {
+	d, st, _ := queueDeps(t)
+	ctx := context.Background()
+	now := time.Date(2026, 12, 1, 10, 30, 0, 0, time.UTC)
+	window := now.Unix() / int64(janitor.DigestWindow/time.Second)
+	old := []string{
+		storekey.EventSeen("20261128", "aa"),
+		storekey.DigestQueued("sha256:"+strings.Repeat("a", 64), window-5),
+		storekey.ThrottleSlot("harbor", "2026120107", 0),
+	}
+	current := []string{
+		storekey.EventSeen("20261201", "bb"),
+		storekey.EventSeen("20261130", "cc"),
+		storekey.DigestQueued("sha256:"+strings.Repeat("b", 64), window),
+		storekey.ThrottleSlot("harbor", "2026120110", 0),
+		storekey.ThrottleSlot("harbor", "2026120109", 3),
+	}
+	for _, k := range append(append([]string{}, old...), current...) {
+		if err := st.Put(ctx, k, []byte("x")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	res, err := (&janitor.Janitor{Steps: d, StuckAfter: time.Hour, Now: func() time.Time { return now }}).Run(ctx)
+	if err != nil || res.Expired != len(old) {
+		t.Fatalf("expired %+v %v", res, err)
+	}
+	for _, k := range old {
+		if ok, _ := st.Exists(ctx, k); ok {
+			t.Errorf("%s stays", k)
+		}
+	}
+	for _, k := range current {
+		if ok, _ := st.Exists(ctx, k); !ok {
+			t.Errorf("%s was deleted", k)
+		}
 	}
 }

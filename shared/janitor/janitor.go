@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/layerscan/layerscan/shared/dispatch"
@@ -23,7 +24,10 @@ type Result struct {
 	Redriven     []string `json:"redriven,omitempty"`     // scans given their missing jobs again
 	RequeuedJobs []string `json:"requeuedJobs,omitempty"` // job objects nobody consumed
 	Deleted      []string `json:"deleted,omitempty"`      // scans past retention
-	Abandoned    []string `json:"abandoned,omitempty"`    // scans given up on after MaxRedrives
+	// Expired counts the objects of past de-duplication windows and
+	// throttle hours deleted.
+	Expired   int      `json:"expired,omitempty"`
+	Abandoned []string `json:"abandoned,omitempty"` // scans given up on after MaxRedrives
 	// Unreadable are records that do not parse: skipped, never a reason
 	// to stop tending the others.
 	Unreadable []string `json:"unreadable,omitempty"`
@@ -81,8 +85,54 @@ func (j *Janitor) Run(ctx context.Context) (*Result, error) {
 			return res, err
 		}
 	}
-	return res, j.requeue(ctx, res)
+	if err := j.requeue(ctx, res); err != nil {
+		return res, err
+	}
+	return res, j.expire(ctx, res)
 }
+
+// expire deletes what only de-duplicates or throttles for a while: the
+// notifications seen on past days (two kept), the digests of past windows
+// and the throttle slots of past hours.
+func (j *Janitor) expire(ctx context.Context, res *Result) error {
+	now := j.now()
+	keep := map[string]bool{
+		storekey.EventsSeenPrefix + now.Format("20060102") + "/":                    true,
+		storekey.EventsSeenPrefix + now.Add(-24*time.Hour).Format("20060102") + "/": true,
+	}
+	window := now.Unix() / int64(DigestWindow/time.Second)
+	for _, w := range []int64{window, window - 1} {
+		keep[storekey.DigestsQueuedPrefix+fmt.Sprint(w)+"/"] = true
+	}
+	hours := map[string]bool{now.Format("2006010215"): true, now.Add(-time.Hour).Format("2006010215"): true}
+	for _, prefix := range []string{storekey.EventsSeenPrefix, storekey.DigestsQueuedPrefix, storekey.ThrottlePrefix} {
+		keys, err := j.Steps.Store.List(ctx, prefix)
+		if err != nil {
+			return err
+		}
+		for _, k := range keys {
+			dir := k[:strings.LastIndexByte(k, '/')+1]
+			if keep[dir] {
+				continue
+			}
+			if prefix == storekey.ThrottlePrefix {
+				parts := strings.Split(strings.TrimPrefix(dir, prefix), "/") // registry/hour/
+				if len(parts) >= 2 && hours[parts[len(parts)-2]] {
+					continue
+				}
+			}
+			if err := j.Steps.Store.Delete(ctx, k); err != nil {
+				return err
+			}
+			res.Expired++
+		}
+	}
+	return nil
+}
+
+// DigestWindow must match the suite's: a digest queued within it is not
+// queued again.
+const DigestWindow = 10 * time.Minute
 
 // scans lists every scan's records by name (storekey.ScanFile).
 func (j *Janitor) scans(ctx context.Context) (map[string]map[string]bool, error) {

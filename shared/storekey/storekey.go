@@ -205,18 +205,28 @@ func Fix(taskID string) string { return FixesPrefix + taskID + "/" }
 // EventsPrefix holds what de-duplicates registry notifications.
 const EventsPrefix = "events/"
 
-// EventSeen is created once per delivered notification (by its ID).
-func EventSeen(hash string) string { return EventsPrefix + "seen/" + hash }
+// EventsSeenPrefix holds the notifications taken, by day (YYYYMMDD).
+const EventsSeenPrefix = EventsPrefix + "seen/"
+
+// EventSeen is created once per delivered notification (by its ID) on
+// day; the janitor deletes past days.
+func EventSeen(day, hash string) string { return EventsSeenPrefix + day + "/" + hash }
+
+// DigestsQueuedPrefix holds the digests queued, by window.
+const DigestsQueuedPrefix = EventsPrefix + "digests/"
 
 // DigestQueued is created once per digest and window: a digest pushed
-// again within the window is not scanned again.
+// again within the window is not queued again.
 func DigestQueued(digest string, window int64) string {
-	return EventsPrefix + "digests/" + digest + "/" + fmt.Sprint(window)
+	return DigestsQueuedPrefix + fmt.Sprint(window) + "/" + digest
 }
+
+// ThrottlePrefix holds every registry's hourly throttle slots.
+const ThrottlePrefix = "throttle/"
 
 // ThrottleHour holds the slots one registry's images took in one hour
 // (YYYYMMDDHH).
-func ThrottleHour(registry, hour string) string { return "throttle/" + registry + "/" + hour + "/" }
+func ThrottleHour(registry, hour string) string { return ThrottlePrefix + registry + "/" + hour + "/" }
 
 // ThrottleSlot is one create-once slot of a registry's hour.
 func ThrottleSlot(registry, hour string, n int) string {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/layerscan/layerscan/shared/event"
+	"github.com/layerscan/layerscan/shared/janitor"
 	"github.com/layerscan/layerscan/shared/registries"
 	"github.com/layerscan/layerscan/shared/storekey"
 )
@@ -31,7 +32,7 @@ const (
 	MaxImagesPerEvent = 50
 	// DigestWindow: a digest queued by a notification is not queued again
 	// by another within this window (replays, duplicate deliveries).
-	DigestWindow = 10 * time.Minute
+	DigestWindow = janitor.DigestWindow
 )
 
 // platformKinds arrive on /invoke from EventBridge, which only the
@@ -121,14 +122,21 @@ func (e *Env) parsePush(body []byte) (*event.Event, error) {
 }
 
 // firstDelivery records a notification once; a replay or a duplicate
-// delivery (the same ID, or the same body) finds it recorded.
+// delivery (the same ID, or the same body) within a day and the next finds
+// it recorded (the janitor deletes older days).
 func (e *Env) firstDelivery(ctx context.Context, ev *event.Event, body []byte) (bool, error) {
 	id := ev.ID
 	if id == "" {
 		id = string(body)
 	}
 	sum := sha256.Sum256([]byte(string(ev.Kind) + "\x00" + id))
-	return e.Store.PutIfAbsent(ctx, storekey.EventSeen(hex.EncodeToString(sum[:])), []byte(time.Now().UTC().Format(time.RFC3339)))
+	h := hex.EncodeToString(sum[:])
+	now := time.Now().UTC()
+	yesterday := storekey.EventSeen(now.Add(-24*time.Hour).Format("20060102"), h)
+	if seen, err := e.Store.Exists(ctx, yesterday); err != nil || seen {
+		return false, err
+	}
+	return e.Store.PutIfAbsent(ctx, storekey.EventSeen(now.Format("20060102"), h), []byte(now.Format(time.RFC3339)))
 }
 
 // digestFresh reports whether digest was not queued within DigestWindow.
