@@ -49,8 +49,32 @@ type Logins struct {
 	Roles map[Kind]func() (AccessKey, bool)
 	Now   func() time.Time
 
-	mu    sync.Mutex
+	mu    sync.Mutex // guards cache and locks
 	cache map[string]Login
+	// locks serialise the logins of one connection: a burst of pulls asks
+	// once, and a slow cloud does not hold up the other connections.
+	locks map[string]*sync.Mutex
+}
+
+func (l *Logins) lock(key string) *sync.Mutex {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.locks == nil {
+		l.locks = map[string]*sync.Mutex{}
+	}
+	m, ok := l.locks[key]
+	if !ok {
+		m = &sync.Mutex{}
+		l.locks[key] = m
+	}
+	return m
+}
+
+func (l *Logins) cached(key string) (Login, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	got, ok := l.cache[key]
+	return got, ok && (got.Expires.IsZero() || l.now().Before(got.Expires.Add(-refreshBefore)))
 }
 
 func (l *Logins) now() time.Time {
@@ -73,10 +97,14 @@ func (l *Logins) Login(ctx context.Context, c *Connection) (Login, error) {
 		return Login{Username: c.Auth.Username, Password: pw}, nil
 	}
 	cacheKey := c.ID + "\x00" + c.Updated
-	l.mu.Lock()
-	defer l.mu.Unlock() // one login at a time: a burst of pulls asks once
-	if got, ok := l.cache[cacheKey]; ok && (got.Expires.IsZero() || l.now().Before(got.Expires.Add(-refreshBefore))) {
+	if got, ok := l.cached(cacheKey); ok {
 		return got, nil
+	}
+	m := l.lock(cacheKey)
+	m.Lock()
+	defer m.Unlock()
+	if got, ok := l.cached(cacheKey); ok {
+		return got, nil // another request logged in meanwhile
 	}
 	cloud, ok := l.Cloud[c.Kind]
 	if !ok {
@@ -92,10 +120,12 @@ func (l *Logins) Login(ctx context.Context, c *Connection) (Login, error) {
 	if err != nil {
 		return Login{}, fmt.Errorf("registry %s: login: %w", c.ID, err)
 	}
+	l.mu.Lock()
 	if l.cache == nil {
 		l.cache = map[string]Login{}
 	}
 	l.cache[cacheKey] = got
+	l.mu.Unlock()
 	return got, nil
 }
 
