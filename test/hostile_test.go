@@ -8,10 +8,12 @@ import (
 	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -27,6 +29,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/static"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/layerscan/layerscan/shared/analyzer"
@@ -242,6 +245,14 @@ func TestAPIAnswersForBadInput(t *testing.T) {
 	if code, body := a.do(t, "POST", "/v1/scans", `{"image":"`+host+`/team/none:nope"}`); code != http.StatusNotFound {
 		t.Errorf("unknown tag: %d %s", code, body)
 	}
+	// A configured registry nobody listens on: 502, with the reason.
+	gone := "127.0.0.1:" + freePort(t)
+	if code, body := a.do(t, "POST", "/v1/registries", `{"id":"gone","kind":"generic","hosts":["`+gone+`"],"insecure":true,"auth":{"method":"none"}}`); code != http.StatusCreated {
+		t.Fatal(code, body)
+	}
+	if code, body := a.do(t, "POST", "/v1/scans", `{"image":"`+gone+`/team/app:1"}`); code != http.StatusBadGateway {
+		t.Errorf("unreachable registry: %d %s", code, body)
+	}
 	// A 20 MB config.
 	img, _ := mutate.AppendLayers(empty.Image, static.NewLayer(tarOf(t, map[string]string{"etc/x": "x"}), types.OCIUncompressedLayer))
 	cfg, _ := img.ConfigFile()
@@ -307,5 +318,68 @@ func TestFindingsAreCapped(t *testing.T) {
 	}
 	if n == 0 || n > analyzer.MaxFindingsPerCheck || !strings.Contains(strings.Join(r.Warnings, " "), "more LS-BASELINE-SUID findings") {
 		t.Errorf("%d SUID findings, warnings %v", n, r.Warnings)
+	}
+}
+
+// TestDamagedRPMDatabase: one flipped byte in the real AlmaLinux
+// BerkeleyDB Packages file makes the report incomplete, with the reason,
+// never complete over a short package list.
+func TestDamagedRPMDatabase(t *testing.T) {
+	img, err := tarball.ImageFromPath(filepath.Join(sharedDir(t), "corpus", "images", "almalinux-9.0-micro-arm64.tar"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ls, _ := img.Layers()
+	rc, err := ls[0].Uncompressed()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	var out bytes.Buffer
+	tw := tar.NewWriter(&out)
+	tr := tar.NewReader(rc)
+	flipped := false
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(tr)
+		if strings.TrimPrefix(h.Name, "./") == "var/lib/rpm/Packages" {
+			pageSize := int(binary.LittleEndian.Uint32(b[20:]))
+			for n := 1; n < len(b)/pageSize; n++ {
+				if b[n*pageSize+25] == 13 { // the first hash page's type
+					b[n*pageSize+25] ^= 0x40
+					flipped = true
+					break
+				}
+			}
+		}
+		tw.WriteHeader(h)
+		tw.Write(b)
+	}
+	tw.Close()
+	if !flipped {
+		t.Fatal("no hash page found to damage")
+	}
+	r := scanImage(t, advisoryStore(t), layoutOf(t, out.Bytes()))
+	if r.Complete || !strings.Contains(strings.Join(r.Errors, " "), "berkeleydb") {
+		t.Errorf("complete=%v errors=%v packages=%d", r.Complete, r.Errors, len(r.Packages))
+	}
+}
+
+// TestTooManyLayers: an image of more layers than any real one is refused
+// with the reason before any layer is read.
+func TestTooManyLayers(t *testing.T) {
+	var ls [][]byte
+	for i := range pipeline.MaxLayers + 1 {
+		ls = append(ls, tarOf(t, map[string]string{fmt.Sprintf("l%d", i): "x"}))
+	}
+	_, err := scanLocal(t, layoutOf(t, ls...))
+	if err == nil || !strings.Contains(err.Error(), "layers, over the") {
+		t.Errorf("%d layers: %v", len(ls), err)
 	}
 }
