@@ -18,6 +18,7 @@ import (
 	"os"
 	"path"
 	"strings"
+	"sync"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/partial"
@@ -32,7 +33,7 @@ type Opener struct{}
 // Open implements source.Opener. The artifact's digest is the config
 // digest: docker names a saved image by it, having no manifest digest.
 func (Opener) Open(_ context.Context, ref source.Ref, _ source.Options) (*source.Artifact, error) {
-	a, err := open(ref.Location)
+	a, err := indexed(ref.Location)
 	if err != nil {
 		return nil, err
 	}
@@ -50,7 +51,7 @@ func (Opener) Open(_ context.Context, ref source.Ref, _ source.Options) (*source
 
 // Layer implements source.Opener.
 func (Opener) Layer(_ context.Context, ref source.Ref, digest v1.Hash, _ source.Options) (v1.Layer, error) {
-	a, err := open(ref.Location)
+	a, err := indexed(ref.Location)
 	if err != nil {
 		return nil, err
 	}
@@ -90,6 +91,47 @@ type archive struct {
 	config    *v1.ConfigFile
 	layers    []*layer
 	raw       []byte // the manifest made for it
+}
+
+// cache keeps the indexes of recently opened tarballs: every layer's job
+// reopens the tarball, and indexing it again would read its headers and
+// hash its compressed layers once per layer. A tarball is known by its
+// path, size and modification time, so a rewritten one is indexed anew.
+var cache = struct {
+	sync.Mutex
+	byFile map[string]*archive
+	order  []string
+}{byFile: map[string]*archive{}}
+
+const cacheSize = 8
+
+func indexed(file string) (*archive, error) {
+	fi, err := os.Stat(file)
+	if err != nil {
+		return nil, fmt.Errorf("docker-save tarball: %w", err)
+	}
+	key := fmt.Sprintf("%s\x00%d\x00%d", file, fi.Size(), fi.ModTime().UnixNano())
+	cache.Lock()
+	a, ok := cache.byFile[key]
+	cache.Unlock()
+	if ok {
+		return a, nil
+	}
+	a, err = open(file)
+	if err != nil {
+		return nil, err
+	}
+	cache.Lock()
+	defer cache.Unlock()
+	if _, ok := cache.byFile[key]; !ok {
+		cache.byFile[key] = a
+		cache.order = append(cache.order, key)
+		if len(cache.order) > cacheSize {
+			delete(cache.byFile, cache.order[0])
+			cache.order = cache.order[1:]
+		}
+	}
+	return a, nil
 }
 
 // open indexes the tarball's members in one pass of its headers and reads
