@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/layerscan/layerscan/shared/store"
@@ -35,6 +36,8 @@ type Store struct {
 	Store   store.Store
 	Secrets Secrets
 	Now     func() time.Time
+
+	ensured atomic.Bool // the defaults exist: checked once per instance
 }
 
 func (s *Store) now() string {
@@ -77,12 +80,21 @@ func (s *Store) defaults() []*Connection {
 // ensureDefaults creates the default connections once (create-once, so
 // concurrent first uses agree).
 func (s *Store) ensureDefaults(ctx context.Context) error {
+	if s.ensured.Load() {
+		return nil
+	}
 	for _, c := range s.defaults() {
+		if ok, err := s.Store.Exists(ctx, storekey.Registry(c.ID)); err != nil {
+			return err
+		} else if ok {
+			continue
+		}
 		c.Created, c.Updated = s.now(), s.now()
 		if _, err := store.PutJSONIfAbsent(ctx, s.Store, storekey.Registry(c.ID), c); err != nil {
 			return fmt.Errorf("registry connection %s: %w", c.ID, err)
 		}
 	}
+	s.ensured.Store(true)
 	return nil
 }
 
