@@ -143,22 +143,72 @@ func Resolve(ctx context.Context, ref string, insecure bool, o source.Options) (
 	return desc.Digest.String(), nil
 }
 
-// Repositories lists a registry's repositories (the v2 catalog API).
+// Listing bounds: a hostile registry could answer with Link headers
+// forever, or with pages of millions of names.
+const (
+	MaxListPages   = 10_000
+	MaxListEntries = 100_000
+)
+
+// Repositories lists a registry's repositories (the v2 catalog API),
+// following Link headers within the listing bounds.
 func Repositories(ctx context.Context, host string, insecure bool, o source.Options) ([]string, error) {
 	reg, err := name.NewRegistry(host, nameOptions(insecure)...)
 	if err != nil {
 		return nil, err
 	}
-	repos, err := remote.Catalog(ctx, reg, remoteOptions(ctx, o)...)
-	return repos, sanitize(err)
+	p, err := remote.NewPuller(remoteOptions(ctx, o)...)
+	if err != nil {
+		return nil, err
+	}
+	c, err := p.Catalogger(ctx, reg)
+	if err != nil {
+		return nil, sanitize(err)
+	}
+	return pages(c.HasNext, func() ([]string, error) {
+		page, err := c.Next(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return page.Repos, nil
+	}, "catalog of "+host)
 }
 
-// Tags lists the tags of host/repository.
+// Tags lists the tags of host/repository, within the listing bounds.
 func Tags(ctx context.Context, repo string, insecure bool, o source.Options) ([]string, error) {
 	r, err := name.NewRepository(repo, nameOptions(insecure)...)
 	if err != nil {
 		return nil, err
 	}
-	tags, err := remote.List(r, remoteOptions(ctx, o)...)
-	return tags, sanitize(err)
+	p, err := remote.NewPuller(remoteOptions(ctx, o)...)
+	if err != nil {
+		return nil, err
+	}
+	l, err := p.Lister(ctx, r)
+	if err != nil {
+		return nil, sanitize(err)
+	}
+	return pages(l.HasNext, func() ([]string, error) {
+		page, err := l.Next(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return page.Tags, nil
+	}, "tags of "+repo)
+}
+
+// pages collects a paged listing, failing past the bounds.
+func pages(more func() bool, next func() ([]string, error), what string) ([]string, error) {
+	var out []string
+	for n := 0; more(); n++ {
+		if n >= MaxListPages || len(out) > MaxListEntries {
+			return nil, fmt.Errorf("%s: over %d pages or %d entries", what, MaxListPages, MaxListEntries)
+		}
+		page, err := next()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", what, sanitize(err))
+		}
+		out = append(out, page...)
+	}
+	return out, nil
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/aliyun/alibaba-cloud-sdk-go/services/cr_ee"
 
 	"github.com/layerscan/layerscan/shared/registries"
+	"github.com/layerscan/layerscan/shared/registry"
 )
 
 // Cloud implements registries.CloudLogin and registries.Lister for acr-ee.
@@ -33,7 +34,7 @@ type Cloud struct {
 }
 
 // maxPages bounds a listing: a hostile API could page forever.
-const maxPages = 10_000
+const maxPages = registry.MaxListPages
 
 func (a Cloud) client(c *registries.Connection, key *registries.AccessKey) (*cr_ee.Client, error) {
 	if key == nil || key.ID == "" {
@@ -191,6 +192,9 @@ func paginate(page func(n int) (got, total int, err error)) error {
 			return err
 		}
 		seen += got
+		if seen > registry.MaxListEntries {
+			return fmt.Errorf("over %d entries", registry.MaxListEntries)
+		}
 		if got == 0 || seen >= total {
 			return nil
 		}

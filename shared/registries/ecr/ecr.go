@@ -19,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 
 	"github.com/layerscan/layerscan/shared/registries"
+	"github.com/layerscan/layerscan/shared/registry"
 )
 
 // Cloud implements registries.CloudLogin and registries.Lister for ecr.
@@ -31,7 +32,7 @@ type Cloud struct {
 }
 
 // maxPages bounds a listing.
-const maxPages = 10_000
+const maxPages = registry.MaxListPages
 
 func (e Cloud) client(ctx context.Context, c *registries.Connection, key *registries.AccessKey) (*ecr.Client, error) {
 	set := func(o *ecr.Options) {
@@ -114,6 +115,9 @@ func (e Cloud) List(ctx context.Context, c *registries.Connection, _ registries.
 		}
 		for _, r := range out.Repositories {
 			repos = append(repos, aws.ToString(r.RepositoryName))
+		}
+		if len(repos) > registry.MaxListEntries {
+			return fmt.Errorf("ECR DescribeRepositories: over %d repositories", registry.MaxListEntries)
 		}
 		if next = out.NextToken; next == nil {
 			break

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/layerscan/layerscan/shared/registries"
+	"github.com/layerscan/layerscan/shared/registry"
 )
 
 // Lister implements registries.Lister.
@@ -23,7 +24,7 @@ type Lister struct {
 }
 
 // maxPages bounds a listing: a hostile API could page forever.
-const maxPages = 10_000
+const maxPages = registry.MaxListPages
 
 type project struct {
 	Name string `json:"name"`
@@ -121,6 +122,9 @@ func (c *client) pages(ctx context.Context, path string, out any) error {
 			return fmt.Errorf("harbor %s: %w", path, err)
 		}
 		all = append(all, items...)
+		if len(all) > registry.MaxListEntries {
+			return fmt.Errorf("harbor %s: over %d entries", path, registry.MaxListEntries)
+		}
 		if len(items) < c.size {
 			break
 		}
