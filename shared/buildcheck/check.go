@@ -101,7 +101,7 @@ func newFinding(id string, in Instruction, evidence string) scan.Finding {
 }
 
 func cite(in Instruction) string {
-	return in.Where + ": " + in.Cmd + " " + redact.Clip(maskLine(in.Args), 160)
+	return in.Where + ": " + in.Cmd + " " + redact.Clip(MaskLine(in.Args), 160)
 }
 
 // env checks one variable, once per name and value.
@@ -455,7 +455,6 @@ func maskCred(flag, v string) string {
 	return v
 }
 
-func maskLine(s string) string { return MaskLine(s) }
 
 func isShell(cmd string) bool {
 	first := strings.Fields(cmd)[0]

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -216,14 +215,4 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 		return fmt.Errorf("%w (%s)", ErrBuiltin, id)
 	}
 	return s.Store.Delete(ctx, storekey.Registry(id))
-}
-
-// ParseRef splits an image reference into its registry host and the rest;
-// a reference without a host is Docker Hub's.
-func ParseRef(ref string) (host, rest string) {
-	first, after, ok := strings.Cut(ref, "/")
-	if !ok || !strings.ContainsAny(first, ".:") && first != "localhost" {
-		return "index.docker.io", ref
-	}
-	return first, after
 }

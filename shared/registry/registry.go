@@ -122,6 +122,17 @@ func (l sanitizedLayer) Compressed() (io.ReadCloser, error) {
 	return rc, sanitize(err)
 }
 
+// Split returns the registry host and the repository an image reference
+// names, as go-containerregistry reads it (Docker Hub for a reference
+// without a host, library/ for its official images).
+func Split(ref string) (host, repository string, err error) {
+	r, err := name.ParseReference(ref)
+	if err != nil {
+		return "", "", fmt.Errorf("image reference %q: %w", ref, err)
+	}
+	return r.Context().RegistryStr(), r.Context().RepositoryStr(), nil
+}
+
 // Resolve returns the manifest digest a registry reference names now (a
 // HEAD request; a GET when the registry answers HEAD without a digest).
 // Push events name tags; every stored result is keyed by digest.

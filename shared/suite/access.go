@@ -9,7 +9,7 @@ import (
 
 	"github.com/layerscan/layerscan/shared/apikeys"
 	"github.com/layerscan/layerscan/shared/audit"
-	"github.com/layerscan/layerscan/shared/registries"
+	"github.com/layerscan/layerscan/shared/registry"
 )
 
 type keyCtx struct{}
@@ -56,26 +56,14 @@ func covers(ctx context.Context, ref string) error {
 	if k == nil {
 		return nil // not over HTTP: events and timers
 	}
-	host, rest := registries.ParseRef(ref)
-	repo := rest
-	if i := indexAny(repo, "@:"); i >= 0 {
-		repo = repo[:i]
+	host, repo, err := registry.Split(ref)
+	if err != nil {
+		return BadEvent{err}
 	}
 	if !k.Covers(host + "/" + repo) {
 		return Forbidden{fmt.Errorf("this API key is limited to %v", k.Repositories)}
 	}
 	return nil
-}
-
-func indexAny(s, chars string) int {
-	for i := range len(s) {
-		for j := range len(chars) {
-			if s[i] == chars[j] {
-				return i
-			}
-		}
-	}
-	return -1
 }
 
 // audited records a change made over the API.

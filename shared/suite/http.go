@@ -14,7 +14,6 @@ import (
 	"github.com/layerscan/layerscan/shared/digest"
 	"github.com/layerscan/layerscan/shared/event"
 	"github.com/layerscan/layerscan/shared/netguard"
-	"github.com/layerscan/layerscan/shared/registries"
 	"github.com/layerscan/layerscan/shared/registry"
 	"github.com/layerscan/layerscan/shared/scanrecord"
 	"github.com/layerscan/layerscan/shared/source"
@@ -182,7 +181,10 @@ func (e *Env) OnDemand(ctx context.Context, r *event.OnDemand) ([]string, error)
 	if err := covers(ctx, r.Image); err != nil {
 		return nil, err
 	}
-	host, _ := registries.ParseRef(r.Image)
+	host, _, err := registry.Split(r.Image)
+	if err != nil {
+		return nil, BadEvent{err}
+	}
 	c, err := e.admit(ctx, host)
 	if err != nil {
 		return nil, err
