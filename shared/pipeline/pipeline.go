@@ -314,9 +314,9 @@ func (d *Steps) AnalyzeLayer(ctx context.Context, job LayerJob) error {
 	} else {
 		start := d.now()
 		facts, err := d.analyze(ctx, job.Source, l)
-		if errors.Is(err, analyzer.ErrTransient) {
+		if errors.Is(err, analyzer.ErrTransient) || ctx.Err() != nil {
 			// Nothing is recorded: the platform's retry (or the janitor)
-			// runs the layer again on a machine that can.
+			// runs the layer again on a machine that can, or in time.
 			return fmt.Errorf("layer %s: %w", l.DiffID, err)
 		}
 		if err != nil {
