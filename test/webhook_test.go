@@ -13,6 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/static"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/layerscan/layerscan/shared/suite"
 )
 
@@ -111,5 +114,20 @@ func TestWebhooksAreAuthenticated(t *testing.T) {
 	}
 	if code, body := post("/v1/events", harbor(60), nil); code != http.StatusAccepted {
 		t.Errorf("allowUnauthenticated: %d %s", code, body)
+	}
+	// The registry's throttle: at one image an hour, the slot the first
+	// digest took leaves none for a second one.
+	if code, body := a.do(t, "PUT", "/v1/registries/h", `{"id":"h","kind":"harbor","hosts":["`+host+`"],"insecure":true,"imagesPerHour":1,"auth":{"method":"none"},"webhook":{"allowUnauthenticated":true}}`); code != http.StatusOK {
+		t.Fatal(code, body)
+	}
+	other, _ := mutate.AppendLayers(corpusDebian(t), static.NewLayer(tarOf(t, map[string]string{"etc/extra": "x"}), types.OCIUncompressedLayer))
+	push(t, other, host+"/team/app:2.0")
+	second := strings.ReplaceAll(strings.ReplaceAll(harbor(70), ":1.0", ":2.0"), `"tag":"1.0"`, `"tag":"2.0"`)
+	before := scans()
+	if code, body := post("/v1/events", second, nil); code != http.StatusAccepted || !strings.Contains(body, "throttled") {
+		t.Errorf("over the throttle: %d %s", code, body)
+	}
+	if scans() != before {
+		t.Errorf("a throttled image was scanned")
 	}
 }
