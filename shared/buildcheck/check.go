@@ -455,7 +455,6 @@ func maskCred(flag, v string) string {
 	return v
 }
 
-
 func isShell(cmd string) bool {
 	first := strings.Fields(cmd)[0]
 	switch first[strings.LastIndexByte(first, '/')+1:] {
