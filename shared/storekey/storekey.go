@@ -167,11 +167,48 @@ func Signatures(version string) string { return SignaturesPrefix + version + "/s
 // Whitelist is the store's shared whitelist.
 const Whitelist = PolicyPrefix + "whitelist.json"
 
-// Periodic is the scope of scheduled rescans.
+// Periodic is the legacy scope of scheduled rescans, read once into the
+// settings' scope.
 const Periodic = ConfigPrefix + "periodic.json"
 
-// Settings is the control plane's one versioned settings document.
-const Settings = ConfigPrefix + "settings.json"
+// SettingsPrefix holds the control plane's one settings document, one
+// create-once object per version: a PUT creates version n+1 only if nobody
+// else did, which is the ETag's compare-and-swap.
+const SettingsPrefix = ConfigPrefix + "settings/"
+
+// SettingsVersion is version n of the settings document.
+func SettingsVersion(n int) string { return SettingsPrefix + fmt.Sprintf("%010d.json", n) }
+
+// SettingsVersionOf returns the version a key under SettingsPrefix holds.
+func SettingsVersionOf(key string) (int, bool) {
+	var n int
+	name, ok := strings.CutPrefix(key, SettingsPrefix)
+	if !ok || len(name) != 15 || !strings.HasSuffix(name, ".json") {
+		return 0, false
+	}
+	_, err := fmt.Sscanf(name, "%010d.json", &n)
+	return n, err == nil
+}
+
+// WhitelistRulesPrefix holds the whitelist rules, one object per rule.
+const WhitelistRulesPrefix = ConfigPrefix + "whitelists/rules/"
+
+// WhitelistRule is one whitelist rule.
+func WhitelistRule(id string) string { return WhitelistRulesPrefix + id + ".json" }
+
+// WhitelistMigrated is created once when the legacy Whitelist document
+// has been read into rules.
+const WhitelistMigrated = ConfigPrefix + "whitelists/migrated"
+
+// ScopeSeen is created once when a listing first sees a repository of a
+// connection: with auto-add off, repositories first seen after the scope
+// was frozen stay out of it.
+func ScopeSeen(connection, repository string) string {
+	return ConfigPrefix + "scope-seen/" + connection + "/" + url.PathEscape(repository)
+}
+
+// ScopeSeenPrefix holds a connection's first-seen repositories.
+func ScopeSeenPrefix(connection string) string { return ConfigPrefix + "scope-seen/" + connection + "/" }
 
 // Registry is one registry connection.
 func Registry(id string) string { return ConfigPrefix + "registries/" + id + ".json" }
@@ -193,8 +230,59 @@ func Audit(t time.Time, random string) string {
 	return AuditPrefix + t.UTC().Format(jobStamp) + "-" + random + ".json"
 }
 
-// Task is the prefix of one task's records (counts, status, log).
-func Task(id string) string { return TasksPrefix + id + "/" }
+// Task is one task's document, created once: trigger, scope, images.
+func Task(id string) string { return TasksPrefix + id + ".json" }
+
+// TaskLogPrefix holds every task's execution log.
+const TaskLogPrefix = "tasklog/"
+
+// TaskLog is the prefix of one task's log: create-once records per image.
+func TaskLog(id string) string { return TaskLogPrefix + id + "/" }
+
+// TaskRecord is one create-once record of image item of a task
+// ("started", "planned", "failed", "skipped", "scan-<id>").
+func TaskRecord(id string, item int, record string) string {
+	return TaskLog(id) + fmt.Sprintf("%06d", item) + "/" + record
+}
+
+// TaskSummary is written once when a task has finished.
+func TaskSummary(id string) string { return TaskLog(id) + "summary.json" }
+
+// TaskOpenPrefix marks the tasks still running, so that the timer advances
+// them without reading every task ever run.
+const TaskOpenPrefix = "taskopen/"
+
+// TaskOpen is the open marker of a task, deleted when it has finished.
+func TaskOpen(id string) string { return TaskOpenPrefix + id }
+
+// QuotaPrefix holds quota consumption, by billing period (YYYYMM).
+const QuotaPrefix = "quota/"
+
+// QuotaPeriod is the prefix of one billing period's consumption.
+func QuotaPeriod(period string) string { return QuotaPrefix + period + "/" }
+
+// QuotaDigest is created once per digest per scan cycle of a period: the
+// one unit that image consumes.
+func QuotaDigest(period, cycle, digest string) string {
+	return QuotaPeriod(period) + "digests/" + cycle + "/" + digest
+}
+
+// QuotaDigestsPrefix holds a period's consumed units.
+func QuotaDigestsPrefix(period string) string { return QuotaPeriod(period) + "digests/" }
+
+// QuotaSlot is one create-once unit of the purchased quota of a period.
+func QuotaSlot(period string, n int) string { return QuotaPeriod(period) + "slots/" + fmt.Sprintf("%08d", n) }
+
+// QuotaSlotsPrefix holds a period's slots.
+func QuotaSlotsPrefix(period string) string { return QuotaPeriod(period) + "slots/" }
+
+// TagsPrefix holds the latest scan of each tag.
+const TagsPrefix = "tags/"
+
+// TagScan points at the latest scan of one tag of a repository.
+func TagScan(host, repository, tag string) string {
+	return TagsPrefix + host + "/" + repository + "/" + url.PathEscape(tag) + ".json"
+}
 
 // Outbox holds pending notification deliveries.
 const Outbox = NotificationsPrefix + "outbox/"

@@ -14,7 +14,8 @@ func TestKeysAreValidStoreKeys(t *testing.T) {
 		ScanState("s1"), Done("s1", d), Claim("s1"), Result("s1"),
 		Job("analyze-layer", time.Now(), "ab"), AdvisoryCurrent, AdvisoryManifest("v"),
 		AdvisoryEcosystem("v", "Rocky Linux:9"), SignaturesCurrent, Signatures("v"),
-		Whitelist, Periodic, Settings, Registry("acr"), APIKey("k1"),
+		Whitelist, Periodic, SettingsVersion(3), Registry("acr"), APIKey("k1"), Task("t1"), TaskRecord("t1", 3, "started"),
+		QuotaDigest("202612", "c1", d), QuotaSlot("202612", 4), TagScan("h:5000", "ns/app", "v1"), ScopeSeen("r", "ns/app"), WhitelistRule("w1"),
 	} {
 		if err := store.CheckKey(k); err != nil {
 			t.Errorf("%s: %v", k, err)
@@ -55,6 +56,17 @@ func TestScanFile(t *testing.T) {
 		id, f, ok := ScanFile(key)
 		if id != want[0] || f != want[1] || ok != (want[0] != "") {
 			t.Errorf("%s: %q %q %v", key, id, f, ok)
+		}
+	}
+}
+
+func TestSettingsVersionOf(t *testing.T) {
+	if n, ok := SettingsVersionOf(SettingsVersion(42)); !ok || n != 42 {
+		t.Errorf("%d %v", n, ok)
+	}
+	for _, k := range []string{"config/settings/x.json", "config/settings/0000000001.json.tmp", "config/other"} {
+		if _, ok := SettingsVersionOf(k); ok {
+			t.Errorf("%s parsed", k)
 		}
 	}
 }

@@ -1,7 +1,8 @@
 // Package throttle is the per-registry images-per-hour limit, shared by
 // every function instance without a read-modify-write: each admitted image
 // takes one create-once slot of the registry's current hour
-// (storekey.ThrottleSlot); when every slot is taken, the image waits for
+// (storekey.ThrottleSlot, shared/slots: a few writes, no listing, while the
+// hour is not nearly full); when every slot is taken, the image waits for
 // the next hour (a later push, cycle or the janitor's requeue).
 package throttle
 
@@ -10,6 +11,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/layerscan/layerscan/shared/slots"
 	"github.com/layerscan/layerscan/shared/store"
 	"github.com/layerscan/layerscan/shared/storekey"
 )
@@ -21,20 +23,13 @@ func Take(ctx context.Context, st store.Store, registry string, limit int, now t
 		return true, nil
 	}
 	hour := now.UTC().Format("2006010215")
-	taken, err := st.List(ctx, storekey.ThrottleHour(registry, hour))
+	p := slots.Pool{
+		Store: st, Prefix: storekey.ThrottleHour(registry, hour), Limit: limit,
+		Key: func(n int) string { return storekey.ThrottleSlot(registry, hour, n) },
+	}
+	_, ok, err := p.Take(ctx, []byte(now.UTC().Format(time.RFC3339)))
 	if err != nil {
-		return false, err
+		return false, fmt.Errorf("throttle %s: %w", registry, err)
 	}
-	// Slots are taken in order; start after those seen, and race for the
-	// next ones with create-once writes.
-	for n := len(taken); n < limit; n++ {
-		ok, err := st.PutIfAbsent(ctx, storekey.ThrottleSlot(registry, hour, n), []byte(now.UTC().Format(time.RFC3339)))
-		if err != nil {
-			return false, fmt.Errorf("throttle %s: %w", registry, err)
-		}
-		if ok {
-			return true, nil
-		}
-	}
-	return false, nil
+	return ok, nil
 }

@@ -1,0 +1,65 @@
+package slots
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/layerscan/layerscan/shared/store"
+)
+
+func pool(t *testing.T, limit int) Pool {
+	st, err := store.NewFS(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Pool{Store: st, Prefix: "p/", Key: func(n int) string { return fmt.Sprintf("p/%04d", n) }, Limit: limit}
+}
+
+// TestTakeIsExactUnderConcurrency: many takers, never more than limit held.
+func TestTakeIsExactUnderConcurrency(t *testing.T) {
+	for _, tc := range []struct{ limit, takers int }{{0, 5}, {1, 10}, {7, 40}, {50, 50}, {30, 100}} {
+		p := pool(t, tc.limit)
+		var won atomic.Int64
+		var wg sync.WaitGroup
+		for range tc.takers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, ok, err := p.Take(context.Background(), []byte("x"))
+				if err != nil {
+					t.Error(err)
+				}
+				if ok {
+					won.Add(1)
+				}
+			}()
+		}
+		wg.Wait()
+		want := min(tc.limit, tc.takers)
+		if int(won.Load()) != want {
+			t.Errorf("limit %d, %d takers: %d won, want %d", tc.limit, tc.takers, won.Load(), want)
+		}
+		if n, _ := p.Count(context.Background()); n != want {
+			t.Errorf("limit %d: %d slots exist, want %d", tc.limit, n, want)
+		}
+	}
+}
+
+func TestReleaseFreesASlot(t *testing.T) {
+	p := pool(t, 2)
+	ctx := context.Background()
+	a, _, _ := p.Take(ctx, nil)
+	p.Take(ctx, nil)
+	if _, ok, _ := p.Take(ctx, nil); ok {
+		t.Fatal("a third slot of two")
+	}
+	if err := p.Release(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	if n, ok, _ := p.Take(ctx, nil); !ok || n != a {
+		t.Errorf("after release: %d %v", n, ok)
+	}
+}
