@@ -193,7 +193,7 @@ func finalize(in *reportInputs, r *report.Report) {
 	for i := range r.Findings {
 		r.Findings[i].Path = absolute(r.Findings[i].Path)
 	}
-	in.wl.Apply(r.Findings, whitelist.Repository(in.st.Ref))
+	in.wl.Apply(r.Findings, whitelist.Target{Ref: in.st.Ref, Tag: in.st.Request.Tag, Digest: in.st.Digest})
 	report.SortFindings(r.Findings)
 	r.Summary = report.Summarize(r.Findings)
 	r.Findings = capPerCheck(r.Findings, &r.Warnings)

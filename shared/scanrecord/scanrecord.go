@@ -28,6 +28,8 @@ type Request struct {
 	AllPlatforms bool       `json:"allPlatforms,omitempty"`
 	// Trigger says what asked: cli, api, registry event, timer.
 	Trigger string `json:"trigger,omitempty"`
+	// Tag is the tag a digest-pinned reference was listed under.
+	Tag string `json:"tag,omitempty"`
 	// Dockerfile is the text of the Dockerfile the image was built from, if
 	// the caller has it; its final stage is checked instead of the history.
 	Dockerfile string `json:"dockerfile,omitempty"`

@@ -9,7 +9,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"path"
 	"strings"
@@ -31,6 +30,42 @@ type Rule struct {
 	// (registry/name, without tag or digest); empty means every repository.
 	Repository string `json:"repository,omitempty"`
 	Reason     string `json:"reason,omitempty"`
+
+	// Category, when set, limits the rule to findings of one category.
+	Category scan.Category `json:"category,omitempty"`
+	// Repositories and Images, when set, limit the rule to those
+	// repositories (registry/name) and images (registry/name:tag or
+	// registry/name@digest); a finding in either is accepted.
+	Repositories []string `json:"repositories,omitempty"`
+	Images       []string `json:"images,omitempty"`
+}
+
+// Target is the image whose findings a list is applied to.
+type Target struct {
+	// Ref is the reference scanned (registry/name[:tag][@digest]).
+	Ref string
+	// Tag, when the reference is pinned by digest, is the tag it came from.
+	Tag    string
+	Digest string
+}
+
+// repository is the target's repository.
+func (t Target) repository() string { return Repository(t.Ref) }
+
+// names reports whether an image reference names the target.
+func (t Target) names(image string) bool {
+	repo := t.repository()
+	if img, d, ok := strings.Cut(image, "@"); ok {
+		return Repository(img) == repo && d == t.Digest
+	}
+	if image == t.Ref {
+		return true
+	}
+	tag := t.Tag
+	if i := strings.LastIndex(t.Ref, ":"); tag == "" && i > strings.LastIndex(t.Ref, "/") && !strings.Contains(t.Ref, "@") {
+		tag = t.Ref[i+1:]
+	}
+	return tag != "" && image == repo+":"+tag
 }
 
 // List is the whitelist document, as stored at Key.
@@ -65,16 +100,27 @@ func Parse(b []byte) (List, error) {
 	return l, nil
 }
 
-// Load reads the store's whitelist; none is an empty list.
+// Load reads the store's whitelist: every rule of /v1/whitelists, and the
+// legacy document until it has been migrated.
 func Load(ctx context.Context, st store.Store) (List, error) {
-	b, err := st.Get(ctx, Key)
-	if errors.Is(err, store.ErrNotFound) {
-		return List{}, nil
-	}
+	var l List
+	migrated, err := st.Exists(ctx, storekey.WhitelistMigrated)
 	if err != nil {
-		return List{}, err
+		return l, err
 	}
-	return Parse(b)
+	if !migrated {
+		if l, err = loadLegacy(ctx, st); err != nil {
+			return l, err
+		}
+	}
+	entries, err := listEntries(ctx, st)
+	if err != nil {
+		return l, err
+	}
+	for _, e := range entries {
+		l.Rules = append(l.Rules, e.Rules()...)
+	}
+	return l, nil
 }
 
 // Fingerprint identifies the rules: reports built under other rules are
@@ -99,11 +145,11 @@ func Repository(ref string) string {
 	return ref
 }
 
-// Apply marks the findings the rules accept, for an image of repository repo.
-func (l List) Apply(fs []scan.Finding, repo string) {
+// Apply marks the findings the rules accept, for an image t.
+func (l List) Apply(fs []scan.Finding, t Target) {
 	for i := range fs {
 		for _, r := range l.Rules {
-			if r.matches(fs[i], repo) {
+			if r.matches(fs[i], t) {
 				fs[i].Whitelisted = true
 				fs[i].WhitelistReason = r.Reason
 				if fs[i].WhitelistReason == "" {
@@ -115,9 +161,24 @@ func (l List) Apply(fs []scan.Finding, repo string) {
 	}
 }
 
-func (r Rule) matches(f scan.Finding, repo string) bool {
-	if r.Repository != "" && r.Repository != repo {
+func (r Rule) matches(f scan.Finding, t Target) bool {
+	if r.Repository != "" && r.Repository != t.repository() {
 		return false
+	}
+	if r.Category != "" && r.Category != f.Category {
+		return false
+	}
+	if len(r.Repositories) > 0 || len(r.Images) > 0 {
+		in := false
+		for _, repo := range r.Repositories {
+			in = in || repo == t.repository()
+		}
+		for _, img := range r.Images {
+			in = in || t.names(img)
+		}
+		if !in {
+			return false
+		}
 	}
 	if r.Path != "" && !matchPath(r.Path, f.Path) {
 		return false

@@ -1,7 +1,11 @@
 package whitelist
 
 import (
+	"context"
+	"errors"
 	"testing"
+
+	"github.com/layerscan/layerscan/shared/store"
 
 	"github.com/layerscan/layerscan/shared/scan"
 )
@@ -23,7 +27,7 @@ func TestApply(t *testing.T) {
 		{ID: "LS-BUILD-ADD", Path: "/srv"},
 		{ID: "LS-BUILD-ADD"},
 	}
-	l.Apply(fs, Repository("registry.example/app:1.2@sha256:abc"))
+	l.Apply(fs, Target{Ref: "registry.example/app:1.2@sha256:abc"})
 	want := []bool{true, false, true, true, true, false}
 	for i, w := range want {
 		if fs[i].Whitelisted != w {
@@ -34,7 +38,7 @@ func TestApply(t *testing.T) {
 		t.Errorf("reasons %q %q", fs[0].WhitelistReason, fs[2].WhitelistReason)
 	}
 	other := []scan.Finding{{ID: "GHSA-p6mc-m468-83gw", Aliases: []string{"CVE-2020-8203"}}}
-	l.Apply(other, "registry.example/other")
+	l.Apply(other, Target{Ref: "registry.example/other"})
 	if other[0].Whitelisted {
 		t.Error("a repository-scoped rule applied to another repository")
 	}
@@ -65,7 +69,70 @@ func FuzzParse(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		l, err := Parse(b)
 		if err == nil {
-			l.Apply([]scan.Finding{{ID: "X", Path: "/a/b"}}, "r")
+			l.Apply([]scan.Finding{{ID: "X", Path: "/a/b"}}, Target{Ref: "r"})
 		}
 	})
+}
+
+func TestEntriesAndMigration(t *testing.T) {
+	st, _ := store.NewFS(t.TempDir())
+	ctx := context.Background()
+	st.Put(ctx, Key, []byte(`{"rules":[{"id":"CVE-2020-8203","reason":"legacy"},{"id":"LS-SECRET-PRIVATE-KEY","path":"/srv/**"}]}`))
+	// Before any migration the legacy document applies.
+	l, err := Load(ctx, st)
+	if err != nil || len(l.Rules) != 2 {
+		t.Fatalf("%v %v", l, err)
+	}
+	es := &Entries{Store: st}
+	got, err := es.List(ctx)
+	if err != nil || len(got) != 2 || got[0].Type != Vulnerability || got[1].Type != File || got[1].Category != scan.SensitiveFile {
+		t.Fatalf("migrated %+v %v", got, err)
+	}
+	st.Put(ctx, Key, []byte(`{"rules":[{"id":"CVE-1999-1"}]}`)) // read once: later edits are not
+	vuln, err := es.Create(ctx, Entry{Type: Vulnerability, Vulnerabilities: []string{"CVE-2024-1"}, Images: []string{"r.example/app:1.0"}, Note: "n"}, "admin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, _ = Load(ctx, st)
+	if len(l.Rules) != 3 {
+		t.Fatalf("rules after create: %+v", l.Rules)
+	}
+	fs := []scan.Finding{{ID: "CVE-2024-1"}, {ID: "CVE-2024-1"}, {ID: "CVE-1999-1"}}
+	l.Apply(fs[:1], Target{Ref: "r.example/app:1.0"})
+	l.Apply(fs[1:2], Target{Ref: "r.example/app@sha256:ab", Tag: "2.0", Digest: "sha256:ab"})
+	l.Apply(fs[2:], Target{Ref: "r.example/app:1.0"})
+	if !fs[0].Whitelisted || fs[1].Whitelisted || fs[2].Whitelisted {
+		t.Errorf("image scope: %+v", fs)
+	}
+	if _, err := es.Update(ctx, vuln.ID, Entry{Type: File, Category: scan.BuildInstruction, AlertID: "LS-BUILD-*", Repositories: []string{"r.example/app"}}); err != nil {
+		t.Fatal(err)
+	}
+	if e, _ := es.Get(ctx, vuln.ID); e.Type != File || e.Created != vuln.Created || e.Updated == "" {
+		t.Errorf("updated %+v", e)
+	}
+	if err := es.Delete(ctx, vuln.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := es.Get(ctx, vuln.ID); !errors.Is(err, ErrNotFound) {
+		t.Errorf("after delete: %v", err)
+	}
+	if _, err := es.Get(ctx, "../../x"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("a hostile ID: %v", err)
+	}
+}
+
+func TestEntryValidation(t *testing.T) {
+	for name, e := range map[string]Entry{
+		"no type":           {Vulnerabilities: []string{"CVE-1"}},
+		"no ids":            {Type: Vulnerability},
+		"file without id":   {Type: File, Category: scan.SensitiveFile},
+		"bad category":      {Type: File, Category: "system-vulnerability", AlertID: "X"},
+		"two repos":         {Type: File, AlertID: "X", Repositories: []string{"a/b", "a/c"}},
+		"image without tag": {Type: Vulnerability, Vulnerabilities: []string{"CVE-1"}, Images: []string{"r/app"}},
+		"relative path":     {Type: File, AlertID: "X", Path: "etc/x"},
+	} {
+		if err := e.Validate(); !errors.Is(err, ErrInvalid) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
 }

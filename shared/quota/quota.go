@@ -1,0 +1,89 @@
+// Package quota counts image scans against the purchased quota the way
+// the service layerscan replaces bills them: one unit per image digest per
+// scan cycle, however often that digest is scanned in the cycle, within
+// a monthly billing period. Every count is a create-once object: the
+// digest's unit of a cycle (storekey.QuotaDigest), and, when the quota is
+// limited, one of the period's purchased slots (shared/slots), so that
+// function instances admitting scans at once never count more than was
+// bought.
+package quota
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/layerscan/layerscan/shared/slots"
+	"github.com/layerscan/layerscan/shared/store"
+	"github.com/layerscan/layerscan/shared/storekey"
+)
+
+// Decision is what Admit decided.
+type Decision int
+
+// Decisions.
+const (
+	// Consumed: the digest's first scan in the cycle took one unit.
+	Consumed Decision = iota
+	// AlreadyCounted: the digest was admitted earlier in the cycle.
+	AlreadyCounted
+	// Exhausted: no unit is left; the scan is refused.
+	Exhausted
+)
+
+// Meter is one billing period's counter.
+type Meter struct {
+	Store store.Store
+	// Period (YYYYMM) and Cycle (the scan cycle's ID) the digest is counted in.
+	Period, Cycle string
+	// Purchased units of the period; nil is unlimited.
+	Purchased *int
+}
+
+func (m Meter) pool() slots.Pool {
+	return slots.Pool{
+		Store: m.Store, Prefix: storekey.QuotaSlotsPrefix(m.Period), Limit: *m.Purchased,
+		Key: func(n int) string { return storekey.QuotaSlot(m.Period, n) },
+	}
+}
+
+// Admit counts one scan of digest at now.
+//
+// The digest's unit is claimed first, so that a digest admitted twice at
+// once is counted once; a claim that then finds no purchased slot is
+// withdrawn, so a refused scan consumes nothing.
+func (m Meter) Admit(ctx context.Context, digest string, now time.Time) (Decision, error) {
+	key := storekey.QuotaDigest(m.Period, m.Cycle, digest)
+	first, err := m.Store.PutIfAbsent(ctx, key, []byte(now.UTC().Format(time.RFC3339)))
+	if err != nil {
+		return 0, fmt.Errorf("quota: %w", err)
+	}
+	if !first {
+		return AlreadyCounted, nil
+	}
+	if m.Purchased == nil {
+		return Consumed, nil
+	}
+	_, ok, err := m.pool().Take(ctx, []byte(digest))
+	if err != nil || !ok {
+		if derr := m.Store.Delete(ctx, key); derr != nil && err == nil {
+			err = derr
+		}
+		if err != nil {
+			return 0, fmt.Errorf("quota: %w", err)
+		}
+		return Exhausted, nil
+	}
+	return Consumed, nil
+}
+
+// Seen reports whether digest was admitted in the cycle.
+func (m Meter) Seen(ctx context.Context, digest string) (bool, error) {
+	return m.Store.Exists(ctx, storekey.QuotaDigest(m.Period, m.Cycle, digest))
+}
+
+// Consumed counts the period's units.
+func (m Meter) Consumed(ctx context.Context) (int, error) {
+	keys, err := m.Store.List(ctx, storekey.QuotaDigestsPrefix(m.Period))
+	return len(keys), err
+}
