@@ -14,6 +14,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/layerscan/layerscan/shared/analyzer"
@@ -25,6 +26,7 @@ import (
 	"github.com/layerscan/layerscan/shared/source"
 	"github.com/layerscan/layerscan/shared/store"
 	"github.com/layerscan/layerscan/shared/storekey"
+	"github.com/layerscan/layerscan/shared/task"
 )
 
 // Step names, as dispatched; each is a function of the suite.
@@ -143,29 +145,76 @@ func newScanID(t time.Time) string {
 
 // Plan resolves the request, records one scan per selected image, and
 // dispatches analyze-layer for every layer whose facts are not cached yet.
-// It returns the scan IDs.
+// It returns the scan IDs. A request of a task records in the task's log
+// what it planned, or why it could not.
 func (d *Steps) Plan(ctx context.Context, req scanrecord.Request) ([]string, error) {
+	ids, top, err := d.plan(ctx, req)
+	if req.Task != nil {
+		switch {
+		case err == nil:
+			err = task.Planned(ctx, d.Store, req.Task.ID, req.Task.Item, ids, d.now())
+		case !errors.Is(err, analyzer.ErrTransient) && ctx.Err() == nil:
+			if lerr := task.PlanFailed(ctx, d.Store, req.Task.ID, req.Task.Item, err, d.now()); lerr != nil {
+				d.logf("task %s: %v", req.Task.ID, lerr)
+			}
+		}
+	}
+	if err == nil && len(ids) > 0 {
+		err = d.pointTag(ctx, req, top, ids)
+	}
+	return ids, err
+}
+
+func (d *Steps) plan(ctx context.Context, req scanrecord.Request) ([]string, string, error) {
 	o := d.options(req)
 	a, err := d.Sources.Open(ctx, req.Source, o)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	images, err := source.Select(a, o)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	var ids []string
 	for _, im := range images {
 		st, raw, err := d.describe(req, im)
 		if err != nil {
-			return ids, err
+			return ids, "", err
 		}
 		if err := d.planImage(ctx, st, raw); err != nil {
-			return ids, err
+			return ids, "", err
 		}
 		ids = append(ids, st.ID)
 	}
-	return ids, nil
+	return ids, a.Digest.String(), nil
+}
+
+// TagScan is storekey.TagScan: the latest scan of a registry tag.
+type TagScan struct {
+	Digest  string   `json:"digest"`
+	ScanIDs []string `json:"scanIDs"`
+	Planned string   `json:"planned"`
+}
+
+// pointTag records the scans of a registry image under its tag, for the
+// tag's scan status.
+func (d *Steps) pointTag(ctx context.Context, req scanrecord.Request, top string, ids []string) error {
+	if req.Source.Kind != source.KindRegistry {
+		return nil
+	}
+	ref, err := name.ParseReference(req.Source.Location)
+	if err != nil {
+		return nil
+	}
+	tag := req.Tag
+	if t, ok := ref.(name.Tag); ok && tag == "" {
+		tag = t.TagStr()
+	}
+	if tag == "" {
+		return nil
+	}
+	key := storekey.TagScan(ref.Context().RegistryStr(), ref.Context().RepositoryStr(), tag)
+	return store.PutJSON(ctx, d.Store, key, TagScan{Digest: top, ScanIDs: ids, Planned: d.now().Format(time.RFC3339)})
 }
 
 // describe makes the state of one image's scan from its manifest and config.

@@ -16,13 +16,16 @@ import (
 	"github.com/layerscan/layerscan/shared/advisory"
 	"github.com/layerscan/layerscan/shared/analyzer/osrelease"
 	"github.com/layerscan/layerscan/shared/buildcheck"
+	"github.com/layerscan/layerscan/shared/checks"
 	"github.com/layerscan/layerscan/shared/match"
 	"github.com/layerscan/layerscan/shared/report"
 	"github.com/layerscan/layerscan/shared/scan"
 	"github.com/layerscan/layerscan/shared/scanrecord"
+	"github.com/layerscan/layerscan/shared/settings"
 	"github.com/layerscan/layerscan/shared/squash"
 	"github.com/layerscan/layerscan/shared/store"
 	"github.com/layerscan/layerscan/shared/storekey"
+	"github.com/layerscan/layerscan/shared/task"
 	"github.com/layerscan/layerscan/shared/whitelist"
 )
 
@@ -35,8 +38,21 @@ const ReportLogic = 5
 type reportInputs struct {
 	st      scanrecord.State
 	wl      whitelist.List
+	checks  checks.Selection
 	db      *advisory.DB // nil: none published
 	markers map[string]scanrecord.Marker
+}
+
+// policy identifies the whitelist and check selection a report is built
+// under.
+func (in *reportInputs) policy() string {
+	var parts []string
+	for _, p := range []string{in.wl.Fingerprint(), in.checks.Fingerprint()} {
+		if p != "" {
+			parts = append(parts, p)
+		}
+	}
+	return strings.Join(parts, "+")
 }
 
 // BuildReport squashes the layer facts of a scan, detects the OS, matches
@@ -74,7 +90,11 @@ func (d *Steps) loadInputs(ctx context.Context, scanID string) (*reportInputs, e
 		return nil, fmt.Errorf("whitelist: %w", err)
 	}
 	wl.Rules = append(wl.Rules, st.Request.Whitelist...)
-	in := &reportInputs{st: st, wl: wl, markers: map[string]scanrecord.Marker{}}
+	set, err := settings.Load(ctx, d.Store)
+	if err != nil {
+		return nil, err
+	}
+	in := &reportInputs{st: st, wl: wl, checks: set.Checks, markers: map[string]scanrecord.Marker{}}
 	switch db, err := advisory.Current(ctx, d.Store); {
 	case errors.Is(err, advisory.ErrNoDB):
 	case err != nil:
@@ -102,7 +122,7 @@ func (d *Steps) newReport(in *reportInputs) *report.Report {
 		Errors:    []string{},
 		Packages:  []scan.Package{},
 		Findings:  []scan.Finding{},
-		Scanner:   report.Scanner{Version: Version, AnalyzerSet: in.st.AnalyzerSet, Logic: ReportLogic, Policy: in.wl.Fingerprint()},
+		Scanner:   report.Scanner{Version: Version, AnalyzerSet: in.st.AnalyzerSet, Logic: ReportLogic, Policy: in.policy()},
 		CreatedAt: d.now().Format(time.RFC3339),
 	}
 	if in.db == nil {
@@ -193,6 +213,7 @@ func finalize(in *reportInputs, r *report.Report) {
 	for i := range r.Findings {
 		r.Findings[i].Path = absolute(r.Findings[i].Path)
 	}
+	r.Findings = in.checks.Filter(r.Findings)
 	in.wl.Apply(r.Findings, whitelist.Target{Ref: in.st.Ref, Tag: in.st.Request.Tag, Digest: in.st.Digest})
 	report.SortFindings(r.Findings)
 	r.Summary = report.Summarize(r.Findings)
@@ -254,6 +275,9 @@ func (d *Steps) writeReport(ctx context.Context, st scanrecord.State, r *report.
 		return err
 	}
 	d.logf("scan %s: report %s (%d packages, %d findings)", st.ID, key, len(r.Packages), len(r.Findings))
+	if t := st.Request.Task; t != nil {
+		return task.Finished(ctx, d.Store, t.ID, t.Item, task.ScanResult{ScanID: st.ID, Complete: r.Complete, ReportKey: key, Errors: r.Errors, At: d.now().Format(time.RFC3339)})
+	}
 	return nil
 }
 
@@ -269,7 +293,7 @@ func (d *Steps) reusable(ctx context.Context, in *reportInputs) *report.Report {
 	if err := store.GetJSON(ctx, d.Store, reportKey(st, in.db.Manifest.Version), &r); err != nil {
 		return nil
 	}
-	if !r.Complete || r.Scanner.Policy != in.wl.Fingerprint() || r.Scanner.Logic != ReportLogic || r.Scanner.Version != Version || r.Scanner.AnalyzerSet != st.AnalyzerSet || len(r.Layers) != len(st.Layers) {
+	if !r.Complete || r.Scanner.Policy != in.policy() || r.Scanner.Logic != ReportLogic || r.Scanner.Version != Version || r.Scanner.AnalyzerSet != st.AnalyzerSet || len(r.Layers) != len(st.Layers) {
 		return nil
 	}
 	for i, l := range st.Layers {

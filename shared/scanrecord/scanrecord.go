@@ -28,6 +28,8 @@ type Request struct {
 	AllPlatforms bool       `json:"allPlatforms,omitempty"`
 	// Trigger says what asked: cli, api, registry event, timer.
 	Trigger string `json:"trigger,omitempty"`
+	// Task is the task and item the scan belongs to, whose log it writes.
+	Task *TaskRef `json:"task,omitempty"`
 	// Tag is the tag a digest-pinned reference was listed under.
 	Tag string `json:"tag,omitempty"`
 	// Dockerfile is the text of the Dockerfile the image was built from, if
@@ -35,6 +37,12 @@ type Request struct {
 	Dockerfile string `json:"dockerfile,omitempty"`
 	// Whitelist adds rules to the store's shared whitelist for this scan.
 	Whitelist []whitelist.Rule `json:"whitelist,omitempty"`
+}
+
+// TaskRef names one image of a task.
+type TaskRef struct {
+	ID   string `json:"id"`
+	Item int    `json:"item"`
 }
 
 // Layer is one layer of an image, bottom first.

@@ -114,12 +114,15 @@ type Task struct {
 // Timeout of a task.
 func (t Task) Timeout() time.Duration { return time.Duration(t.TimeoutMinutes) * time.Minute }
 
+// epoch anchors the default cycles: weekly from 1970-01-01.
+const epoch = "1970-01-01T00:00:00Z"
+
 // Default is the settings of a new installation: a weekly cycle over
 // everything, new repositories added, new digests scanned at once, every
 // check on, no quota.
 func Default() Settings {
 	return Settings{
-		Scan:   Scan{Cycle: OneWeek, Scope: []Rule{}, AutoAddRepositories: true, ScanOnDigestChange: true},
+		Scan:   Scan{Cycle: OneWeek, CycleAnchor: epoch, Scope: []Rule{}, AutoAddRepositories: true, ScanOnDigestChange: true},
 		Task:   Task{TimeoutMinutes: 240},
 		Checks: checks.Default(),
 	}
@@ -227,14 +230,15 @@ type Connection struct {
 	Hosts []string
 }
 
-func (r Rule) names(c Connection) bool {
+// Names reports whether the rule is about connection c.
+func (r Rule) Names(c Connection) bool {
 	return r.Registry == "" || r.Registry == c.ID || slices.Contains(c.Hosts, r.Registry)
 }
 
 // Covers reports whether the rule covers a tag of a repository
 // ("team/app", without the host) of connection c.
 func (r Rule) Covers(c Connection, repository, tag string) bool {
-	if !r.names(c) {
+	if !r.Names(c) {
 		return false
 	}
 	if len(r.Namespaces) > 0 || len(r.Repositories) > 0 {
@@ -272,7 +276,7 @@ func (s Scan) Names(c Connection) bool {
 	if len(s.Scope) == 0 {
 		return true
 	}
-	return slices.ContainsFunc(s.Scope, func(r Rule) bool { return r.names(c) })
+	return slices.ContainsFunc(s.Scope, func(r Rule) bool { return r.Names(c) })
 }
 
 // CycleAt is the scan cycle now falls in: its ID and start. With the

@@ -63,8 +63,6 @@ func legacy(ctx context.Context, st store.Store) (Settings, error) {
 	if err != nil {
 		return s, fmt.Errorf("%s: %w", storekey.Periodic, err)
 	}
-	// The legacy scope rescanned on every run: its cycle starts now.
-	s.Scan.CycleAnchor = "1970-01-01T00:00:00Z"
 	for _, t := range p.Targets {
 		r := Rule{Registry: t.Registry, Repositories: t.Repositories}
 		var alts []string

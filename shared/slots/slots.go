@@ -2,11 +2,15 @@
 // function instances share without a read-modify-write: each unit is a
 // create-once object (slot n of limit), and whoever creates it holds it.
 //
-// A slot is first probed at random, so that taking one costs a write or two
-// while the pool is not nearly full, and no listing; only when random
-// probes keep colliding is the pool listed, to find a free slot or to know
-// it is exhausted. Counting is exact: no two callers hold the same slot,
-// and no more than limit slots exist.
+// A pool of up to a thousand slots (a throttle's hour) is listed first,
+// one page on OSS and S3, and the first free slot taken: slots taken
+// under a higher limit still count when the limit is lowered. A larger
+// pool (a billing period's quota) is first probed at random, so that
+// taking a slot costs a write or two while it is not nearly full, and no
+// listing of thousands of keys; only when random probes keep colliding is
+// it listed, to find a free slot or to know it is exhausted. Counting is
+// exact: no two callers hold the same slot, and no more than limit slots
+// exist.
 package slots
 
 import (
@@ -30,13 +34,23 @@ type Pool struct {
 // 80% full, eight probes all collide one time in six.
 const probes = 8
 
+// listed is the largest pool listed before probing.
+const listed = 1000
+
+func probesFor(limit int) int {
+	if limit <= listed {
+		return 0
+	}
+	return probes
+}
+
 // Take creates one free slot holding value; ok is false when every slot is
 // taken.
 func (p Pool) Take(ctx context.Context, value []byte) (n int, ok bool, err error) {
 	if p.Limit <= 0 {
 		return 0, false, nil
 	}
-	for range min(probes, p.Limit) {
+	for range probesFor(p.Limit) {
 		n := rand.IntN(p.Limit)
 		if ok, err := p.Store.PutIfAbsent(ctx, p.Key(n), value); err != nil || ok {
 			return n, ok, err

@@ -63,3 +63,26 @@ func TestReleaseFreesASlot(t *testing.T) {
 		t.Errorf("after release: %d %v", n, ok)
 	}
 }
+
+// TestLoweredLimitCountsSlotsTaken: slots taken under a higher limit
+// still count against a lower one.
+func TestLoweredLimitCountsSlotsTaken(t *testing.T) {
+	p := pool(t, 10)
+	ctx := context.Background()
+	for range 3 {
+		p.Take(ctx, nil)
+	}
+	p.Limit = 2
+	if _, ok, _ := p.Take(ctx, nil); ok {
+		t.Error("a slot under a lowered limit")
+	}
+	big := pool(t, 5000)
+	for range 20 {
+		if _, ok, err := big.Take(ctx, nil); !ok || err != nil {
+			t.Fatal(ok, err)
+		}
+	}
+	if n, _ := big.Count(ctx); n != 20 {
+		t.Errorf("%d", n)
+	}
+}

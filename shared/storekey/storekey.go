@@ -208,7 +208,9 @@ func ScopeSeen(connection, repository string) string {
 }
 
 // ScopeSeenPrefix holds a connection's first-seen repositories.
-func ScopeSeenPrefix(connection string) string { return ConfigPrefix + "scope-seen/" + connection + "/" }
+func ScopeSeenPrefix(connection string) string {
+	return ConfigPrefix + "scope-seen/" + connection + "/"
+}
 
 // Registry is one registry connection.
 func Registry(id string) string { return ConfigPrefix + "registries/" + id + ".json" }
@@ -271,7 +273,9 @@ func QuotaDigest(period, cycle, digest string) string {
 func QuotaDigestsPrefix(period string) string { return QuotaPeriod(period) + "digests/" }
 
 // QuotaSlot is one create-once unit of the purchased quota of a period.
-func QuotaSlot(period string, n int) string { return QuotaPeriod(period) + "slots/" + fmt.Sprintf("%08d", n) }
+func QuotaSlot(period string, n int) string {
+	return QuotaPeriod(period) + "slots/" + fmt.Sprintf("%08d", n)
+}
 
 // QuotaSlotsPrefix holds a period's slots.
 func QuotaSlotsPrefix(period string) string { return QuotaPeriod(period) + "slots/" }
@@ -286,6 +290,9 @@ func TagScan(host, repository, tag string) string {
 
 // Outbox holds pending notification deliveries.
 const Outbox = NotificationsPrefix + "outbox/"
+
+// Notification is one pending delivery, named by its idempotency key.
+func Notification(id string) string { return Outbox + id + ".json" }
 
 // Fix is the prefix of one fix task's layers and verification.
 func Fix(taskID string) string { return FixesPrefix + taskID + "/" }

@@ -114,6 +114,9 @@ type Env struct {
 	// (acr-ee, ecr) are added by cloudenv.
 	Listers map[registries.Kind]registries.Lister
 
+	// Now is the clock (tests move it); nil is the system's.
+	Now func() time.Time
+
 	dispatcher dispatch.Dispatcher
 	mu         sync.Mutex
 	steps      *pipeline.Steps
@@ -162,7 +165,7 @@ func (e *Env) Steps(ctx context.Context) (*pipeline.Steps, error) {
 	}
 	e.steps = &pipeline.Steps{
 		Store: e.Store, Dispatch: e.dispatcher, Analyzers: builtin.SetWith(sigs),
-		Sources: builtin.Sources(), Registry: e.registryOptions(), Progress: e.Log.Writer(),
+		Sources: builtin.Sources(), Registry: e.registryOptions(), Progress: e.Log.Writer(), Now: e.now,
 	}
 	return e.steps, nil
 }

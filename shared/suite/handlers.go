@@ -5,16 +5,17 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/layerscan/layerscan/shared/event"
 	"github.com/layerscan/layerscan/shared/janitor"
 	"github.com/layerscan/layerscan/shared/registry"
-	"github.com/layerscan/layerscan/shared/scanrecord"
+	"github.com/layerscan/layerscan/shared/settings"
 	"github.com/layerscan/layerscan/shared/source"
 	"github.com/layerscan/layerscan/shared/store"
 	"github.com/layerscan/layerscan/shared/storekey"
-	"github.com/layerscan/layerscan/shared/throttle"
+	"github.com/layerscan/layerscan/shared/task"
 	"github.com/layerscan/layerscan/shared/updater"
 )
 
@@ -39,7 +40,9 @@ type Outcome struct {
 	Jobs    []string `json:"jobs,omitempty"`
 	Images  []string `json:"images,omitempty"`
 	ScanIDs []string `json:"scanIDs,omitempty"`
-	Detail  any      `json:"detail,omitempty"`
+	// Task is the task the images belong to.
+	Task   string `json:"task,omitempty"`
+	Detail any    `json:"detail,omitempty"`
 }
 
 // StepWorker runs the job objects of one step that a store notification
@@ -73,10 +76,11 @@ func (e *Env) StepWorker(step string) func(ctx context.Context, body []byte) ([]
 	}
 }
 
-// queuePush turns one authenticated push notification into scan-image
-// jobs. Tags are resolved to digests first: nothing is written for an
-// image whose digest cannot be known. A replayed notification queues
-// nothing; a digest queued within DigestWindow is not queued again.
+// queuePush turns one authenticated push notification into a push task.
+// Tags are resolved to digests first: nothing is written for an image
+// whose digest cannot be known. A replayed notification queues nothing; a
+// digest queued within DigestWindow is logged as a duplicate; images
+// outside the scan scope are left out.
 func (e *Env) queuePush(ctx context.Context, ev *event.Event, body []byte) (*Outcome, error) {
 	d, err := e.Steps(ctx)
 	if err != nil {
@@ -95,11 +99,25 @@ func (e *Env) queuePush(ctx context.Context, ev *event.Event, body []byte) (*Out
 		e.Log.Printf("registry-events: %s event %s: %s", ev.Kind, ev.ID, out.Ignored)
 		return out, nil
 	}
-	var todo []scanrecord.Request
+	s, err := settings.Load(ctx, e.Store)
+	if err != nil {
+		return nil, err
+	}
+	var items []task.Item
+	var skip []string // a reason per item, "" to admit
+	outside := 0
 	for _, img := range ev.Images {
 		c, err := e.admit(ctx, img.Registry)
 		if err != nil {
 			return nil, err
+		}
+		host, repo, err := registry.Split(img.Ref())
+		if err != nil {
+			return nil, BadEvent{err}
+		}
+		if !s.Scan.InScope(settings.Connection{ID: c.ID, Hosts: c.Hosts}, repo, img.Tag) {
+			outside++
+			continue
 		}
 		if img.Digest == "" {
 			digest, err := registry.Resolve(ctx, img.Ref(), c.Insecure, source.Apply(d.Registry...))
@@ -112,25 +130,42 @@ func (e *Env) queuePush(ctx context.Context, ev *event.Event, body []byte) (*Out
 		if err != nil {
 			return nil, err
 		}
-		if !fresh {
-			continue
+		reason := ""
+		switch {
+		case !s.Scan.ScanOnDigestChange:
+			reason = task.ReasonDigestPolicy
+		case !fresh:
+			reason = task.ReasonDuplicatePush
 		}
-		if ok, err := throttle.Take(ctx, e.Store, c.ID, c.Throttle(), time.Now()); err != nil {
-			return nil, err
-		} else if !ok {
-			out.Ignored = fmt.Sprintf("registry %s is throttled at %d images an hour", c.ID, c.Throttle())
-			continue
-		}
-		src := source.Ref{Kind: source.KindRegistry, Location: img.Ref(), Insecure: c.Insecure}
-		todo = append(todo, scanrecord.Request{Source: src, AllPlatforms: true, Trigger: string(ev.Kind)})
+		items = append(items, task.Item{Registry: c.ID, Host: host, Repository: repo, Tag: img.Tag, Digest: img.Digest})
+		skip = append(skip, reason)
 	}
-	for _, req := range todo {
-		if err := d.Submit(ctx, req); err != nil {
-			return nil, err
-		}
-		out.Images = append(out.Images, req.Source.Location)
+	if outside > 0 {
+		out.Ignored = strings.TrimSpace(out.Ignored + fmt.Sprintf(" %d image(s) outside the scan scope", outside))
 	}
-	e.Log.Printf("registry-events: %s event %s: %d image(s) queued %s", ev.Kind, ev.ID, len(out.Images), ev.Ignored)
+	if len(items) == 0 {
+		return out, nil
+	}
+	t := e.newTask(s, task.Push, fmt.Sprintf("%s event %s", ev.Kind, ev.ID), "pushed images", items)
+	if _, err := task.Create(ctx, e.Store, t); err != nil {
+		return nil, err
+	}
+	for i, reason := range skip {
+		if reason != "" {
+			if _, err := task.Admit(ctx, e.Store, t.ID, i, task.Admission{Outcome: task.Skipped, Reason: reason, At: e.now().Format(time.RFC3339)}); err != nil {
+				return nil, err
+			}
+		}
+	}
+	v, started, err := e.advance(ctx, t, s)
+	if err != nil {
+		return nil, err
+	}
+	out.Task, out.Images = t.ID, started
+	if v.Counts.Pending > 0 {
+		out.Ignored = strings.TrimSpace(out.Ignored + fmt.Sprintf(" %d image(s) throttled by the registry's images-per-hour limit: they start when it allows, within the task's timeout", v.Counts.Pending))
+	}
+	e.Log.Printf("registry-events: %s event %s: task %s, %d image(s) queued %s", ev.Kind, ev.ID, t.ID, len(out.Images), ev.Ignored)
 	return out, nil
 }
 

@@ -4,10 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"strings"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
 
 	"github.com/layerscan/layerscan/shared/advisory"
 	"github.com/layerscan/layerscan/shared/apikeys"
@@ -16,9 +20,11 @@ import (
 	"github.com/layerscan/layerscan/shared/netguard"
 	"github.com/layerscan/layerscan/shared/registry"
 	"github.com/layerscan/layerscan/shared/scanrecord"
+	"github.com/layerscan/layerscan/shared/settings"
 	"github.com/layerscan/layerscan/shared/source"
 	"github.com/layerscan/layerscan/shared/store"
 	"github.com/layerscan/layerscan/shared/storekey"
+	"github.com/layerscan/layerscan/shared/task"
 )
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
@@ -52,6 +58,8 @@ func httpError(w http.ResponseWriter, err error) {
 		code = http.StatusNotFound
 	case errors.As(err, &be), errors.Is(err, event.ErrBadEvent):
 		code = http.StatusBadRequest
+	case errors.Is(err, ErrThrottled), errors.Is(err, ErrQuotaExhausted):
+		code = http.StatusTooManyRequests
 	case errors.As(err, &mbe):
 		code = http.StatusRequestEntityTooLarge
 	case errors.Is(err, store.ErrNotFound), errors.Is(err, scanrecord.ErrScanGone):
@@ -125,12 +133,12 @@ func (e *Env) APIHandler() http.Handler {
 			httpError(w, badEvent(err))
 			return
 		}
-		ids, err := e.OnDemand(r.Context(), req)
+		out, err := e.OnDemand(r.Context(), req)
 		if err != nil {
 			httpError(w, err)
 			return
 		}
-		writeJSON(w, http.StatusAccepted, &Outcome{ScanIDs: ids})
+		writeJSON(w, http.StatusAccepted, out)
 	}))
 	mux.HandleFunc("GET /v1/scans/{id}", e.allow(apikeys.ReadReports, func(w http.ResponseWriter, r *http.Request) {
 		p, err := scanrecord.ReadProgress(r.Context(), e.Store, r.PathValue("id"))
@@ -172,27 +180,92 @@ func (e *Env) APIHandler() http.Handler {
 }
 
 // OnDemand plans a scan now (so that its ID can be answered) from an HTTP
-// request. Only registry references are accepted: paths on the server are
-// not the caller's to read.
-func (e *Env) OnDemand(ctx context.Context, r *event.OnDemand) ([]string, error) {
+// request, as a task of one image. Only registry references are accepted:
+// paths on the server are not the caller's to read. An image outside the
+// scan scope may be scanned by operators and admins, and is marked so.
+func (e *Env) OnDemand(ctx context.Context, r *event.OnDemand) (*Outcome, error) {
 	if strings.HasPrefix(r.Image, "/") || strings.HasPrefix(r.Image, ".") || !strings.Contains(r.Image, "/") {
 		return nil, BadEvent{errors.New("image must be a registry reference (host/repository[:tag|@digest])")}
 	}
 	if err := covers(ctx, r.Image); err != nil {
 		return nil, err
 	}
-	host, _, err := registry.Split(r.Image)
+	ref, err := name.ParseReference(r.Image)
 	if err != nil {
 		return nil, BadEvent{err}
 	}
+	host, repo := ref.Context().RegistryStr(), ref.Context().RepositoryStr()
 	c, err := e.admit(ctx, host)
 	if err != nil {
 		return nil, err
 	}
-	src := source.Ref{Kind: source.KindRegistry, Location: r.Image, Insecure: c.Insecure}
+	s, err := settings.Load(ctx, e.Store)
+	if err != nil {
+		return nil, err
+	}
+	it := task.Item{Registry: c.ID, Host: host, Repository: repo}
+	switch v := ref.(type) {
+	case name.Tag:
+		it.Tag = v.TagStr()
+	case name.Digest:
+		it.Digest = v.DigestStr()
+	}
+	trigger := "api"
+	if k := callerKey(ctx); k != nil {
+		trigger = "api key " + k.ID
+		if !s.Scan.InScope(settings.Connection{ID: c.ID, Hosts: c.Hosts}, repo, it.Tag) {
+			if k.Role != apikeys.Admin && k.Role != apikeys.Operator {
+				return nil, Forbidden{fmt.Errorf("%s is outside the scan scope: only operators may scan it", r.Image)}
+			}
+			it.OutOfScope = true
+		}
+	}
+	t := e.newTask(s, task.OnDemand, trigger, r.Image, []task.Item{it})
+	if _, err := task.Create(ctx, e.Store, t); err != nil {
+		return nil, err
+	}
+	out := &Outcome{Task: t.ID}
+	a, err := e.admitItem(ctx, t, 0, s, map[string]bool{})
+	switch {
+	case err != nil:
+		return nil, err
+	case a.wait:
+		task.Admit(ctx, e.Store, t.ID, 0, task.Admission{Outcome: task.Skipped, Reason: task.ReasonThrottled, At: e.now().Format(time.RFC3339)})
+		err = ErrThrottled
+	case a.outcome == task.QuotaExhausted:
+		err = ErrQuotaExhausted
+	case a.err != nil:
+		err = a.err
+	case a.outcome == task.ImageFailed:
+		err = fmt.Errorf("%s: %s", r.Image, a.reason)
+	}
+	if err != nil {
+		e.closeTask(ctx, t)
+		return nil, err
+	}
 	d, err := e.Steps(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return d.Plan(ctx, scanrecord.Request{Source: src, Platform: r.Platform, AllPlatforms: r.AllPlatforms, Dockerfile: r.Dockerfile, Trigger: "api"})
+	src := source.Ref{Kind: source.KindRegistry, Location: r.Image, Insecure: c.Insecure}
+	out.ScanIDs, err = d.Plan(ctx, scanrecord.Request{
+		Source: src, Platform: r.Platform, AllPlatforms: r.AllPlatforms, Dockerfile: r.Dockerfile, Trigger: "api",
+		Tag: it.Tag, Task: &scanrecord.TaskRef{ID: t.ID, Item: 0},
+	})
+	if err != nil {
+		e.closeTask(ctx, t)
+		return nil, err
+	}
+	return out, nil
+}
+
+// closeTask closes a task that has finished early (refused, failed).
+func (e *Env) closeTask(ctx context.Context, t *task.Task) {
+	v, err := task.Read(ctx, e.Store, t)
+	if err == nil {
+		err = task.Close(ctx, e.Store, v)
+	}
+	if err != nil {
+		e.Log.Printf("task %s: %v", t.ID, err)
+	}
 }

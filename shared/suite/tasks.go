@@ -1,0 +1,209 @@
+package suite
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/layerscan/layerscan/shared/quota"
+	"github.com/layerscan/layerscan/shared/redact"
+	"github.com/layerscan/layerscan/shared/registries"
+	"github.com/layerscan/layerscan/shared/registry"
+	"github.com/layerscan/layerscan/shared/scanrecord"
+	"github.com/layerscan/layerscan/shared/settings"
+	"github.com/layerscan/layerscan/shared/source"
+	"github.com/layerscan/layerscan/shared/store"
+	"github.com/layerscan/layerscan/shared/storekey"
+	"github.com/layerscan/layerscan/shared/task"
+	"github.com/layerscan/layerscan/shared/throttle"
+)
+
+func (e *Env) now() time.Time {
+	if e.Now != nil {
+		return e.Now().UTC()
+	}
+	return time.Now().UTC()
+}
+
+// Refusals of a scan's admission, answered 429 to an on-demand caller.
+var (
+	ErrThrottled      = errors.New("the registry's images-per-hour limit is reached: try again next hour")
+	ErrQuotaExhausted = errors.New("the purchased image-scan quota of this billing period is used up")
+)
+
+// admission is what admitting one image of a task decided.
+type admission struct {
+	outcome, reason string
+	// wait: the registry is throttled; the image stays pending.
+	wait bool
+	// digest the image resolved to.
+	digest string
+	conn   *registries.Connection
+	// err is the failure behind an ImageFailed outcome, as the registry
+	// answered it.
+	err error
+}
+
+// admitItem applies the settings to one pending image of t: the deadline,
+// the per-cycle digest policy, the time range, the registry's throttle
+// and the quota, in that order (so a skipped image costs no throttle slot
+// and no quota). It writes the decision into the task's log, unless the
+// image must wait for its registry's next hour.
+func (e *Env) admitItem(ctx context.Context, t *task.Task, i int, s settings.Settings, throttled map[string]bool) (admission, error) {
+	it := t.Items[i]
+	now := e.now()
+	a := admission{outcome: task.Scanning}
+	decide := func(outcome, reason string) (admission, error) {
+		a.outcome, a.reason = outcome, reason
+		won, err := task.Admit(ctx, e.Store, t.ID, i, task.Admission{Outcome: outcome, Reason: reason, At: now.Format(time.RFC3339)})
+		if err == nil && !won {
+			a.outcome = "" // decided elsewhere
+		}
+		return a, err
+	}
+	if now.After(t.DeadlineTime()) {
+		return decide(task.Skipped, task.ReasonTimeout)
+	}
+	if throttled[it.Registry] {
+		a.wait = true
+		return a, nil
+	}
+	set, err := e.Live.Set(ctx)
+	if err != nil {
+		return a, err
+	}
+	c, ok := set.ByID(it.Registry)
+	if !ok {
+		return decide(task.ImageFailed, "registry connection "+it.Registry+" no longer exists")
+	}
+	a.conn = c
+	d, err := e.Steps(ctx)
+	if err != nil {
+		return a, err
+	}
+	o := source.Apply(d.Registry...)
+	a.digest = it.Digest
+	if a.digest == "" {
+		if a.digest, err = registry.Resolve(ctx, it.Ref(), c.Insecure, o); err != nil {
+			a.err = err
+			return decide(task.ImageFailed, redact.Printable(err.Error()))
+		}
+	}
+	meter := quota.Meter{Store: e.Store, Period: t.Period, Cycle: t.Cycle, Purchased: s.Quota.Purchased}
+	if t.Type == task.Periodic {
+		if seen, err := meter.Seen(ctx, a.digest); err != nil {
+			return a, err
+		} else if seen {
+			return decide(task.Skipped, task.ReasonCycle)
+		}
+	}
+	if days := s.Scan.TimeRangeDays; days > 0 && (t.Type == task.Periodic || t.Type == task.ScanNow) {
+		updated, known, err := e.updatedAt(ctx, it, a.digest, c, o)
+		if err != nil {
+			a.err = err
+			return decide(task.ImageFailed, redact.Printable(err.Error()))
+		}
+		if known && now.Sub(updated) > time.Duration(days)*24*time.Hour {
+			return decide(task.Skipped, fmt.Sprintf("%s (%d days; updated %s)", task.ReasonTimeRange, days, updated.Format(time.DateOnly)))
+		}
+	}
+	if ok, err := throttle.Take(ctx, e.Store, c.ID, c.Throttle(), now); err != nil {
+		return a, err
+	} else if !ok {
+		throttled[it.Registry] = true
+		a.wait = true
+		return a, nil
+	}
+	switch dec, err := meter.Admit(ctx, a.digest, now); {
+	case err != nil:
+		return a, err
+	case dec == quota.Exhausted:
+		e.quotaExhausted(ctx, t.Period, s)
+		return decide(task.QuotaExhausted, ErrQuotaExhausted.Error())
+	}
+	return decide(task.Scanning, "")
+}
+
+// updatedAt is when an image was last updated: the registry listing's
+// push time, else the image config's creation time; known is false for
+// an image with neither.
+func (e *Env) updatedAt(ctx context.Context, it task.Item, digest string, c *registries.Connection, o source.Options) (time.Time, bool, error) {
+	if t, err := time.Parse(time.RFC3339, it.Updated); err == nil {
+		return t, true, nil
+	}
+	d, err := e.Steps(ctx)
+	if err != nil {
+		return time.Time{}, false, err
+	}
+	ref := source.Ref{Kind: source.KindRegistry, Location: it.Host + "/" + it.Repository + "@" + digest, Insecure: c.Insecure}
+	a, err := d.Sources.Open(ctx, ref, o)
+	if err != nil {
+		return time.Time{}, false, err
+	}
+	images, err := source.Select(a, o)
+	if err != nil || len(images) == 0 {
+		return time.Time{}, false, err
+	}
+	cfg, err := images[0].Image.ConfigFile()
+	if err != nil {
+		return time.Time{}, false, fmt.Errorf("%s: config: %w", ref.Location, err)
+	}
+	if cfg.Created.IsZero() || cfg.Created.Unix() <= 0 {
+		return time.Time{}, false, nil // reproducible builds date images 1970
+	}
+	return cfg.Created.UTC(), true, nil
+}
+
+// advance admits the pending images of a task and queues the admitted
+// ones; it returns the task's view and the images it started, and closes
+// a task that has finished.
+func (e *Env) advance(ctx context.Context, t *task.Task, s settings.Settings) (*task.View, []string, error) {
+	v, err := task.Read(ctx, e.Store, t)
+	if err != nil {
+		return nil, nil, err
+	}
+	d, err := e.Steps(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	var started []string
+	throttled := map[string]bool{}
+	for _, en := range v.Log {
+		if en.Status != task.Pending {
+			continue
+		}
+		a, err := e.admitItem(ctx, t, en.Item, s, throttled)
+		if err != nil {
+			return nil, started, err
+		}
+		if a.wait || a.outcome != task.Scanning {
+			continue
+		}
+		it := t.Items[en.Item]
+		pinned := it.Host + "/" + it.Repository + "@" + a.digest
+		req := scanrecord.Request{
+			Source: source.Ref{Kind: source.KindRegistry, Location: pinned, Insecure: a.conn.Insecure}, AllPlatforms: true,
+			Trigger: t.Type, Tag: it.Tag, Task: &scanrecord.TaskRef{ID: t.ID, Item: en.Item},
+		}
+		if err := d.Submit(ctx, req); err != nil {
+			return nil, started, err
+		}
+		started = append(started, pinned)
+	}
+	if v, err = task.Read(ctx, e.Store, t); err != nil {
+		return nil, started, err
+	}
+	return v, started, task.Close(ctx, e.Store, v)
+}
+
+// quotaExhausted queues the quota notification once per billing period.
+func (e *Env) quotaExhausted(ctx context.Context, period string, s settings.Settings) {
+	n := map[string]any{
+		"kind": "quota-exhausted", "period": period, "purchased": s.Quota.Purchased,
+		"created": e.now().Format(time.RFC3339), "message": ErrQuotaExhausted.Error(),
+	}
+	if _, err := store.PutJSONIfAbsent(ctx, e.Store, storekey.Notification("quota-exhausted-"+period), n); err != nil {
+		e.Log.Printf("quota notification: %v", err)
+	}
+}

@@ -1,0 +1,498 @@
+// Package task is the Task Management panel's data: every scan-now,
+// periodic cycle, push and on-demand scan is a task, whose document
+// (storekey.Task: trigger, scope, the images it covers, its deadline) is
+// written once, and whose execution log is create-once records per image
+// (storekey.TaskRecord), so that the function instances working on a task
+// at once never lose an entry. Status and counts are derived from the
+// records; a finished task's summary is written once.
+package task
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/layerscan/layerscan/shared/store"
+	"github.com/layerscan/layerscan/shared/storekey"
+)
+
+// Types of tasks.
+const (
+	ScanNow  = "scan-now"
+	Periodic = "periodic"
+	Push     = "push"
+	OnDemand = "on-demand"
+)
+
+// Task statuses.
+const (
+	Running         = "running"
+	Succeeded       = "succeeded"
+	PartiallyFailed = "partially-failed"
+	Failed          = "failed"
+	TimedOut        = "timed-out"
+)
+
+// Image statuses in the log.
+const (
+	Pending        = "pending"
+	Scanning       = "scanning"
+	ImageSucceeded = "succeeded"
+	ImageFailed    = "failed"
+	Skipped        = "skipped"
+	QuotaExhausted = "quota-exhausted"
+)
+
+// Reasons an image is skipped.
+const (
+	ReasonTimeout       = "task timeout"
+	ReasonCycle         = "already scanned in this scan cycle"
+	ReasonTimeRange     = "not updated within the scan time range"
+	ReasonDigestPolicy  = "scan on digest change is off"
+	ReasonDuplicatePush = "the same digest was queued moments ago"
+	ReasonThrottled     = "the registry's images-per-hour limit is reached"
+)
+
+// Item is one image of a task.
+type Item struct {
+	// Registry is the connection ID, Host the registry host.
+	Registry   string `json:"registry"`
+	Host       string `json:"host"`
+	Repository string `json:"repository"`
+	Tag        string `json:"tag,omitempty"`
+	Digest     string `json:"digest,omitempty"`
+	// Updated is when the registry says the tag was last pushed, if it does.
+	Updated string `json:"updated,omitempty"`
+	// OutOfScope marks an on-demand scan of an image the scope rules do not
+	// cover (allowed for operators).
+	OutOfScope bool `json:"outOfScope,omitempty"`
+}
+
+// Ref is the item's image reference (by digest when known).
+func (i Item) Ref() string {
+	if i.Digest != "" {
+		return i.Host + "/" + i.Repository + "@" + i.Digest
+	}
+	return i.Host + "/" + i.Repository + ":" + i.Tag
+}
+
+// Task is the task document, written once.
+type Task struct {
+	ID   string `json:"id"`
+	Type string `json:"type"`
+	// Trigger says who or what started it: an API key, a registry event, the timer.
+	Trigger  string `json:"trigger"`
+	Created  string `json:"created"`
+	Deadline string `json:"deadline"`
+	// Scope describes what the task covers (registry types, cycle).
+	Scope string `json:"scope,omitempty"`
+	// Cycle is the scan cycle the task counts quota in.
+	Cycle  string `json:"cycle,omitempty"`
+	Period string `json:"period,omitempty"`
+	Items  []Item `json:"items"`
+	// Errors are what kept images out of the task: a registry that could
+	// not be listed.
+	Errors []string `json:"errors,omitempty"`
+}
+
+// DeadlineTime parses the deadline.
+func (t *Task) DeadlineTime() time.Time {
+	d, _ := time.Parse(time.RFC3339, t.Deadline)
+	return d
+}
+
+var idRe = regexp.MustCompile(`^[0-9A-Za-z][0-9A-Za-z_-]{0,127}$`)
+
+// ValidID refuses IDs that could name another key.
+func ValidID(id string) bool { return idRe.MatchString(id) }
+
+// NewID is a time-ordered random task ID.
+func NewID(t time.Time) string {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return t.UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(b[:])
+}
+
+// ErrNotFound is a missing task.
+var ErrNotFound = errors.New("no such task")
+
+// Create writes the task once and marks it open; created is false when a
+// task of that ID exists (a cycle's task started by another instance).
+func Create(ctx context.Context, st store.Store, t *Task) (created bool, err error) {
+	if !ValidID(t.ID) {
+		return false, fmt.Errorf("task ID %q", t.ID)
+	}
+	if t.Items == nil {
+		t.Items = []Item{}
+	}
+	if created, err = store.PutJSONIfAbsent(ctx, st, storekey.Task(t.ID), t); err != nil || !created {
+		return created, err
+	}
+	return true, st.Put(ctx, storekey.TaskOpen(t.ID), []byte(t.Created))
+}
+
+// Load reads a task document.
+func Load(ctx context.Context, st store.Store, id string) (*Task, error) {
+	if !ValidID(id) {
+		return nil, fmt.Errorf("task %q: %w", id, ErrNotFound)
+	}
+	var t Task
+	err := store.GetJSON(ctx, st, storekey.Task(id), &t)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("task %s: %w", id, ErrNotFound)
+	}
+	return &t, err
+}
+
+// Open lists the IDs of the tasks not known to have finished.
+func Open(ctx context.Context, st store.Store) ([]string, error) {
+	keys, err := st.List(ctx, storekey.TaskOpenPrefix)
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]string, 0, len(keys))
+	for _, k := range keys {
+		ids = append(ids, strings.TrimPrefix(k, storekey.TaskOpenPrefix))
+	}
+	return ids, nil
+}
+
+// Record names.
+const (
+	// admission decides, once, whether an image is started or skipped.
+	admission = "admission"
+	planned   = "planned"
+	failed    = "failed"
+	scanRec   = "scan-"
+)
+
+// Admission is the create-once decision about one image.
+type Admission struct {
+	// Outcome is Scanning (started), Skipped, QuotaExhausted or ImageFailed.
+	Outcome string `json:"outcome"`
+	Reason  string `json:"reason,omitempty"`
+	At      string `json:"at"`
+}
+
+// Admit records the decision about item; won is false when another
+// instance decided first (and its decision stands).
+func Admit(ctx context.Context, st store.Store, id string, item int, a Admission) (won bool, err error) {
+	return store.PutJSONIfAbsent(ctx, st, storekey.TaskRecord(id, item, admission), a)
+}
+
+// Planned records the scans an image was planned as (one per platform).
+func Planned(ctx context.Context, st store.Store, id string, item int, scanIDs []string, at time.Time) error {
+	_, err := store.PutJSONIfAbsent(ctx, st, storekey.TaskRecord(id, item, planned), plannedRec{ScanIDs: scanIDs, At: at.UTC().Format(time.RFC3339)})
+	return err
+}
+
+// PlanFailed records why an image could not be planned.
+func PlanFailed(ctx context.Context, st store.Store, id string, item int, cause error, at time.Time) error {
+	_, err := store.PutJSONIfAbsent(ctx, st, storekey.TaskRecord(id, item, failed), failure{Error: cause.Error(), At: at.UTC().Format(time.RFC3339)})
+	return err
+}
+
+// ScanResult is the outcome of one scan of an image.
+type ScanResult struct {
+	ScanID    string   `json:"scanID"`
+	Complete  bool     `json:"complete"`
+	ReportKey string   `json:"reportKey,omitempty"`
+	Errors    []string `json:"errors,omitempty"`
+	At        string   `json:"at"`
+}
+
+// Finished records the outcome of a scan of an image.
+func Finished(ctx context.Context, st store.Store, id string, item int, r ScanResult) error {
+	_, err := store.PutJSONIfAbsent(ctx, st, storekey.TaskRecord(id, item, scanRec+r.ScanID), r)
+	return err
+}
+
+type plannedRec struct {
+	ScanIDs []string `json:"scanIDs"`
+	At      string   `json:"at"`
+}
+
+type failure struct {
+	Error string `json:"error"`
+	At    string `json:"at"`
+}
+
+// Entry is one image's line of the execution log.
+type Entry struct {
+	Item    int      `json:"item"`
+	Image   string   `json:"image"`
+	Tag     string   `json:"tag,omitempty"`
+	Status  string   `json:"status"`
+	Reason  string   `json:"reason,omitempty"`
+	ScanIDs []string `json:"scanIDs,omitempty"`
+	Reports []string `json:"reports,omitempty"`
+	// OutOfScope marks an on-demand scan outside the scope rules.
+	OutOfScope bool   `json:"outOfScope,omitempty"`
+	Updated    string `json:"updated,omitempty"`
+}
+
+// Final reports whether the entry will not change any more.
+func (e Entry) Final() bool { return e.Status != Pending && e.Status != Scanning }
+
+// Counts of a task.
+type Counts struct {
+	Total     int            `json:"total"`
+	Succeeded int            `json:"succeeded"`
+	Failed    int            `json:"failed"`
+	Skipped   int            `json:"skipped"`
+	Running   int            `json:"running"`
+	Pending   int            `json:"pending"`
+	Reasons   map[string]int `json:"skippedReasons,omitempty"`
+}
+
+// View is what GET /v1/tasks/{id} answers.
+type View struct {
+	ID       string   `json:"id"`
+	Type     string   `json:"type"`
+	Trigger  string   `json:"trigger"`
+	Scope    string   `json:"scope,omitempty"`
+	Cycle    string   `json:"cycle,omitempty"`
+	Created  string   `json:"created"`
+	Deadline string   `json:"deadline"`
+	Status   string   `json:"status"`
+	Progress float64  `json:"progress"`
+	Counts   Counts   `json:"counts"`
+	Finished string   `json:"finished,omitempty"`
+	Errors   []string `json:"errors,omitempty"`
+	Log      []Entry  `json:"log,omitempty"`
+}
+
+// Read derives a task's view from its records.
+func Read(ctx context.Context, st store.Store, t *Task) (*View, error) {
+	keys, err := st.List(ctx, storekey.TaskLog(t.ID))
+	if err != nil {
+		return nil, err
+	}
+	byItem := map[int][]string{}
+	for _, k := range keys {
+		rest := strings.TrimPrefix(k, storekey.TaskLog(t.ID))
+		n, name, ok := strings.Cut(rest, "/")
+		i, err := strconv.Atoi(n)
+		if ok && err == nil && i >= 0 && i < len(t.Items) {
+			byItem[i] = append(byItem[i], name)
+		}
+	}
+	v := &View{ID: t.ID, Type: t.Type, Trigger: t.Trigger, Scope: t.Scope, Cycle: t.Cycle, Created: t.Created, Deadline: t.Deadline, Errors: t.Errors}
+	v.Counts.Total = len(t.Items)
+	for i, it := range t.Items {
+		e, err := entry(ctx, st, t.ID, i, it, byItem[i])
+		if err != nil {
+			return nil, err
+		}
+		v.Log = append(v.Log, e)
+		v.Counts.add(e)
+		if e.Final() && e.Updated > v.Finished {
+			v.Finished = e.Updated
+		}
+	}
+	v.Status = v.Counts.status()
+	if len(t.Errors) > 0 && v.Status != Running && v.Status != TimedOut {
+		v.Status = PartiallyFailed
+		if v.Counts.Succeeded == 0 {
+			v.Status = Failed
+		}
+	}
+	if v.Counts.Total > 0 {
+		v.Progress = float64(v.Counts.Total-v.Counts.Pending-v.Counts.Running) / float64(v.Counts.Total)
+	} else {
+		v.Progress = 1
+		v.Finished = t.Created
+	}
+	if v.Status == Running {
+		v.Finished = ""
+	}
+	return v, nil
+}
+
+func (c *Counts) add(e Entry) {
+	switch e.Status {
+	case Pending:
+		c.Pending++
+	case Scanning:
+		c.Running++
+	case ImageSucceeded:
+		c.Succeeded++
+	case ImageFailed:
+		c.Failed++
+	default:
+		c.Skipped++
+		if c.Reasons == nil {
+			c.Reasons = map[string]int{}
+		}
+		reason := e.Reason
+		if e.Status == QuotaExhausted {
+			reason = QuotaExhausted
+		}
+		c.Reasons[reason]++
+	}
+}
+
+func (c Counts) status() string {
+	switch {
+	case c.Pending > 0 || c.Running > 0:
+		return Running
+	case c.Reasons[ReasonTimeout] > 0:
+		return TimedOut
+	case c.Failed == 0:
+		return Succeeded
+	case c.Succeeded == 0:
+		return Failed
+	}
+	return PartiallyFailed
+}
+
+func entry(ctx context.Context, st store.Store, id string, i int, it Item, names []string) (Entry, error) {
+	e := Entry{Item: i, Image: it.Ref(), Tag: it.Tag, Status: Pending, OutOfScope: it.OutOfScope}
+	has := map[string]bool{}
+	for _, n := range names {
+		has[n] = true
+	}
+	get := func(name string, v any) error {
+		return store.GetJSON(ctx, st, storekey.TaskRecord(id, i, name), v)
+	}
+	if has[planned] {
+		var p plannedRec
+		if err := get(planned, &p); err != nil {
+			return e, err
+		}
+		e.ScanIDs, e.Status, e.Updated = p.ScanIDs, Scanning, p.At
+		done, complete := 0, true
+		var errs []string
+		for _, sid := range p.ScanIDs {
+			if !has[scanRec+sid] {
+				continue
+			}
+			var r ScanResult
+			if err := get(scanRec+sid, &r); err != nil {
+				return e, err
+			}
+			done++
+			complete = complete && r.Complete
+			errs = append(errs, r.Errors...)
+			if r.ReportKey != "" {
+				e.Reports = append(e.Reports, r.ReportKey)
+			}
+			e.Updated = max(e.Updated, r.At)
+		}
+		if done == len(p.ScanIDs) {
+			e.Status = ImageSucceeded
+			if !complete {
+				e.Status, e.Reason = ImageFailed, strings.Join(errs, "; ")
+			}
+		}
+		return e, nil
+	}
+	if has[failed] {
+		var f failure
+		if err := get(failed, &f); err != nil {
+			return e, err
+		}
+		e.Status, e.Reason, e.Updated = ImageFailed, f.Error, f.At
+		return e, nil
+	}
+	if has[admission] {
+		var a Admission
+		if err := get(admission, &a); err != nil {
+			return e, err
+		}
+		e.Status, e.Reason, e.Updated = a.Outcome, a.Reason, a.At
+	}
+	return e, nil
+}
+
+// Close writes the summary of a finished task once and drops its open
+// marker; a task still running is left open.
+func Close(ctx context.Context, st store.Store, v *View) error {
+	if v.Status == Running {
+		return nil
+	}
+	s := *v
+	s.Log = nil
+	if _, err := store.PutJSONIfAbsent(ctx, st, storekey.TaskSummary(v.ID), s); err != nil {
+		return err
+	}
+	return st.Delete(ctx, storekey.TaskOpen(v.ID))
+}
+
+// Summary reads a task's view without its log: the stored summary of a
+// finished task, else derived.
+func Summary(ctx context.Context, st store.Store, id string) (*View, error) {
+	var v View
+	err := store.GetJSON(ctx, st, storekey.TaskSummary(id), &v)
+	if err == nil {
+		return &v, nil
+	}
+	if !errors.Is(err, store.ErrNotFound) {
+		return nil, err
+	}
+	t, err := Load(ctx, st, id)
+	if err != nil {
+		return nil, err
+	}
+	d, err := Read(ctx, st, t)
+	if err != nil {
+		return nil, err
+	}
+	d.Log = nil
+	return d, nil
+}
+
+// List returns the summaries of tasks, newest first, of a type and a
+// status when given, at most limit.
+func List(ctx context.Context, st store.Store, typ, status string, limit int) ([]*View, error) {
+	keys, err := st.List(ctx, storekey.TasksPrefix)
+	if err != nil {
+		return nil, err
+	}
+	out := []*View{}
+	for _, k := range keys {
+		id, ok := strings.CutSuffix(strings.TrimPrefix(k, storekey.TasksPrefix), ".json")
+		if !ok || !ValidID(id) {
+			continue
+		}
+		v, err := Summary(ctx, st, id)
+		if errors.Is(err, ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if (typ == "" || v.Type == typ) && (status == "" || v.Status == status) {
+			out = append(out, v)
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Created > out[j].Created })
+	if limit > 0 && len(out) > limit {
+		out = out[:limit]
+	}
+	return out, nil
+}
+
+// Delete removes a task and its log (retention).
+func Delete(ctx context.Context, st store.Store, id string) error {
+	keys, err := st.List(ctx, storekey.TaskLog(id))
+	if err != nil {
+		return err
+	}
+	for _, k := range keys {
+		if err := st.Delete(ctx, k); err != nil {
+			return err
+		}
+	}
+	if err := st.Delete(ctx, storekey.TaskOpen(id)); err != nil {
+		return err
+	}
+	return st.Delete(ctx, storekey.Task(id))
+}

@@ -1,0 +1,114 @@
+package task
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/layerscan/layerscan/shared/store"
+)
+
+func newTask(t *testing.T, n int) (store.Store, *Task) {
+	st, _ := store.NewFS(t.TempDir())
+	now := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	tk := &Task{ID: NewID(now), Type: ScanNow, Trigger: "test", Created: now.Format(time.RFC3339), Deadline: now.Add(4 * time.Hour).Format(time.RFC3339)}
+	for i := range n {
+		tk.Items = append(tk.Items, Item{Registry: "r", Host: "h:5000", Repository: "ns/app", Tag: fmt.Sprint("v", i)})
+	}
+	if ok, err := Create(context.Background(), st, tk); !ok || err != nil {
+		t.Fatal(ok, err)
+	}
+	return st, tk
+}
+
+func TestStatusFromRecords(t *testing.T) {
+	ctx := context.Background()
+	at := time.Now()
+	for _, tc := range []struct {
+		name   string
+		write  func(st store.Store, id string)
+		status string
+	}{
+		{"nothing yet", func(store.Store, string) {}, Running},
+		{"all succeeded, one skipped", func(st store.Store, id string) {
+			for i := range 2 {
+				Admit(ctx, st, id, i, Admission{Outcome: Scanning})
+				Planned(ctx, st, id, i, []string{fmt.Sprint("s", i)}, at)
+				Finished(ctx, st, id, i, ScanResult{ScanID: fmt.Sprint("s", i), Complete: true})
+			}
+			Admit(ctx, st, id, 2, Admission{Outcome: Skipped, Reason: ReasonTimeRange})
+		}, Succeeded},
+		{"one failed", func(st store.Store, id string) {
+			Planned(ctx, st, id, 0, []string{"a", "b"}, at) // two platforms
+			Finished(ctx, st, id, 0, ScanResult{ScanID: "a", Complete: true})
+			Finished(ctx, st, id, 0, ScanResult{ScanID: "b", Complete: false, Errors: []string{"layer 2 failed"}})
+			PlanFailed(ctx, st, id, 1, errors.New("manifest unknown"), at)
+			Planned(ctx, st, id, 2, []string{"c"}, at)
+			Finished(ctx, st, id, 2, ScanResult{ScanID: "c", Complete: true})
+		}, PartiallyFailed},
+		{"all failed", func(st store.Store, id string) {
+			for i := range 3 {
+				PlanFailed(ctx, st, id, i, errors.New("gone"), at)
+			}
+		}, Failed},
+		{"timed out", func(st store.Store, id string) {
+			Admit(ctx, st, id, 0, Admission{Outcome: Skipped, Reason: ReasonTimeout})
+			Admit(ctx, st, id, 1, Admission{Outcome: QuotaExhausted})
+			PlanFailed(ctx, st, id, 2, errors.New("x"), at)
+		}, TimedOut},
+	} {
+		st, tk := newTask(t, 3)
+		tc.write(st, tk.ID)
+		v, err := Read(ctx, st, tk)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v.Status != tc.status {
+			t.Errorf("%s: %s %+v", tc.name, v.Status, v.Counts)
+		}
+		if err := Close(ctx, st, v); err != nil {
+			t.Fatal(err)
+		}
+		open, _ := Open(ctx, st)
+		if (len(open) == 1) != (tc.status == Running) {
+			t.Errorf("%s: open %v", tc.name, open)
+		}
+	}
+}
+
+// TestAdmissionIsDecidedOnce: racing instances, one decision per image.
+func TestAdmissionIsDecidedOnce(t *testing.T) {
+	st, tk := newTask(t, 1)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	won := 0
+	for i := range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			outcome := Scanning
+			if i%2 == 0 {
+				outcome = Skipped
+			}
+			ok, err := Admit(context.Background(), st, tk.ID, 0, Admission{Outcome: outcome, Reason: ReasonTimeout})
+			if err != nil {
+				t.Error(err)
+			}
+			if ok {
+				mu.Lock()
+				won++
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if won != 1 {
+		t.Errorf("%d decisions", won)
+	}
+	if _, err := Load(context.Background(), st, "../x"); !errors.Is(err, ErrNotFound) {
+		t.Error(err)
+	}
+}
