@@ -162,6 +162,7 @@ type Progress struct {
 	Done     int             `json:"done"`
 	Total    int             `json:"total"`
 	Report   string          `json:"report,omitempty"`
+	Finished string          `json:"finished,omitempty"`
 	// Error says why an abandoned scan was given up on.
 	Error string `json:"error,omitempty"`
 }
@@ -201,7 +202,7 @@ func ReadProgress(ctx context.Context, st store.Store, id string) (*Progress, er
 		p.Status, p.Error = "abandoned", string(abandoned)
 	}
 	if ok {
-		p.Status, p.Report = "done", res.ReportKey
+		p.Status, p.Report, p.Finished = "done", res.ReportKey, res.Finished
 		if !res.Complete {
 			p.Status = "incomplete"
 		}

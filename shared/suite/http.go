@@ -25,6 +25,7 @@ import (
 	"github.com/layerscan/layerscan/shared/store"
 	"github.com/layerscan/layerscan/shared/storekey"
 	"github.com/layerscan/layerscan/shared/task"
+	"github.com/layerscan/layerscan/shared/whitelist"
 )
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
@@ -54,7 +55,11 @@ func httpError(w http.ResponseWriter, err error) {
 		code = registryAnswer(err)
 	case errors.Is(err, apikeys.ErrInvalid):
 		code = http.StatusBadRequest
-	case errors.Is(err, apikeys.ErrNotFound):
+	case errors.Is(err, settings.ErrConflict):
+		code = http.StatusPreconditionFailed
+	case errors.As(err, new(*settings.FieldError)), errors.Is(err, whitelist.ErrInvalid):
+		code = http.StatusBadRequest
+	case errors.Is(err, apikeys.ErrNotFound), errors.Is(err, whitelist.ErrNotFound), errors.Is(err, task.ErrNotFound):
 		code = http.StatusNotFound
 	case errors.As(err, &be), errors.Is(err, event.ErrBadEvent):
 		code = http.StatusBadRequest
@@ -122,6 +127,7 @@ func (e *Env) APIHandler() http.Handler {
 	mux := http.NewServeMux()
 	e.registryRoutes(mux)
 	e.keyRoutes(mux)
+	e.controlRoutes(mux)
 	mux.HandleFunc("POST /v1/scans", e.allow(apikeys.Scan, func(w http.ResponseWriter, r *http.Request) {
 		body, err := readBody(w, r)
 		if err != nil {

@@ -25,6 +25,9 @@ func (e *Env) LocalHandler() http.Handler {
 	mux.Handle("/v1/keys", api)
 	mux.Handle("/v1/keys/", api)
 	mux.Handle("/v1/audit", api)
+	for _, p := range []string{"/v1/settings", "/v1/quota", "/v1/whitelists", "/v1/whitelists/", "/v1/scan-now", "/v1/tasks", "/v1/tasks/", "/v1/repositories/", "/v1/findings"} {
+		mux.Handle(p, api)
+	}
 	mux.Handle("/v1/events", e.WebhookHandler())
 	mux.Handle("/v1/events/", e.WebhookHandler())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
