@@ -43,6 +43,8 @@ Usage:
   layerscan serve [--store DIR] [--listen ADDR] [--workers N] [timers]   the whole suite in one process
   layerscan registries list|add|remove [--store DIR] [flags]             registry connections
   layerscan keys create --role ROLE | revoke ID | list [--store DIR]     API keys (admin, operator, viewer, ci)
+  layerscan settings get | set FILE|- [--if-match ETAG] [--store DIR]    the scan settings (docs/settings.md)
+  layerscan tasks list [--type T] [--status S] | show ID [--store DIR]   scan tasks and their execution logs
   layerscan version
 
 Run 'layerscan scan -h' for the scan flags.
@@ -79,6 +81,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		code, err = cmdRegistries(ctx, args[1:], stdout, stderr)
 	case "keys":
 		code, err = cmdKeys(ctx, args[1:], stdout, stderr)
+	case "settings":
+		code, err = cmdSettings(ctx, args[1:], os.Stdin, stdout, stderr)
+	case "tasks":
+		code, err = cmdTasks(ctx, args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "layerscan", pipeline.Version)
 	case "-h", "--help", "help":

@@ -17,6 +17,7 @@ import (
 	"github.com/layerscan/layerscan/shared/scanrecord"
 	"github.com/layerscan/layerscan/shared/store"
 	"github.com/layerscan/layerscan/shared/storekey"
+	"github.com/layerscan/layerscan/shared/task"
 )
 
 // Result says what one janitor run did.
@@ -24,6 +25,10 @@ type Result struct {
 	Redriven     []string `json:"redriven,omitempty"`     // scans given their missing jobs again
 	RequeuedJobs []string `json:"requeuedJobs,omitempty"` // job objects nobody consumed
 	Deleted      []string `json:"deleted,omitempty"`      // scans past retention
+	DeletedTasks []string `json:"deletedTasks,omitempty"` // tasks past retention
+	// DeletedReports counts reports against DB versions superseded before
+	// the retention cutoff.
+	DeletedReports int `json:"deletedReports,omitempty"`
 	// Expired counts the objects of past de-duplication windows and
 	// throttle hours deleted.
 	Expired   int      `json:"expired,omitempty"`
@@ -88,7 +93,107 @@ func (j *Janitor) Run(ctx context.Context) (*Result, error) {
 	if err := j.requeue(ctx, res); err != nil {
 		return res, err
 	}
+	if err := j.retain(ctx, res); err != nil {
+		return res, err
+	}
 	return res, j.expire(ctx, res)
+}
+
+// stampOf reads the time a task ID or advisory-DB version starts with.
+func stampOf(name string) (time.Time, bool) {
+	stamp, _, _ := strings.Cut(name, "-")
+	t, err := time.Parse("20060102T150405Z", stamp)
+	return t, err == nil
+}
+
+// retain applies retention to what outlives scans: tasks (their
+// document, log and summary) created before the cutoff, and the reports
+// built against an advisory DB superseded before it (every report under
+// it is older). Reports against the current DB are kept: they are the
+// images' current state.
+func (j *Janitor) retain(ctx context.Context, res *Result) error {
+	if j.Retention <= 0 {
+		return nil
+	}
+	st := j.Steps.Store
+	cutoff := j.now().Add(-j.Retention)
+	keys, err := st.List(ctx, storekey.TasksPrefix)
+	if err != nil {
+		return err
+	}
+	for _, k := range keys {
+		id, ok := strings.CutSuffix(strings.TrimPrefix(k, storekey.TasksPrefix), ".json")
+		if !ok || !task.ValidID(id) {
+			continue
+		}
+		created, ok := stampOf(id)
+		if !ok { // a cycle's task is named by its cycle
+			t, err := task.Load(ctx, st, id)
+			if err != nil {
+				continue
+			}
+			if created, err = time.Parse(time.RFC3339, t.Created); err != nil {
+				continue
+			}
+		}
+		if created.Before(cutoff) {
+			if err := task.Delete(ctx, st, id); err != nil {
+				return err
+			}
+			res.DeletedTasks = append(res.DeletedTasks, id)
+		}
+	}
+	reports, err := st.List(ctx, storekey.ReportsPrefix)
+	if err != nil {
+		return err
+	}
+	versions := map[string]time.Time{}
+	for _, k := range reports {
+		if v, ok := reportVersion(k); ok {
+			if t, ok := stampOf(v); ok {
+				versions[v] = t
+			}
+		}
+	}
+	for _, k := range reports {
+		v, ok := reportVersion(k)
+		if !ok {
+			continue
+		}
+		if superseded(v, versions, cutoff) {
+			if err := st.Delete(ctx, k); err != nil {
+				return err
+			}
+			res.DeletedReports++
+		}
+	}
+	return nil
+}
+
+// reportVersion is the advisory-DB version a report key is filed under.
+func reportVersion(key string) (string, bool) {
+	rest := strings.TrimPrefix(key, storekey.ReportsPrefix)
+	_, rest, ok := strings.Cut(rest, "/")
+	if !ok {
+		return "", false
+	}
+	v, _, _ := strings.Cut(rest, "/") // a variant lives under the version
+	v = strings.TrimSuffix(v, ".json")
+	return v, v != ""
+}
+
+// superseded: a newer version of the DB was published before the cutoff.
+func superseded(v string, versions map[string]time.Time, cutoff time.Time) bool {
+	t, ok := versions[v]
+	if !ok {
+		return false
+	}
+	for _, u := range versions {
+		if u.After(t) && u.Before(cutoff) {
+			return true
+		}
+	}
+	return false
 }
 
 // expire deletes what only de-duplicates or throttles for a while: the

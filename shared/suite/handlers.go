@@ -196,7 +196,15 @@ func (e *Env) Janitor(ctx context.Context, body []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	j := &janitor.Janitor{Steps: d, StuckAfter: e.Config.StuckAfter, Retention: time.Duration(e.Config.RetentionDays) * 24 * time.Hour}
+	s, err := settings.Load(ctx, e.Store)
+	if err != nil {
+		return nil, err
+	}
+	days := e.Config.RetentionDays // the environment's, unless the settings set one
+	if s.Scan.RetentionDays > 0 {
+		days = s.Scan.RetentionDays
+	}
+	j := &janitor.Janitor{Steps: d, StuckAfter: e.Config.StuckAfter, Retention: time.Duration(days) * 24 * time.Hour}
 	res, err := j.Run(ctx)
 	if err != nil {
 		return nil, err
