@@ -40,9 +40,18 @@ type Meter struct {
 	Purchased *int
 }
 
+// unlimited is the pool size of an unlimited quota: every unit still
+// takes a slot, so that a quota set later in the period counts what was
+// consumed before it.
+const unlimited = 1 << 31
+
 func (m Meter) pool() slots.Pool {
+	limit := unlimited
+	if m.Purchased != nil {
+		limit = *m.Purchased
+	}
 	return slots.Pool{
-		Store: m.Store, Prefix: storekey.QuotaSlotsPrefix(m.Period), Limit: *m.Purchased,
+		Store: m.Store, Prefix: storekey.QuotaSlotsPrefix(m.Period), Limit: limit,
 		Key: func(n int) string { return storekey.QuotaSlot(m.Period, n) },
 	}
 }
@@ -60,9 +69,6 @@ func (m Meter) Admit(ctx context.Context, digest string, now time.Time) (Decisio
 	}
 	if !first {
 		return AlreadyCounted, nil
-	}
-	if m.Purchased == nil {
-		return Consumed, nil
 	}
 	_, ok, err := m.pool().Take(ctx, []byte(digest))
 	if err != nil || !ok {
@@ -84,6 +90,5 @@ func (m Meter) Seen(ctx context.Context, digest string) (bool, error) {
 
 // Consumed counts the period's units.
 func (m Meter) Consumed(ctx context.Context) (int, error) {
-	keys, err := m.Store.List(ctx, storekey.QuotaDigestsPrefix(m.Period))
-	return len(keys), err
+	return m.pool().Count(ctx)
 }

@@ -75,3 +75,23 @@ func TestConcurrentAdmissionsNeverOverCount(t *testing.T) {
 		t.Errorf("counted %d", n)
 	}
 }
+
+// TestQuotaSetMidPeriod: units consumed while the quota was unlimited
+// count against one set later.
+func TestQuotaSetMidPeriod(t *testing.T) {
+	st, _ := store.NewFS(t.TempDir())
+	ctx := context.Background()
+	m := Meter{Store: st, Period: "202612", Cycle: "c1"}
+	m.Admit(ctx, "sha256:a", time.Now())
+	two := 2
+	m.Purchased = &two
+	if got, _ := m.Admit(ctx, "sha256:b", time.Now()); got != Consumed {
+		t.Errorf("b: %v", got)
+	}
+	if got, _ := m.Admit(ctx, "sha256:c", time.Now()); got != Exhausted {
+		t.Errorf("c: %v", got)
+	}
+	if n, _ := m.Consumed(ctx); n != 2 {
+		t.Errorf("consumed %d", n)
+	}
+}
