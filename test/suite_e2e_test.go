@@ -21,6 +21,8 @@ import (
 	"github.com/layerscan/layerscan/shared/scan"
 	"github.com/layerscan/layerscan/shared/scanrecord"
 	"github.com/layerscan/layerscan/shared/storekey"
+	"github.com/layerscan/layerscan/shared/suite"
+	"github.com/layerscan/layerscan/shared/task"
 )
 
 // fnProc is one function binary running in FC custom-runtime mode.
@@ -302,5 +304,71 @@ func TestServerlessSuiteEndToEnd(t *testing.T) {
 	}
 	if nr, _ := get(api+"/v1/scans/no-such-scan", bootstrapKey); nr == nil || nr.StatusCode != http.StatusNotFound {
 		t.Errorf("unknown scan: %v", nr)
+	}
+
+	// The control plane through the scan-api function: the push was a
+	// task; settings are written with their ETag; scan-now is a task whose
+	// scan runs through the functions again (cached layers, no new layer
+	// job); the tag's scan status points at the report.
+	var tasks struct{ Tasks []task.View }
+	callJSON(t, "GET", api+"/v1/tasks?type=push", "", nil, http.StatusOK, &tasks)
+	if len(tasks.Tasks) != 1 || tasks.Tasks[0].Status != task.Succeeded {
+		t.Errorf("push tasks: %+v", tasks.Tasks)
+	}
+	var set struct{ Version int }
+	callJSON(t, "PUT", api+"/v1/settings", `{"scan":{"scope":[{"registry":"`+host+`","namespaces":["team"]}]}}`, map[string]string{"If-Match": `"v0"`}, http.StatusOK, &set)
+	callJSON(t, "PUT", api+"/v1/settings", `{}`, map[string]string{"If-Match": `"v0"`}, http.StatusPreconditionFailed, nil)
+	var sn task.View
+	callJSON(t, "POST", api+"/v1/scan-now", `{}`, nil, http.StatusAccepted, &sn)
+	if sn.Counts.Total != 1 {
+		t.Fatalf("scan-now: %+v", sn)
+	}
+	ctx2, cancel2 := context.WithCancel(context.Background())
+	defer cancel2()
+	rl2 := &relay{t: t, dir: storeDir, fns: fns, seen: map[string]int{}, invoked: map[string]int{}}
+	go rl2.run(ctx2)
+	for i := 0; ; i++ {
+		callJSON(t, "GET", api+"/v1/tasks/"+sn.ID, "", nil, http.StatusOK, &sn)
+		if sn.Status != task.Running {
+			break
+		}
+		if i > 900 {
+			t.Fatalf("scan-now task never finished: %+v", sn)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	cancel2()
+	if sn.Status != task.Succeeded || sn.Log[0].Status != task.ImageSucceeded {
+		t.Errorf("scan-now task: %+v", sn)
+	}
+	var ts suite.TagStatus
+	callJSON(t, "GET", api+"/v1/repositories/team/app/tags/1.0/scan-status", "", nil, http.StatusOK, &ts)
+	if ts.Status != "complete" || ts.Digest != digest {
+		t.Errorf("scan status: %+v", ts)
+	}
+}
+
+// callJSON makes an authenticated request, checks the status and decodes
+// the answer into v (when not nil).
+func callJSON(t *testing.T, method, url, body string, headers map[string]string, want int, v any) {
+	t.Helper()
+	req, _ := http.NewRequest(method, url, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+bootstrapKey)
+	for k, h := range headers {
+		req.Header.Set(k, h)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != want {
+		t.Fatalf("%s %s: %d %s", method, url, resp.StatusCode, b)
+	}
+	if v != nil {
+		if err := json.Unmarshal(b, v); err != nil {
+			t.Fatalf("%s %s: %v", method, url, err)
+		}
 	}
 }
