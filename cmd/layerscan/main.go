@@ -356,7 +356,7 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveOptions, error) {
 	fs.StringVar(&o.cfg.Store, "store", defaultStore(), "object-store folder")
 	fs.StringVar(&o.listen, "listen", "127.0.0.1:8080", "address of the HTTP API and event endpoints")
 	fs.IntVar(&o.cfg.Workers, "workers", cfg.Workers, "steps run at once (default LAYERSCAN_WORKERS, else one per CPU)")
-	fs.DurationVar(&o.periodic, "periodic-every", 0, "run periodic-scan this often (config/periodic.json in the store); 0 disables")
+	fs.DurationVar(&o.periodic, "periodic-every", time.Hour, "run periodic-scan this often: it starts a scan cycle when the settings make one due and advances open tasks; 0 disables")
 	fs.DurationVar(&o.syncEvery, "sync-every", 0, "run sync-advisories this often; 0 disables")
 	fs.DurationVar(&o.janitor, "janitor-every", 5*time.Minute, "run janitor this often; 0 disables")
 	if pos, err := parseInterleaved(fs, args); err != nil {

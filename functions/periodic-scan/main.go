@@ -1,6 +1,6 @@
-// Command periodic-scan is the periodic-scan function: on its timer it
-// enumerates the repositories and tags in scope (config/periodic.json in
-// the store) and queues a scan of each.
+// Command periodic-scan is the periodic-scan function: on its hourly
+// timer it starts the scan cycle's task when one is due (the settings'
+// cycle and scope) and advances open tasks.
 package main
 
 import (
