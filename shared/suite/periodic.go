@@ -130,7 +130,7 @@ func kindIs(k registries.Kind, name string) bool {
 	return string(k) == name || name == "acr" && k == registries.ACREE
 }
 
-// RegistryTypes are the names ScanNow takes.
+// validRegistryType reports whether name is a registry type ScanNow takes.
 func validRegistryType(name string) bool {
 	return name == "acr" || slices.Contains(registries.Kinds, registries.Kind(name))
 }
