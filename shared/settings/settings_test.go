@@ -159,3 +159,26 @@ func TestETag(t *testing.T) {
 		t.Error("a foreign ETag parsed")
 	}
 }
+
+// FuzzParse: any document either fails with a field error or validates
+// and answers scope and cycle questions without panicking.
+func FuzzParse(f *testing.F) {
+	f.Add([]byte(`{"scan":{"cycle":"2w","scope":[{"registry":"r","namespaces":["a"],"tagRegex":"v.*"}],"timeRangeDays":3},"quota":{"purchased":10}}`))
+	f.Add([]byte(`{"checks":{"disabledChecks":["LS-BASELINE-SUID"],"sensitiveFiles":false}}`))
+	f.Add([]byte(`{"scan":{"scope":[{"tagRegex":"(a+)+$"}]}}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		s, err := Parse(b)
+		if err != nil {
+			var fe *FieldError
+			if !errors.As(err, &fe) || fe.Field == "" {
+				t.Fatalf("an error without a field: %v", err)
+			}
+			return
+		}
+		s.Scan.InScope(Connection{ID: "r", Hosts: []string{"h"}}, "a/b", "v1")
+		s.Scan.CycleAt(time.Now())
+		if err := s.Validate(); err != nil {
+			t.Fatalf("parsed but invalid: %v", err)
+		}
+	})
+}

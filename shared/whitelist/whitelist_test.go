@@ -2,6 +2,7 @@ package whitelist
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"testing"
 
@@ -135,4 +136,18 @@ func TestEntryValidation(t *testing.T) {
 			t.Errorf("%s: %v", name, err)
 		}
 	}
+}
+
+// FuzzEntry: a rule from an API body either fails validation or applies.
+func FuzzEntry(f *testing.F) {
+	f.Add([]byte(`{"type":"file","category":"sensitive-file","alertID":"LS-SECRET-*","path":"/srv/**","repositories":["r/app"]}`))
+	f.Add([]byte(`{"type":"vulnerability","vulnerabilities":["CVE-2024-1"],"images":["r/app@sha256:ab","r/app:1"]}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var e Entry
+		if json.Unmarshal(b, &e) != nil || e.Validate() != nil {
+			return
+		}
+		l := List{Rules: e.Rules()}
+		l.Apply([]scan.Finding{{ID: "CVE-2024-1", Path: "/srv/x", Category: scan.SensitiveFile}}, Target{Ref: "r/app:1", Digest: "sha256:ab"})
+	})
 }
