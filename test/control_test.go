@@ -384,7 +384,12 @@ func TestThrottleAndTaskTimeout(t *testing.T) {
 	for _, tc := range []struct {
 		perHour, started, skipped int
 		status                    string
-	}{{3, 12, 8, task.Running}, {20, 20, 0, task.Running}} { // running: the recorder runs no scan
+	}{
+		// The recorder runs no scan, so the images started are settled as
+		// failed ("not planned") once the deadline has passed.
+		{3, 12, 8, task.TimedOut},
+		{20, 20, 0, task.Failed},
+	} {
 		dir := t.TempDir()
 		copyDB(t, dir)
 		start := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
@@ -408,7 +413,7 @@ func TestThrottleAndTaskTimeout(t *testing.T) {
 			}
 		}
 		v, _ = env.TaskView(ctx, v.ID)
-		if rec.count() != tc.started || v.Counts.Skipped != tc.skipped || v.Counts.Reasons[task.ReasonTimeout] != tc.skipped || v.Status != tc.status {
+		if rec.count() != tc.started || v.Counts.Skipped != tc.skipped || v.Counts.Reasons[task.ReasonTimeout] != tc.skipped || v.Counts.Failed != tc.started || v.Status != tc.status {
 			t.Errorf("%d an hour: %d started, %+v, %s", tc.perHour, rec.count(), v.Counts, v.Status)
 		}
 	}

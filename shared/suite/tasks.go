@@ -170,6 +170,12 @@ func (e *Env) advance(ctx context.Context, t *task.Task, s settings.Settings) (*
 	var started []string
 	throttled := map[string]bool{}
 	for _, en := range v.Log {
+		if en.Status == task.Scanning {
+			if err := e.settleStarted(ctx, t, en); err != nil {
+				return nil, started, err
+			}
+			continue
+		}
 		if en.Status != task.Pending {
 			continue
 		}
@@ -195,6 +201,37 @@ func (e *Env) advance(ctx context.Context, t *task.Task, s settings.Settings) (*
 		return nil, started, err
 	}
 	return v, started, task.Close(ctx, e.Store, v)
+}
+
+// settleStarted ends, after the task's deadline, the log entry of an
+// image that was started but will not finish by itself: one never planned
+// (its scan-image job was lost or kept failing), or whose scans the
+// janitor abandoned. Without this such a task would run for ever.
+func (e *Env) settleStarted(ctx context.Context, t *task.Task, en task.Entry) error {
+	now := e.now()
+	if !now.After(t.DeadlineTime()) {
+		return nil
+	}
+	if len(en.ScanIDs) == 0 {
+		return task.PlanFailed(ctx, e.Store, t.ID, en.Item, errors.New("the image was started but not planned by the task timeout"), now)
+	}
+	for _, id := range en.ScanIDs {
+		p, err := scanrecord.ReadProgress(ctx, e.Store, id)
+		if errors.Is(err, scanrecord.ErrScanGone) || err == nil && p.Status == "abandoned" {
+			cause := "the scan was abandoned"
+			if p != nil && p.Error != "" {
+				cause += ": " + p.Error
+			}
+			if err := task.Finished(ctx, e.Store, t.ID, en.Item, task.ScanResult{ScanID: id, Errors: []string{cause}, At: now.Format(time.RFC3339)}); err != nil {
+				return err
+			}
+			continue
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // quotaExhausted queues the quota notification once per billing period.
