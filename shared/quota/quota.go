@@ -10,7 +10,9 @@ package quota
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/layerscan/layerscan/shared/slots"
@@ -56,21 +58,59 @@ func (m Meter) pool() slots.Pool {
 	}
 }
 
+// pending marks a digest's unit while its claimer looks for a slot.
+const pending = "pending "
+
+// staleClaim is how long a pending claim may stand before it is taken to
+// be a claimer that died between the two writes.
+const staleClaim = time.Minute
+
 // Admit counts one scan of digest at now.
 //
-// The digest's unit is claimed first, so that a digest admitted twice at
-// once is counted once; a claim that then finds no purchased slot is
-// withdrawn, so a refused scan consumes nothing.
+// The digest's unit is claimed first (pending), so that a digest admitted
+// twice at once is counted once; the claimer then takes a purchased slot
+// and confirms the claim, or withdraws it when there is none, so a
+// refused scan consumes nothing. A second admission of the digest waits
+// for the claim to be decided: it is free only once a slot backs it.
 func (m Meter) Admit(ctx context.Context, digest string, now time.Time) (Decision, error) {
 	key := storekey.QuotaDigest(m.Period, m.Cycle, digest)
-	first, err := m.Store.PutIfAbsent(ctx, key, []byte(now.UTC().Format(time.RFC3339)))
-	if err != nil {
-		return 0, fmt.Errorf("quota: %w", err)
+	for range 500 {
+		first, err := m.Store.PutIfAbsent(ctx, key, []byte(pending+now.UTC().Format(time.RFC3339)))
+		if err != nil {
+			return 0, fmt.Errorf("quota: %w", err)
+		}
+		if first {
+			return m.claim(ctx, key, digest)
+		}
+		b, err := m.Store.Get(ctx, key)
+		if errors.Is(err, store.ErrNotFound) {
+			continue // withdrawn meanwhile: claim it again
+		}
+		if err != nil {
+			return 0, fmt.Errorf("quota: %w", err)
+		}
+		at, undecided := strings.CutPrefix(string(b), pending)
+		if !undecided {
+			return AlreadyCounted, nil
+		}
+		if t, err := time.Parse(time.RFC3339, at); err != nil || now.Sub(t) > staleClaim {
+			if err := m.Store.Delete(ctx, key); err != nil {
+				return 0, fmt.Errorf("quota: %w", err)
+			}
+			continue
+		}
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-time.After(10 * time.Millisecond):
+		}
 	}
-	if !first {
-		return AlreadyCounted, nil
-	}
-	_, ok, err := m.pool().Take(ctx, []byte(digest))
+	return 0, fmt.Errorf("quota: the unit of %s stayed undecided", digest)
+}
+
+// claim backs a new claim with a purchased slot, or withdraws it.
+func (m Meter) claim(ctx context.Context, key, digest string) (Decision, error) {
+	n, ok, err := m.pool().Take(ctx, []byte(digest))
 	if err != nil || !ok {
 		if derr := m.Store.Delete(ctx, key); derr != nil && err == nil {
 			err = derr
@@ -79,6 +119,9 @@ func (m Meter) Admit(ctx context.Context, digest string, now time.Time) (Decisio
 			return 0, fmt.Errorf("quota: %w", err)
 		}
 		return Exhausted, nil
+	}
+	if err := m.Store.Put(ctx, key, []byte(fmt.Sprintf("unit %d", n))); err != nil {
+		return 0, fmt.Errorf("quota: %w", err)
 	}
 	return Consumed, nil
 }

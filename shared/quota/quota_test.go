@@ -45,6 +45,7 @@ func TestConcurrentAdmissionsNeverOverCount(t *testing.T) {
 	m := Meter{Store: st, Period: "202612", Cycle: "c1", Purchased: &limit}
 	var mu sync.Mutex
 	consumed := map[string]int{}
+	admitted := map[string]bool{} // consumed, or free because another paid
 	var wg sync.WaitGroup
 	for i := range 60 {
 		wg.Add(1)
@@ -55,14 +56,20 @@ func TestConcurrentAdmissionsNeverOverCount(t *testing.T) {
 			if err != nil {
 				t.Error(err)
 			}
+			mu.Lock()
+			defer mu.Unlock()
 			if got == Consumed {
-				mu.Lock()
 				consumed[d]++
-				mu.Unlock()
+			}
+			if got != Exhausted {
+				admitted[d] = true
 			}
 		}()
 	}
 	wg.Wait()
+	if len(admitted) != limit {
+		t.Errorf("%d digests admitted, want %d: a free admission must be backed by a unit", len(admitted), limit)
+	}
 	if len(consumed) != limit {
 		t.Errorf("%d digests consumed a unit, want %d", len(consumed), limit)
 	}
