@@ -208,6 +208,10 @@ func TestScanScopeAndTasks(t *testing.T) {
 	if code, _ := a.doAs(t, viewer, "PUT", "/v1/settings", `{}`); code != http.StatusForbidden {
 		t.Errorf("viewer writes settings: %d", code)
 	}
+	_, ci, _ := a.env.Keys.Create(context.Background(), "ci", "c", nil, "test")
+	if code, _ := a.doAs(t, ci, "POST", "/v1/scan-now", `{}`); code != http.StatusForbidden {
+		t.Errorf("a ci key scans the whole scope: %d", code)
+	}
 	code, body = a.do(t, "GET", "/v1/tasks?type=scan-now&status=succeeded", "")
 	var list struct{ Tasks []task.View }
 	json.Unmarshal([]byte(body), &list)

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -286,8 +287,8 @@ func (d *Steps) writeReport(ctx context.Context, st scanrecord.State, r *report.
 // time; nil when it must be rebuilt.
 func (d *Steps) reusable(ctx context.Context, in *reportInputs) *report.Report {
 	st := in.st
-	if in.db == nil || st.Request.Dockerfile != "" {
-		return nil
+	if in.db == nil || st.Request.Dockerfile != "" || slices.ContainsFunc(in.wl.Rules, func(r whitelist.Rule) bool { return len(r.Images) > 0 }) {
+		return nil // rules scoped to a tag mark the same digest differently per tag
 	}
 	var r report.Report
 	if err := store.GetJSON(ctx, d.Store, reportKey(st, in.db.Manifest.Version), &r); err != nil {

@@ -115,8 +115,8 @@ func (e *Env) controlRoutes(mux *http.ServeMux) {
 				return
 			}
 		}
-		if k := callerKey(r.Context()); k != nil && len(k.Repositories) > 0 {
-			httpError(w, Forbidden{errors.New("a key limited to repositories may not scan the whole scope")})
+		if k := callerKey(r.Context()); k != nil && (len(k.Repositories) > 0 || k.Role == apikeys.CI) {
+			httpError(w, Forbidden{errors.New("scan-now scans the whole scope: an operator's or admin's key, not limited to repositories, may")})
 			return
 		}
 		v, err := e.ScanNow(r.Context(), req.RegistryTypes, "api key "+callerKey(r.Context()).ID)
