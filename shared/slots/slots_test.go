@@ -86,3 +86,47 @@ func TestLoweredLimitCountsSlotsTaken(t *testing.T) {
 		t.Errorf("%d", n)
 	}
 }
+
+// counting counts the store requests a Take makes: on OSS and S3 each is
+// a round trip, and a List one per thousand keys.
+type counting struct {
+	store.Store
+	lists, listed, puts int
+}
+
+func (c *counting) List(ctx context.Context, prefix string) ([]string, error) {
+	ks, err := c.Store.List(ctx, prefix)
+	c.lists++
+	c.listed += len(ks)
+	return ks, err
+}
+
+func (c *counting) PutIfAbsent(ctx context.Context, key string, data []byte) (bool, error) {
+	c.puts++
+	return c.Store.PutIfAbsent(ctx, key, data)
+}
+
+// BenchmarkTake measures the requests per slot taken, filling a pool to
+// 80%: a throttle's hour (listed) and a billing period's quota (probed).
+func BenchmarkTake(b *testing.B) {
+	for _, limit := range []int{200, 5000} {
+		b.Run(fmt.Sprint("limit=", limit), func(b *testing.B) {
+			for range b.N {
+				b.StopTimer()
+				st, _ := store.NewFS(b.TempDir())
+				c := &counting{Store: st}
+				p := Pool{Store: c, Prefix: "p/", Key: func(n int) string { return fmt.Sprintf("p/%08d", n) }, Limit: limit}
+				b.StartTimer()
+				n := limit * 8 / 10
+				for range n {
+					if _, ok, err := p.Take(context.Background(), nil); !ok || err != nil {
+						b.Fatal(ok, err)
+					}
+				}
+				b.ReportMetric(float64(c.puts)/float64(n), "puts/take")
+				b.ReportMetric(float64(c.lists)/float64(n), "lists/take")
+				b.ReportMetric(float64(c.listed)/float64(n), "keys-listed/take")
+			}
+		})
+	}
+}
