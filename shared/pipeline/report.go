@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"sort"
 	"strings"
@@ -269,7 +270,9 @@ func reportKey(st scanrecord.State, dbVersion string) string {
 
 func (d *Steps) writeReport(ctx context.Context, st scanrecord.State, r *report.Report) error {
 	key := reportKey(st, r.AdvisoryDB.Version)
-	if err := store.PutJSON(ctx, d.Store, key, r); err != nil {
+	// Streamed: a report of thousands of findings is not marshalled whole
+	// beside the report itself.
+	if err := store.PutEncoded(ctx, d.Store, key, func(w io.Writer) error { return json.NewEncoder(w).Encode(r) }); err != nil {
 		return err
 	}
 	if err := store.PutJSON(ctx, d.Store, storekey.Result(st.ID), scanrecord.Result{ReportKey: key, Complete: r.Complete, Finished: d.now().Format(time.RFC3339)}); err != nil {

@@ -1,9 +1,11 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -51,8 +53,44 @@ func (s *FS) Get(_ context.Context, key string) ([]byte, error) {
 	return b, err
 }
 
+// Open implements Streamer.
+func (s *FS) Open(_ context.Context, key string) (io.ReadCloser, error) {
+	p, err := s.path(key)
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.Open(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%s: %w", key, ErrNotFound)
+	}
+	return f, err
+}
+
+// PutFrom implements Streamer: the stream goes to a temporary file that
+// replaces the object once whole.
+func (s *FS) PutFrom(_ context.Context, key string, r io.Reader) error {
+	p, err := s.path(key)
+	if err != nil {
+		return err
+	}
+	tmp, err := s.writeTempFrom(p, r)
+	if err != nil {
+		return fmt.Errorf("put %s: %w", key, err)
+	}
+	if err := os.Rename(tmp, p); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("put %s: %w", key, err)
+	}
+	return nil
+}
+
 // writeTemp writes data into a temporary file beside the final path.
 func (s *FS) writeTemp(p string, data []byte) (string, error) {
+	return s.writeTempFrom(p, bytes.NewReader(data))
+}
+
+// writeTempFrom copies r into a temporary file beside the final path.
+func (s *FS) writeTempFrom(p string, r io.Reader) (string, error) {
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 		return "", err
 	}
@@ -66,7 +104,7 @@ func (s *FS) writeTemp(p string, data []byte) (string, error) {
 		os.Remove(f.Name())
 		return "", err
 	}
-	if _, err := f.Write(data); err != nil {
+	if _, err := io.Copy(f, r); err != nil {
 		f.Close()
 		os.Remove(f.Name())
 		return "", err

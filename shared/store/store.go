@@ -4,9 +4,11 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 )
 
@@ -29,6 +31,47 @@ type Store interface {
 	List(ctx context.Context, prefix string) ([]string, error)
 	// Delete removes the object; deleting a missing key is not an error.
 	Delete(ctx context.Context, key string) error
+}
+
+// Streamer is implemented by stores that read and write objects as
+// streams, so that a large object (a report) is not held whole in memory
+// to be written or served.
+type Streamer interface {
+	// Open reads an object; a missing one is ErrNotFound.
+	Open(ctx context.Context, key string) (io.ReadCloser, error)
+	// PutFrom writes the object from r, replacing any previous one once r
+	// has been read whole; an error from r writes nothing.
+	PutFrom(ctx context.Context, key string, r io.Reader) error
+}
+
+// Open reads an object as a stream: the store's own, or its bytes.
+func Open(ctx context.Context, s Store, key string) (io.ReadCloser, error) {
+	if st, ok := s.(Streamer); ok {
+		return st.Open(ctx, key)
+	}
+	b, err := s.Get(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	return io.NopCloser(bytes.NewReader(b)), nil
+}
+
+// PutEncoded writes what encode writes to key: streamed into the store
+// when it can take a stream, else buffered.
+func PutEncoded(ctx context.Context, s Store, key string, encode func(io.Writer) error) error {
+	st, ok := s.(Streamer)
+	if !ok {
+		var buf bytes.Buffer
+		if err := encode(&buf); err != nil {
+			return fmt.Errorf("%s: %w", key, err)
+		}
+		return s.Put(ctx, key, buf.Bytes())
+	}
+	pr, pw := io.Pipe()
+	go func() { pw.CloseWithError(encode(pw)) }()
+	err := st.PutFrom(ctx, key, pr)
+	pr.CloseWithError(errors.New("the store stopped reading"))
+	return err
 }
 
 // ObjectKeyer is implemented by stores that live in a bucket under a key

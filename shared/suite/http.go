@@ -167,20 +167,29 @@ func (e *Env) APIHandler() http.Handler {
 		if db, err := advisory.Current(r.Context(), e.Store); err == nil {
 			version = db.Manifest.Version
 		}
-		b, err := e.Store.Get(r.Context(), storekey.Report(d, version))
-		if err == nil && callerKey(r.Context()) != nil && len(callerKey(r.Context()).Repositories) > 0 {
+		key := storekey.Report(d, version)
+		if k := callerKey(r.Context()); k != nil && len(k.Repositories) > 0 {
 			var head struct {
 				Image struct{ Ref string } `json:"image"`
 			}
-			json.Unmarshal(b, &head)
-			err = covers(r.Context(), head.Image.Ref)
+			err := store.GetJSON(r.Context(), e.Store, key, &head)
+			if err == nil {
+				err = covers(r.Context(), head.Image.Ref)
+			}
+			if err != nil {
+				httpError(w, err)
+				return
+			}
 		}
+		// Streamed from the store: a large report is never held whole.
+		rc, err := store.Open(r.Context(), e.Store, key)
 		if err != nil {
 			httpError(w, err)
 			return
 		}
+		defer rc.Close()
 		w.Header().Set("Content-Type", "application/json")
-		w.Write(b)
+		io.Copy(w, rc)
 	}))
 	return mux
 }

@@ -143,17 +143,10 @@ func ossStatus(err error) (string, int) {
 }
 
 // Get implements Store.
-func (s *OSS) Get(_ context.Context, key string) ([]byte, error) {
-	k, err := s.key(key)
+func (s *OSS) Get(ctx context.Context, key string) ([]byte, error) {
+	r, err := s.Open(ctx, key)
 	if err != nil {
 		return nil, err
-	}
-	r, err := s.bucket.GetObject(k)
-	if err != nil {
-		if code, status := ossStatus(err); code == "NoSuchKey" || status == http.StatusNotFound {
-			return nil, store.ErrNotFound
-		}
-		return nil, fmt.Errorf("oss get %s: %w", key, err)
 	}
 	defer r.Close()
 	return io.ReadAll(r)
@@ -169,6 +162,37 @@ func (s *OSS) Put(_ context.Context, key string, data []byte) error {
 		return err
 	}
 	if err := s.bucket.PutObject(k, bytes.NewReader(data)); err != nil {
+		return fmt.Errorf("oss put %s: %w", key, err)
+	}
+	return nil
+}
+
+// Open implements store.Streamer.
+func (s *OSS) Open(_ context.Context, key string) (io.ReadCloser, error) {
+	k, err := s.key(key)
+	if err != nil {
+		return nil, err
+	}
+	r, err := s.bucket.GetObject(k)
+	if err != nil {
+		if code, status := ossStatus(err); code == "NoSuchKey" || status == http.StatusNotFound {
+			return nil, store.ErrNotFound
+		}
+		return nil, fmt.Errorf("oss get %s: %w", key, err)
+	}
+	return r, nil
+}
+
+// PutFrom implements store.Streamer: PutObject streams the body (chunked).
+func (s *OSS) PutFrom(_ context.Context, key string, r io.Reader) error {
+	k, err := s.key(key)
+	if err != nil {
+		return err
+	}
+	if err := s.checkUnversioned(); err != nil {
+		return err
+	}
+	if err := s.bucket.PutObject(k, r); err != nil {
 		return fmt.Errorf("oss put %s: %w", key, err)
 	}
 	return nil

@@ -6,6 +6,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"strings"
 	"sync"
 	"testing"
 
@@ -75,5 +77,41 @@ func Contract(t *testing.T, s store.Store) {
 		if err := s.Put(ctx, bad, nil); err == nil {
 			t.Errorf("Put accepted key %q", bad)
 		}
+	}
+	streams(t, s)
+}
+
+// streams: objects written by PutEncoded read back whole through Open;
+// an encoder that fails writes nothing and keeps the previous object.
+func streams(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	big := strings.Repeat("0123456789abcdef", 1<<16) // 1 MiB, more than one pipe write
+	if err := store.PutEncoded(ctx, s, "st/big", func(w io.Writer) error {
+		_, err := io.WriteString(w, big)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	r, err := store.Open(ctx, s, "st/big")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(r)
+	r.Close()
+	if string(b) != big {
+		t.Errorf("streamed object: %d bytes back of %d", len(b), len(big))
+	}
+	err = store.PutEncoded(ctx, s, "st/big", func(w io.Writer) error {
+		io.WriteString(w, "half")
+		return errors.New("encoder failed")
+	})
+	if err == nil {
+		t.Error("a failed encoder was not an error")
+	}
+	if b, _ := s.Get(ctx, "st/big"); string(b) != big {
+		t.Errorf("a failed stream replaced the object (%d bytes)", len(b))
+	}
+	if _, err := store.Open(ctx, s, "st/missing"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("Open missing: %v", err)
 	}
 }
