@@ -100,9 +100,17 @@ func layerJob(st scanrecord.State, l scanrecord.Layer) LayerJob {
 // Step implements dispatch.Job.
 func (LayerJob) Step() string { return StepAnalyzeLayer }
 
-// ReportJob is the job of build-report.
+// ReportJob is the job of build-report: one scan's report, or a batch of
+// a re-match task (the same function: both build reports from facts).
 type ReportJob struct {
-	ScanID string `json:"scanID"`
+	ScanID  string        `json:"scanID,omitempty"`
+	Rematch *RematchBatch `json:"rematch,omitempty"`
+}
+
+// RematchBatch is one batch of a re-match task.
+type RematchBatch struct {
+	Task  string        `json:"task"`
+	Items []RematchItem `json:"items"`
 }
 
 // Step implements dispatch.Job.
@@ -117,6 +125,9 @@ func (d *Steps) Handlers() dispatch.Handlers {
 		}),
 		StepAnalyzeLayer: dispatch.Typed(d.AnalyzeLayer),
 		StepBuildReport: dispatch.Typed(func(ctx context.Context, j ReportJob) error {
+			if j.Rematch != nil {
+				return d.Rematch(ctx, j.Rematch.Task, j.Rematch.Items)
+			}
 			_, err := d.BuildReport(ctx, j)
 			return err
 		}),

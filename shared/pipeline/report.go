@@ -18,6 +18,7 @@ import (
 	"github.com/layerscan/layerscan/shared/advisory"
 	"github.com/layerscan/layerscan/shared/analyzer/osrelease"
 	"github.com/layerscan/layerscan/shared/buildcheck"
+	"github.com/layerscan/layerscan/shared/changes"
 	"github.com/layerscan/layerscan/shared/checks"
 	"github.com/layerscan/layerscan/shared/match"
 	"github.com/layerscan/layerscan/shared/report"
@@ -69,7 +70,7 @@ func (d *Steps) BuildReport(ctx context.Context, job ReportJob) (*report.Report,
 		return nil, err
 	}
 	if r := d.reusable(ctx, in); r != nil {
-		return r, d.writeReport(ctx, in.st, r)
+		return r, d.writeReport(ctx, in.st, r, in.st.Request.Task, false)
 	}
 	r := d.newReport(in)
 	img := d.assemble(ctx, in, r)
@@ -77,7 +78,7 @@ func (d *Steps) BuildReport(ctx context.Context, job ReportJob) (*report.Report,
 		return nil, err
 	}
 	finalize(in, r)
-	return r, d.writeReport(ctx, in.st, r)
+	return r, d.writeReport(ctx, in.st, r, in.st.Request.Task, false)
 }
 
 // loadInputs reads the scan's state, whitelist, advisory DB and markers,
@@ -268,19 +269,110 @@ func reportKey(st scanrecord.State, dbVersion string) string {
 	return storekey.ReportVariant(st.Digest, dbVersion, "request-"+hex.EncodeToString(sum[:8]))
 }
 
-func (d *Steps) writeReport(ctx context.Context, st scanrecord.State, r *report.Report) error {
+// Latest is storekey.ImageLatest: the latest shared report of an image.
+type Latest struct {
+	ScanID    string `json:"scanID"`
+	Ref       string `json:"ref"`
+	Tag       string `json:"tag,omitempty"`
+	ReportKey string `json:"reportKey"`
+	DBVersion string `json:"dbVersion"`
+	Policy    string `json:"policy,omitempty"`
+	Complete  bool   `json:"complete"`
+	Created   string `json:"created"`
+}
+
+// LoadLatest reads an image's latest pointer; ok is false for none.
+func LoadLatest(ctx context.Context, st store.Store, digest string) (l Latest, ok bool, err error) {
+	err = store.GetJSON(ctx, st, storekey.ImageLatest(digest), &l)
+	if errors.Is(err, store.ErrNotFound) {
+		return l, false, nil
+	}
+	return l, err == nil, err
+}
+
+// writeReport stores a scan's report and what follows from it: the scan's
+// result (unless a re-match rebuilt an older scan's report), the image's
+// latest pointer and its change against the previous shared report, and
+// the entry of the task the report was built for.
+func (d *Steps) writeReport(ctx context.Context, st scanrecord.State, r *report.Report, t *scanrecord.TaskRef, rematch bool) error {
 	key := reportKey(st, r.AdvisoryDB.Version)
+	shared := key == storekey.Report(st.Digest, r.AdvisoryDB.Version)
+	var change *changes.Change
+	if shared {
+		// Read before the write: a re-report under the same DB version
+		// replaces the object the previous pointer names.
+		if prev, ok, err := LoadLatest(ctx, d.Store, st.Digest); err == nil && ok && (prev.DBVersion != r.AdvisoryDB.Version || prev.Policy != r.Scanner.Policy) {
+			var old report.Report
+			if store.GetJSON(ctx, d.Store, prev.ReportKey, &old) == nil {
+				change = changes.Diff(&old, r, d.now())
+			}
+		}
+	}
 	// Streamed: a report of thousands of findings is not marshalled whole
 	// beside the report itself.
 	if err := store.PutEncoded(ctx, d.Store, key, func(w io.Writer) error { return json.NewEncoder(w).Encode(r) }); err != nil {
 		return err
 	}
-	if err := store.PutJSON(ctx, d.Store, storekey.Result(st.ID), scanrecord.Result{ReportKey: key, Complete: r.Complete, Finished: d.now().Format(time.RFC3339)}); err != nil {
-		return err
+	now := d.now().Format(time.RFC3339)
+	if !rematch {
+		if err := store.PutJSON(ctx, d.Store, storekey.Result(st.ID), scanrecord.Result{ReportKey: key, Complete: r.Complete, Finished: now}); err != nil {
+			return err
+		}
+	}
+	if shared {
+		if change != nil && !change.Empty() {
+			if err := changes.Record(ctx, d.Store, change); err != nil {
+				return err
+			}
+		}
+		l := Latest{ScanID: st.ID, Ref: st.Ref, Tag: st.Request.Tag, ReportKey: key, DBVersion: r.AdvisoryDB.Version, Policy: r.Scanner.Policy, Complete: r.Complete, Created: now}
+		if err := store.PutJSON(ctx, d.Store, storekey.ImageLatest(st.Digest), l); err != nil {
+			return err
+		}
 	}
 	d.logf("scan %s: report %s (%d packages, %d findings)", st.ID, key, len(r.Packages), len(r.Findings))
-	if t := st.Request.Task; t != nil {
-		return task.Finished(ctx, d.Store, t.ID, t.Item, task.ScanResult{ScanID: st.ID, Complete: r.Complete, ReportKey: key, Errors: r.Errors, At: d.now().Format(time.RFC3339)})
+	if t != nil {
+		return task.Finished(ctx, d.Store, t.ID, t.Item, task.ScanResult{ScanID: st.ID, Complete: r.Complete, ReportKey: key, Errors: r.Errors, At: now})
+	}
+	return nil
+}
+
+// RematchItem is one image of a re-match: the scan whose facts it reuses.
+type RematchItem struct {
+	Item   int    `json:"item"`
+	ScanID string `json:"scanID"`
+}
+
+// Rematch re-reports a batch of a re-match task's images from their
+// stored facts against the current advisory DB. No layer is read.
+func (d *Steps) Rematch(ctx context.Context, taskID string, items []RematchItem) error {
+	for _, it := range items {
+		ref := &scanrecord.TaskRef{ID: taskID, Item: it.Item}
+		if err := task.Planned(ctx, d.Store, taskID, it.Item, []string{it.ScanID}, d.now()); err != nil {
+			return err
+		}
+		in, err := d.loadInputs(ctx, it.ScanID)
+		if errors.Is(err, scanrecord.ErrScanGone) {
+			if err := task.Finished(ctx, d.Store, taskID, it.Item, task.ScanResult{ScanID: it.ScanID, Errors: []string{err.Error()}, At: d.now().Format(time.RFC3339)}); err != nil {
+				return err
+			}
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		r := d.reusable(ctx, in)
+		if r == nil {
+			r = d.newReport(in)
+			img := d.assemble(ctx, in, r)
+			if err := d.matchPackages(ctx, in, img, r); err != nil {
+				return err
+			}
+			finalize(in, r)
+		}
+		if err := d.writeReport(ctx, in.st, r, ref, true); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -31,6 +31,9 @@ type Report struct {
 	Warnings  []string  `json:"warnings,omitempty"`
 	Scanner   Scanner   `json:"scanner"`
 	CreatedAt string    `json:"createdAt"`
+	// Stale marks a report served while the one against the current
+	// advisory DB is not built yet (a re-match is under way).
+	Stale bool `json:"stale,omitempty"`
 }
 
 // Image identifies the scanned image.

@@ -280,6 +280,30 @@ func QuotaSlot(period string, n int) string {
 // QuotaSlotsPrefix holds a period's slots.
 func QuotaSlotsPrefix(period string) string { return QuotaPeriod(period) + "slots/" }
 
+// ChangesPrefix holds what each new report changed.
+const ChangesPrefix = "changes/"
+
+// ChangesOf holds one image's changes.
+func ChangesOf(digest string) string { return ChangesPrefix + digest + "/" }
+
+// Change is what the report of digest against DB version to, under
+// policy (whitelist and check selection), changed from the one against
+// from; created once.
+func Change(digest, from, to, policy string) string {
+	if from == "" {
+		from = noDB
+	}
+	if policy != "" {
+		to += "-" + strings.ReplaceAll(policy, "+", "-")
+	}
+	return ChangesOf(digest) + to + "-from-" + from + ".json"
+}
+
+// ImageLatest points at the latest shared report of an image and the scan
+// it was built from: what a re-match rebuilds, and what the report API
+// serves (stale) until a report against the current DB exists.
+func ImageLatest(digest string) string { return ImagesPrefix + digest + "/latest.json" }
+
 // TagsPrefix holds the latest scan of each tag.
 const TagsPrefix = "tags/"
 

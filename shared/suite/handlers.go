@@ -170,7 +170,8 @@ func (e *Env) queuePush(ctx context.Context, ev *event.Event, body []byte) (*Out
 }
 
 // SyncAdvisories publishes the current signatures and a new advisory DB
-// (from the mirror folder when configured, else the public feeds).
+// (from the mirror folder when configured, else the public feeds), then
+// starts the re-match of stored images against it.
 func (e *Env) SyncAdvisories(ctx context.Context, body []byte) ([]byte, error) {
 	if _, err := event.ParseTimer(body); err != nil {
 		return nil, badEvent(err)
@@ -184,7 +185,12 @@ func (e *Env) SyncAdvisories(ctx context.Context, body []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return json.Marshal(&Outcome{Detail: map[string]any{"advisoryDB": m.Version, "ecosystems": len(m.Ecosystems), "signatures": set.Version}})
+	// A new DB re-reports every stored image in scope from its facts.
+	v, err := e.StartRematch(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("rematch: %w", err)
+	}
+	return json.Marshal(&Outcome{Task: v.ID, Detail: map[string]any{"advisoryDB": m.Version, "ecosystems": len(m.Ecosystems), "signatures": set.Version, "rematch": v.Counts.Total}})
 }
 
 // Janitor re-drives stuck scans and applies retention.

@@ -13,7 +13,6 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 
-	"github.com/layerscan/layerscan/shared/advisory"
 	"github.com/layerscan/layerscan/shared/apikeys"
 	"github.com/layerscan/layerscan/shared/digest"
 	"github.com/layerscan/layerscan/shared/event"
@@ -23,7 +22,6 @@ import (
 	"github.com/layerscan/layerscan/shared/settings"
 	"github.com/layerscan/layerscan/shared/source"
 	"github.com/layerscan/layerscan/shared/store"
-	"github.com/layerscan/layerscan/shared/storekey"
 	"github.com/layerscan/layerscan/shared/task"
 	"github.com/layerscan/layerscan/shared/whitelist"
 )
@@ -128,6 +126,7 @@ func (e *Env) APIHandler() http.Handler {
 	e.registryRoutes(mux)
 	e.keyRoutes(mux)
 	e.controlRoutes(mux)
+	e.changeRoutes(mux)
 	mux.HandleFunc("POST /v1/scans", e.allow(apikeys.Scan, func(w http.ResponseWriter, r *http.Request) {
 		body, err := readBody(w, r)
 		if err != nil {
@@ -163,35 +162,36 @@ func (e *Env) APIHandler() http.Handler {
 			httpError(w, BadEvent{errors.New("digest must be sha256:<64 hex>")})
 			return
 		}
-		version := ""
-		if db, err := advisory.Current(r.Context(), e.Store); err == nil {
-			version = db.Manifest.Version
+		e.serveReport(w, r, d)
+	}))
+	return mux
+}
+
+// streamReport answers a stored report, streamed from the store: a large
+// report is never held whole. A key limited to repositories reads the
+// report's image first.
+func (e *Env) streamReport(w http.ResponseWriter, r *http.Request, key string) {
+	if k := callerKey(r.Context()); k != nil && len(k.Repositories) > 0 {
+		var head struct {
+			Image struct{ Ref string } `json:"image"`
 		}
-		key := storekey.Report(d, version)
-		if k := callerKey(r.Context()); k != nil && len(k.Repositories) > 0 {
-			var head struct {
-				Image struct{ Ref string } `json:"image"`
-			}
-			err := store.GetJSON(r.Context(), e.Store, key, &head)
-			if err == nil {
-				err = covers(r.Context(), head.Image.Ref)
-			}
-			if err != nil {
-				httpError(w, err)
-				return
-			}
+		err := store.GetJSON(r.Context(), e.Store, key, &head)
+		if err == nil {
+			err = covers(r.Context(), head.Image.Ref)
 		}
-		// Streamed from the store: a large report is never held whole.
-		rc, err := store.Open(r.Context(), e.Store, key)
 		if err != nil {
 			httpError(w, err)
 			return
 		}
-		defer rc.Close()
-		w.Header().Set("Content-Type", "application/json")
-		io.Copy(w, rc)
-	}))
-	return mux
+	}
+	rc, err := store.Open(r.Context(), e.Store, key)
+	if err != nil {
+		httpError(w, err)
+		return
+	}
+	defer rc.Close()
+	w.Header().Set("Content-Type", "application/json")
+	io.Copy(w, rc)
 }
 
 // OnDemand plans a scan now (so that its ID can be answered) from an HTTP

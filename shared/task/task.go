@@ -29,6 +29,8 @@ const (
 	Periodic = "periodic"
 	Push     = "push"
 	OnDemand = "on-demand"
+	// Rematch re-reports stored images after an advisory-DB update.
+	Rematch = "rematch"
 )
 
 // Task statuses.
@@ -73,10 +75,16 @@ type Item struct {
 	// OutOfScope marks an on-demand scan of an image the scope rules do not
 	// cover (allowed for operators).
 	OutOfScope bool `json:"outOfScope,omitempty"`
+	// Scan is the scan whose facts a re-match reuses.
+	Scan string `json:"scan,omitempty"`
 }
 
-// Ref is the item's image reference (by digest when known).
+// Ref is the item's image reference (by digest when known); an image not
+// from a registry is named as it was scanned.
 func (i Item) Ref() string {
+	if i.Host == "" {
+		return i.Repository
+	}
 	if i.Digest != "" {
 		return i.Host + "/" + i.Repository + "@" + i.Digest
 	}

@@ -1,0 +1,220 @@
+package suite
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+
+	"github.com/layerscan/layerscan/shared/advisory"
+	"github.com/layerscan/layerscan/shared/apikeys"
+	"github.com/layerscan/layerscan/shared/changes"
+	"github.com/layerscan/layerscan/shared/digest"
+	"github.com/layerscan/layerscan/shared/dispatch"
+	"github.com/layerscan/layerscan/shared/pipeline"
+	"github.com/layerscan/layerscan/shared/report"
+	"github.com/layerscan/layerscan/shared/settings"
+	"github.com/layerscan/layerscan/shared/store"
+	"github.com/layerscan/layerscan/shared/storekey"
+	"github.com/layerscan/layerscan/shared/task"
+)
+
+// RematchBatch is how many images one build-report job re-reports: jobs
+// per batch, not per image, so a fleet of thousands is tens of jobs.
+const RematchBatch = 50
+
+// StartRematch re-reports, from their stored facts, every image scanned
+// within the retention period and in scope whose latest report is not
+// against the current advisory DB: one task of type rematch per DB
+// version (created once, however often it is asked for), fanned out in
+// batches through build-report. No layer is read.
+func (e *Env) StartRematch(ctx context.Context) (*task.View, error) {
+	db, err := advisory.Current(ctx, e.Store)
+	if err != nil {
+		return nil, err
+	}
+	version := db.Manifest.Version
+	id := "rematch-" + version
+	if t, err := task.Load(ctx, e.Store, id); err == nil {
+		return task.Read(ctx, e.Store, t)
+	}
+	s, err := settings.Load(ctx, e.Store)
+	if err != nil {
+		return nil, err
+	}
+	items, err := e.rematchItems(ctx, s, version)
+	if err != nil {
+		return nil, err
+	}
+	t := e.newTask(s, task.Rematch, "advisory DB "+version, "stored images", items)
+	t.ID = id
+	created, err := task.Create(ctx, e.Store, t)
+	if err != nil {
+		return nil, err
+	}
+	if created {
+		now := e.now().Format(time.RFC3339)
+		var batch []pipeline.RematchItem
+		flush := func() error {
+			if len(batch) == 0 {
+				return nil
+			}
+			j := pipeline.ReportJob{Rematch: &pipeline.RematchBatch{Task: id, Items: batch}}
+			batch = nil
+			return dispatch.Enqueue(ctx, e.dispatcher, j)
+		}
+		for i, it := range items {
+			if _, err := task.Admit(ctx, e.Store, id, i, task.Admission{Outcome: task.Scanning, At: now}); err != nil {
+				return nil, err
+			}
+			batch = append(batch, pipeline.RematchItem{Item: i, ScanID: it.Scan})
+			if len(batch) == RematchBatch {
+				if err := flush(); err != nil {
+					return nil, err
+				}
+			}
+		}
+		if err := flush(); err != nil {
+			return nil, err
+		}
+		e.Log.Printf("rematch: task %s, %d image(s) against %s", id, len(items), version)
+	}
+	return task.Read(ctx, e.Store, t)
+}
+
+// rematchItems lists the images a re-match covers.
+func (e *Env) rematchItems(ctx context.Context, s settings.Settings, version string) ([]task.Item, error) {
+	keys, err := e.Store.List(ctx, storekey.ImagesPrefix)
+	if err != nil {
+		return nil, err
+	}
+	set, err := e.Live.Set(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var cutoff time.Time
+	if s.Scan.RetentionDays > 0 {
+		cutoff = e.now().AddDate(0, 0, -s.Scan.RetentionDays)
+	}
+	items := []task.Item{}
+	for _, k := range keys {
+		d, ok := strings.CutSuffix(strings.TrimPrefix(k, storekey.ImagesPrefix), "/latest.json")
+		if !ok || !digest.Valid(d) {
+			continue
+		}
+		l, ok, err := pipeline.LoadLatest(ctx, e.Store, d)
+		if err != nil || !ok {
+			continue
+		}
+		if l.DBVersion == version {
+			continue // already against it
+		}
+		if created, err := time.Parse(time.RFC3339, l.Created); err == nil && !cutoff.IsZero() && created.Before(cutoff) {
+			continue
+		}
+		it := task.Item{Repository: l.Ref, Tag: l.Tag, Digest: d, Scan: l.ScanID}
+		if ref, err := name.ParseReference(l.Ref); err == nil && strings.Contains(l.Ref, "/") {
+			host, repo := ref.Context().RegistryStr(), ref.Context().RepositoryStr()
+			if t, ok := ref.(name.Tag); ok && it.Tag == "" {
+				it.Tag = t.TagStr()
+			}
+			if c, ok := set.ForHost(host); ok {
+				if !s.Scan.InScope(settings.Connection{ID: c.ID, Hosts: c.Hosts}, repo, it.Tag) {
+					continue
+				}
+				it.Registry, it.Host, it.Repository = c.ID, host, repo
+			}
+		}
+		items = append(items, it)
+	}
+	return items, nil
+}
+
+// serveReport answers an image's report against the current DB, or,
+// until that exists, its latest report marked stale.
+func (e *Env) serveReport(w http.ResponseWriter, r *http.Request, d string) {
+	version := ""
+	if db, err := advisory.Current(r.Context(), e.Store); err == nil {
+		version = db.Manifest.Version
+	}
+	key := storekey.Report(d, version)
+	ok, err := e.Store.Exists(r.Context(), key)
+	if err != nil {
+		httpError(w, err)
+		return
+	}
+	if !ok {
+		l, found, err := pipeline.LoadLatest(r.Context(), e.Store, d)
+		switch {
+		case err != nil:
+			httpError(w, err)
+		case !found:
+			httpError(w, store.ErrNotFound)
+		default:
+			var rep report.Report
+			if err := store.GetJSON(r.Context(), e.Store, l.ReportKey, &rep); err != nil {
+				httpError(w, err)
+				return
+			}
+			if err := covers(r.Context(), rep.Image.Ref); err != nil {
+				httpError(w, err)
+				return
+			}
+			rep.Stale = true
+			writeJSON(w, http.StatusOK, &rep)
+		}
+		return
+	}
+	e.streamReport(w, r, key)
+}
+
+// changeRoutes list what re-reports changed:
+//
+//	GET /v1/images/{digest}/changes   one image's changes, oldest first
+//	GET /v1/changes?since=RFC3339     every image's
+//	POST /v1/rematch                  re-report stored images against the current DB now
+func (e *Env) changeRoutes(mux *http.ServeMux) {
+	visible := func(ctx context.Context, cs []*changes.Change) []*changes.Change {
+		out := cs[:0]
+		for _, c := range cs {
+			if callerKey(ctx) == nil || len(callerKey(ctx).Repositories) == 0 || covers(ctx, c.Ref) == nil {
+				out = append(out, c)
+			}
+		}
+		return out
+	}
+	mux.HandleFunc("GET /v1/images/{digest}/changes", e.allow(apikeys.ReadReports, func(w http.ResponseWriter, r *http.Request) {
+		d := r.PathValue("digest")
+		if !digest.Valid(d) {
+			httpError(w, BadEvent{errors.New("digest must be sha256:<64 hex>")})
+			return
+		}
+		cs, err := changes.Of(r.Context(), e.Store, d)
+		if err != nil {
+			httpError(w, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"changes": visible(r.Context(), cs)})
+	}))
+	mux.HandleFunc("GET /v1/changes", e.allow(apikeys.ReadReports, func(w http.ResponseWriter, r *http.Request) {
+		cs, err := changes.Since(r.Context(), e.Store, r.URL.Query().Get("since"))
+		if err != nil {
+			httpError(w, BadEvent{err})
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"changes": visible(r.Context(), cs)})
+	}))
+	mux.HandleFunc("POST /v1/rematch", e.allow(apikeys.Manage, func(w http.ResponseWriter, r *http.Request) {
+		v, err := e.StartRematch(r.Context())
+		if err != nil {
+			httpError(w, err)
+			return
+		}
+		v.Log = nil
+		e.audited(r, "rematch.start", v.ID)
+		writeJSON(w, http.StatusAccepted, v)
+	}))
+}
