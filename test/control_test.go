@@ -20,11 +20,11 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/layerscan/layerscan/shared/dispatch"
+	"github.com/layerscan/layerscan/shared/notify"
 	"github.com/layerscan/layerscan/shared/registries"
 	"github.com/layerscan/layerscan/shared/report"
 	"github.com/layerscan/layerscan/shared/scan"
 	"github.com/layerscan/layerscan/shared/store"
-	"github.com/layerscan/layerscan/shared/storekey"
 	"github.com/layerscan/layerscan/shared/suite"
 	"github.com/layerscan/layerscan/shared/task"
 )
@@ -258,7 +258,10 @@ func TestTimeRangeQuotaAndDigestPolicy(t *testing.T) {
 	}
 
 	// Quota: two units; ns/fresh:v1 was counted in this cycle already.
-	a.putSettings(t, `{"quota":{"purchased":2}}`)
+	t.Setenv("QUOTA_HOOK", "quota-hook-secret")
+	hook := &receiver{kind: notify.HTTP, secret: "quota-hook-secret"}
+	hookURL := startReceiver(t, hook)
+	a.putSettings(t, `{"quota":{"purchased":2},"notifications":[{"id":"q","kind":"http","url":"`+hookURL+`/q","secret":{"env":"QUOTA_HOOK"},"events":["quota-nearly-used","quota-used-up"],"allowPrivate":true}]}`)
 	same := pushTiny(t, host+"/ns/a:v1", now)
 	push(t, tinyImage(t, map[string]string{"etc/image": host + "/ns/a:v1", "root/.ssh/id_rsa": privateKey}, now), host+"/ns/a:v2") // the same digest, another tag
 	pushTiny(t, host+"/ns/b:v1", now)
@@ -276,9 +279,14 @@ func TestTimeRangeQuotaAndDigestPolicy(t *testing.T) {
 	if code != http.StatusOK || q.Consumed != 2 || *q.Purchased != 2 || !q.Exhausted || q.Cycle == "" {
 		t.Errorf("quota: %d %s", code, body)
 	}
-	st, _ := store.NewFS(a.store)
-	if ok, _ := st.Exists(context.Background(), storekey.Notification("quota-exhausted-"+q.Period)); !ok {
-		t.Error("no quota notification queued")
+	// Told once that it is nearly used (2 of 2 is over 90%) and once that
+	// it is used up, however many scans were refused.
+	var kinds []string
+	for _, ev := range hook.events() {
+		kinds = append(kinds, ev.Kind)
+	}
+	if fmt.Sprint(kinds) != "[quota-nearly-used quota-used-up]" {
+		t.Errorf("quota notifications: %v", kinds)
 	}
 	if code, body := a.do(t, "POST", "/v1/scans", `{"image":"`+host+`/ns/b:v1"}`); code != http.StatusTooManyRequests || !strings.Contains(body, "quota") {
 		t.Errorf("an on-demand scan over the quota: %d %s", code, body)

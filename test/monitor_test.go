@@ -3,6 +3,10 @@ package test
 import (
 	"archive/zip"
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -11,10 +15,14 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/layerscan/layerscan/shared/changes"
+	"github.com/layerscan/layerscan/shared/notify"
 	"github.com/layerscan/layerscan/shared/report"
 	"github.com/layerscan/layerscan/shared/suite"
 	"github.com/layerscan/layerscan/shared/task"
@@ -81,6 +89,21 @@ func TestRematchOnAdvisoryUpdate(t *testing.T) {
 	}
 	blobs := counter.count(layerDigests(t, img)...)
 
+	// Notification targets: a DingTalk robot and an HTTP endpoint that
+	// fails its first delivery.
+	t.Setenv("DING_TOKEN", "ding-access-token-1")
+	t.Setenv("DING_SECRET", "SEC0123456789abcdef")
+	t.Setenv("HOOK_SECRET", "hook-hmac-secret")
+	ding := &receiver{kind: notify.DingTalk, token: "ding-access-token-1", secret: "SEC0123456789abcdef"}
+	hook := &receiver{kind: notify.HTTP, secret: "hook-hmac-secret", failN: 1}
+	dingURL, hookURL := startReceiver(t, ding), startReceiver(t, hook)
+	a.putSettings(t, `{"notifications":[
+		{"id":"ding","kind":"dingtalk","url":"`+dingURL+`/robot/send","token":{"env":"DING_TOKEN"},"secret":{"env":"DING_SECRET"},"events":["new-vulnerability"],"minSeverity":"LOW","allowPrivate":true},
+		{"id":"hook","kind":"http","url":"`+hookURL+`/layerscan","secret":{"env":"HOOK_SECRET"},"events":["new-vulnerability"],"repositories":["`+host+`/team/*"],"allowPrivate":true}]}`)
+	if _, body := a.do(t, "GET", "/v1/settings", ""); strings.Contains(body, "SEC0123") || !strings.Contains(body, "DING_SECRET") {
+		t.Errorf("settings show a secret or lose where it comes from: %s", body)
+	}
+
 	// A second DB with the withheld advisory, published by a
 	// sync-advisories instance whose jobs are held (a recorder): until the
 	// re-match has run the report API serves the last report, stale.
@@ -112,6 +135,25 @@ func TestRematchOnAdvisoryUpdate(t *testing.T) {
 		}
 	}
 	v := a.taskDone(t, o.Task)
+	// One DingTalk message; the HTTP endpoint's first delivery failed and
+	// waits for the janitor's retry a minute later.
+	if got := ding.events(); len(got) != 1 || !strings.Contains(got[0].Detail, "GHSA-35jh-r3h4-6jhm") {
+		t.Errorf("DingTalk messages: %+v", got)
+	}
+	if got := hook.events(); len(got) != 0 {
+		t.Errorf("HTTP deliveries before the retry: %+v", got)
+	}
+	a.env.Now = func() time.Time { return time.Now().Add(2 * time.Minute) }
+	if out, err := a.env.Janitor(ctx, nil); err != nil || !strings.Contains(string(out), `"notificationsSent":1`) {
+		t.Errorf("janitor: %s %v", out, err)
+	}
+	a.env.Janitor(ctx, nil) // nothing is sent twice
+	if got := hook.events(); len(got) != 1 || got[0].Kind != notify.NewVulnerability || got[0].Image == nil || got[0].Image.Digest != d.String() || got[0].Findings[0].ID != "GHSA-35jh-r3h4-6jhm" {
+		t.Errorf("HTTP deliveries: %+v", got)
+	}
+	if len(ding.events()) != 1 {
+		t.Error("DingTalk got a second message")
+	}
 	if v.Type != task.Rematch || v.Status != task.Succeeded || v.Counts.Total != 1 {
 		t.Fatalf("rematch task: %+v", v)
 	}
@@ -172,4 +214,93 @@ func ids(r report.Report) []string {
 		}
 	}
 	return out
+}
+
+// receiver is a loopback notification endpoint that verifies what it gets
+// the way DingTalk, or a receiver of layerscan's documented scheme, would.
+type receiver struct {
+	t       *testing.T
+	kind    string // notify.DingTalk or notify.HTTP
+	secret  string
+	token   string
+	failN   int // answer the first n deliveries with 500
+	mu      sync.Mutex
+	got     []notify.Event
+	refused []string
+	seen    int
+}
+
+func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	body, _ := io.ReadAll(r.Body)
+	rc.seen++
+	if rc.seen <= rc.failN {
+		http.Error(w, "try later", http.StatusInternalServerError)
+		return
+	}
+	refuse := func(why string) {
+		rc.refused = append(rc.refused, why)
+		http.Error(w, why, http.StatusForbidden)
+	}
+	switch rc.kind {
+	case notify.DingTalk:
+		// DingTalk: the access token, a timestamp within the hour, and
+		// sign = base64(HMAC-SHA256(secret, timestamp+"\n"+secret)).
+		q := r.URL.Query()
+		ts, err := strconv.ParseInt(q.Get("timestamp"), 10, 64)
+		if q.Get("access_token") != rc.token || err != nil || time.Since(time.UnixMilli(ts)).Abs() > time.Hour {
+			refuse("token or timestamp")
+			return
+		}
+		m := hmac.New(sha256.New, []byte(rc.secret))
+		m.Write([]byte(q.Get("timestamp") + "\n" + rc.secret))
+		if q.Get("sign") != base64.StdEncoding.EncodeToString(m.Sum(nil)) {
+			refuse("sign")
+			return
+		}
+		var msg struct {
+			Msgtype  string
+			Markdown struct{ Title, Text string }
+		}
+		if json.Unmarshal(body, &msg) != nil || msg.Msgtype != "markdown" || msg.Markdown.Text == "" {
+			refuse("body")
+			return
+		}
+		rc.got = append(rc.got, notify.Event{Title: msg.Markdown.Title, Detail: msg.Markdown.Text})
+		w.Write([]byte(`{"errcode":0,"errmsg":"ok"}`))
+	default:
+		ts := r.Header.Get("X-Layerscan-Timestamp")
+		sec, err := strconv.ParseInt(ts, 10, 64)
+		m := hmac.New(sha256.New, []byte(rc.secret))
+		m.Write([]byte(ts + "."))
+		m.Write(body)
+		if err != nil || time.Since(time.Unix(sec, 0)).Abs() > 5*time.Minute || r.Header.Get("X-Layerscan-Signature") != "sha256="+hex.EncodeToString(m.Sum(nil)) {
+			refuse("signature")
+			return
+		}
+		var ev notify.Event
+		if json.Unmarshal(body, &ev) != nil || ev.Schema != notify.Schema {
+			refuse("payload")
+			return
+		}
+		rc.got = append(rc.got, ev)
+		w.WriteHeader(http.StatusNoContent)
+	}
+}
+
+func (rc *receiver) events() []notify.Event {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	if len(rc.refused) > 0 {
+		rc.t.Errorf("%s receiver refused: %v", rc.kind, rc.refused)
+	}
+	return append([]notify.Event(nil), rc.got...)
+}
+
+func startReceiver(t *testing.T, rc *receiver) string {
+	rc.t = t
+	s := httptest.NewServer(rc)
+	t.Cleanup(s.Close)
+	return s.URL
 }

@@ -42,7 +42,7 @@ func cmdSettings(ctx context.Context, args []string, stdin io.Reader, stdout, st
 			return 1, err
 		}
 		fmt.Fprintf(stderr, "ETag %s\n", settings.ETag(s.Version))
-		return 0, printJSON(stdout, s)
+		return 0, printJSON(stdout, s.Masked())
 	case "set":
 		if len(pos) != 1 {
 			return 2, fmt.Errorf("settings set takes one FILE (or - for standard input)")

@@ -19,8 +19,10 @@ import (
 
 	"github.com/layerscan/layerscan/shared/analyzer"
 	"github.com/layerscan/layerscan/shared/buildcheck"
+	"github.com/layerscan/layerscan/shared/changes"
 	"github.com/layerscan/layerscan/shared/digest"
 	"github.com/layerscan/layerscan/shared/dispatch"
+	"github.com/layerscan/layerscan/shared/report"
 	"github.com/layerscan/layerscan/shared/scan"
 	"github.com/layerscan/layerscan/shared/scanrecord"
 	"github.com/layerscan/layerscan/shared/source"
@@ -57,6 +59,10 @@ type Steps struct {
 	Registry []source.Option
 	// Progress receives human progress lines; nil discards them.
 	Progress io.Writer
+	// Reported, when set, is told of every report written: what changed
+	// against the image's previous one, the task, and whether a re-match
+	// rebuilt it (notifications hang off it).
+	Reported func(ctx context.Context, r *report.Report, c *changes.Change, t *scanrecord.TaskRef, scanID string, rematch bool)
 	Now      func() time.Time
 }
 

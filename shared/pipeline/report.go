@@ -332,7 +332,15 @@ func (d *Steps) writeReport(ctx context.Context, st scanrecord.State, r *report.
 	}
 	d.logf("scan %s: report %s (%d packages, %d findings)", st.ID, key, len(r.Packages), len(r.Findings))
 	if t != nil {
-		return task.Finished(ctx, d.Store, t.ID, t.Item, task.ScanResult{ScanID: st.ID, Complete: r.Complete, ReportKey: key, Errors: r.Errors, At: now})
+		if err := task.Finished(ctx, d.Store, t.ID, t.Item, task.ScanResult{ScanID: st.ID, Complete: r.Complete, ReportKey: key, Errors: r.Errors, At: now}); err != nil {
+			return err
+		}
+	}
+	if d.Reported != nil {
+		if change != nil && change.Empty() {
+			change = nil
+		}
+		d.Reported(ctx, r, change, t, st.ID, rematch)
 	}
 	return nil
 }

@@ -174,3 +174,7 @@ func readBounded(p string) ([]byte, error) {
 	}
 	return b, nil
 }
+
+// Masked is the secret as responses show it: where it comes from, never
+// its value (encrypted or not).
+func (s *Secret) Masked() *Secret { return s.masked() }

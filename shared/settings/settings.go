@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/layerscan/layerscan/shared/checks"
+	"github.com/layerscan/layerscan/shared/notify"
 )
 
 // Settings is the document.
@@ -32,6 +33,9 @@ type Settings struct {
 	Quota  Quota            `json:"quota"`
 	Task   Task             `json:"task"`
 	Checks checks.Selection `json:"checks"`
+	// Notifications are the targets told of scans, new vulnerabilities,
+	// quota use and failed tasks (docs/notifications.md).
+	Notifications []notify.Target `json:"notifications"`
 }
 
 // Cycle is how often the periodic scan runs over the scope.
@@ -124,7 +128,7 @@ func Default() Settings {
 	return Settings{
 		Scan:   Scan{Cycle: OneWeek, CycleAnchor: epoch, Scope: []Rule{}, AutoAddRepositories: true, ScanOnDigestChange: true},
 		Task:   Task{TimeoutMinutes: 240},
-		Checks: checks.Default(),
+		Checks: checks.Default(), Notifications: []notify.Target{},
 	}
 }
 
@@ -187,7 +191,26 @@ func (s *Settings) Validate() error {
 	if err := s.Checks.Validate(); err != nil {
 		return &FieldError{Field: "checks", Err: err}
 	}
+	seen := map[string]bool{}
+	for i, t := range s.Notifications {
+		if err := t.Validate(); err != nil {
+			return &FieldError{Field: fmt.Sprintf("notifications[%d]", i), Err: err}
+		}
+		if seen[t.ID] {
+			return fieldErr(fmt.Sprintf("notifications[%d].id", i), "%q is used twice", t.ID)
+		}
+		seen[t.ID] = true
+	}
 	return nil
+}
+
+// Masked is the document as responses show it: no notification secret.
+func (s Settings) Masked() Settings {
+	s.Notifications = slices.Clone(s.Notifications)
+	for i := range s.Notifications {
+		s.Notifications[i] = s.Notifications[i].Masked()
+	}
+	return s
 }
 
 func (r *Rule) compile() error {
@@ -220,6 +243,9 @@ func Parse(b []byte) (Settings, error) {
 	}
 	if s.Scan.Scope == nil {
 		s.Scan.Scope = []Rule{}
+	}
+	if s.Notifications == nil {
+		s.Notifications = []notify.Target{}
 	}
 	return s, s.Validate()
 }

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/layerscan/layerscan/shared/notify"
+	"github.com/layerscan/layerscan/shared/registries"
 	"github.com/layerscan/layerscan/shared/store"
 	"github.com/layerscan/layerscan/shared/storekey"
 )
@@ -94,6 +96,11 @@ func regexpQuote(s string) string {
 // -1 means whatever is current). It fails with ErrConflict when base is
 // stale or another writer created the next version first.
 func Save(ctx context.Context, st store.Store, s Settings, base int, who string, now time.Time) (Settings, error) {
+	return SaveWith(ctx, st, s, base, who, now, registries.Secrets{})
+}
+
+// SaveWith is Save with the secrets that seal notification secrets.
+func SaveWith(ctx context.Context, st store.Store, s Settings, base int, who string, now time.Time, secrets registries.Secrets) (Settings, error) {
 	if err := s.Validate(); err != nil {
 		return Settings{}, err
 	}
@@ -103,6 +110,9 @@ func Save(ctx context.Context, st store.Store, s Settings, base int, who string,
 	}
 	if base >= 0 && base != prev.Version {
 		return Settings{}, fmt.Errorf("version %d is not the current %d: %w", base, prev.Version, ErrConflict)
+	}
+	if err := sealTargets(&s, prev, secrets); err != nil {
+		return Settings{}, err
 	}
 	s.Stamp(prev, who, now)
 	b, err := json.MarshalIndent(s, "", "  ")
@@ -134,4 +144,45 @@ func ParseETag(v string) (int, error) {
 		return 0, &FieldError{Field: "If-Match", Err: fmt.Errorf("%q is not an ETag of the settings", v)}
 	}
 	return n, nil
+}
+
+// sealTargets encrypts the notification secrets written as values, and
+// keeps a previous secret that comes back masked (as GET showed it).
+func sealTargets(s *Settings, prev Settings, secrets registries.Secrets) error {
+	for i := range s.Notifications {
+		t := &s.Notifications[i]
+		var old *notify.Target
+		for j := range prev.Notifications {
+			if prev.Notifications[j].ID == t.ID {
+				old = &prev.Notifications[j]
+			}
+		}
+		for _, pair := range []struct {
+			s   **registries.Secret
+			was *registries.Secret
+		}{{&t.Token, oldField(old, true)}, {&t.Secret, oldField(old, false)}} {
+			sec := *pair.s
+			if sec != nil && sec.Encrypted == "****" {
+				if pair.was == nil {
+					return &FieldError{Field: fmt.Sprintf("notifications[%d]", i), Err: fmt.Errorf("a masked secret for a new target %q: send the value", t.ID)}
+				}
+				*pair.s = pair.was
+				continue
+			}
+			if err := secrets.Seal(sec); err != nil {
+				return &FieldError{Field: fmt.Sprintf("notifications[%d]", i), Err: err}
+			}
+		}
+	}
+	return nil
+}
+
+func oldField(t *notify.Target, token bool) *registries.Secret {
+	switch {
+	case t == nil:
+		return nil
+	case token:
+		return t.Token
+	}
+	return t.Secret
 }

@@ -318,6 +318,24 @@ const Outbox = NotificationsPrefix + "outbox/"
 // Notification is one pending delivery, named by its idempotency key.
 func Notification(id string) string { return Outbox + id + ".json" }
 
+// NotificationQueued is created once per delivery (event, target): the
+// same event emitted again queues nothing.
+func NotificationQueued(id string) string { return NotificationsPrefix + "queued/" + id + ".json" }
+
+// NotificationLease is created once per attempt of a delivery.
+func NotificationLease(id string, attempt int) string {
+	return NotificationsPrefix + "lease/" + id + "/" + fmt.Sprint(attempt)
+}
+
+// NotificationSent marks a delivery that was sent.
+func NotificationSent(id string) string { return NotificationsPrefix + "sent/" + id }
+
+// NotificationDead is a delivery given up on after its last attempt.
+func NotificationDead(id string) string { return NotificationsPrefix + "dead/" + id + ".json" }
+
+// NotificationsDeadPrefix holds the dead letters.
+const NotificationsDeadPrefix = NotificationsPrefix + "dead/"
+
 // Fix is the prefix of one fix task's layers and verification.
 func Fix(taskID string) string { return FixesPrefix + taskID + "/" }
 

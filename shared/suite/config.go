@@ -166,6 +166,7 @@ func (e *Env) Steps(ctx context.Context) (*pipeline.Steps, error) {
 	e.steps = &pipeline.Steps{
 		Store: e.Store, Dispatch: e.dispatcher, Analyzers: builtin.SetWith(sigs),
 		Sources: builtin.Sources(), Registry: e.registryOptions(), Progress: e.Log.Writer(), Now: e.now,
+		Reported: e.reported,
 	}
 	return e.steps, nil
 }

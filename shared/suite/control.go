@@ -46,7 +46,7 @@ func (e *Env) PutSettings(ctx context.Context, body []byte, base int, who string
 			return s, err
 		}
 	}
-	return settings.Save(ctx, e.Store, s, base, who, e.now())
+	return settings.SaveWith(ctx, e.Store, s, base, who, e.now(), e.Registries.Secrets)
 }
 
 // controlRoutes are the Scan Settings and Task Management routes:
@@ -70,7 +70,7 @@ func (e *Env) controlRoutes(mux *http.ServeMux) {
 			return
 		}
 		w.Header().Set("ETag", settings.ETag(s.Version))
-		writeJSON(w, http.StatusOK, s)
+		writeJSON(w, http.StatusOK, s.Masked())
 	}))
 	mux.HandleFunc("PUT /v1/settings", e.allow(apikeys.Manage, func(w http.ResponseWriter, r *http.Request) {
 		base, err := settings.ParseETag(r.Header.Get("If-Match"))
@@ -90,7 +90,7 @@ func (e *Env) controlRoutes(mux *http.ServeMux) {
 		}
 		e.audited(r, "settings.update", fmt.Sprintf("version %d", s.Version))
 		w.Header().Set("ETag", settings.ETag(s.Version))
-		writeJSON(w, http.StatusOK, s)
+		writeJSON(w, http.StatusOK, s.Masked())
 	}))
 	mux.HandleFunc("GET /v1/quota", e.allow(apikeys.ReadSettings, func(w http.ResponseWriter, r *http.Request) {
 		q, err := e.Quota(r.Context())

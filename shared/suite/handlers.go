@@ -193,7 +193,8 @@ func (e *Env) SyncAdvisories(ctx context.Context, body []byte) ([]byte, error) {
 	return json.Marshal(&Outcome{Task: v.ID, Detail: map[string]any{"advisoryDB": m.Version, "ecosystems": len(m.Ecosystems), "signatures": set.Version, "rematch": v.Counts.Total}})
 }
 
-// Janitor re-drives stuck scans and applies retention.
+// Janitor re-drives stuck scans, applies retention and retries the
+// notification deliveries that are due.
 func (e *Env) Janitor(ctx context.Context, body []byte) ([]byte, error) {
 	if _, err := event.ParseTimer(body); err != nil {
 		return nil, badEvent(err)
@@ -215,5 +216,9 @@ func (e *Env) Janitor(ctx context.Context, body []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return json.Marshal(&Outcome{Detail: res})
+	sent, failed, err := e.sender(s).Retry(ctx, s.Notifications)
+	if err != nil {
+		return nil, fmt.Errorf("notifications: %w", err)
+	}
+	return json.Marshal(&Outcome{Detail: map[string]any{"janitor": res, "notificationsSent": sent, "notificationsFailed": failed}})
 }

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
+	"github.com/layerscan/layerscan/shared/notify"
 	"github.com/layerscan/layerscan/shared/quota"
 	"github.com/layerscan/layerscan/shared/redact"
 	"github.com/layerscan/layerscan/shared/registries"
@@ -13,8 +15,6 @@ import (
 	"github.com/layerscan/layerscan/shared/scanrecord"
 	"github.com/layerscan/layerscan/shared/settings"
 	"github.com/layerscan/layerscan/shared/source"
-	"github.com/layerscan/layerscan/shared/store"
-	"github.com/layerscan/layerscan/shared/storekey"
 	"github.com/layerscan/layerscan/shared/task"
 	"github.com/layerscan/layerscan/shared/throttle"
 )
@@ -119,8 +119,12 @@ func (e *Env) admitItem(ctx context.Context, t *task.Task, i int, s settings.Set
 	case err != nil:
 		return a, err
 	case dec == quota.Exhausted:
-		e.quotaExhausted(ctx, t.Period, s)
+		e.quotaEvent(ctx, notify.QuotaUsedUp, t.Period, s, *s.Quota.Purchased)
 		return decide(task.QuotaExhausted, ErrQuotaExhausted.Error())
+	case dec == quota.Consumed && s.Quota.Purchased != nil && len(s.Notifications) > 0:
+		if n, err := meter.Consumed(ctx); err == nil && n*10 >= *s.Quota.Purchased*9 {
+			e.quotaEvent(ctx, notify.QuotaNearlyUsed, t.Period, s, n)
+		}
 	}
 	return decide(task.Scanning, "")
 }
@@ -200,7 +204,31 @@ func (e *Env) advance(ctx context.Context, t *task.Task, s settings.Settings) (*
 	if v, err = task.Read(ctx, e.Store, t); err != nil {
 		return nil, started, err
 	}
-	return v, started, task.Close(ctx, e.Store, v)
+	if err := task.Close(ctx, e.Store, v); err != nil {
+		return nil, started, err
+	}
+	e.taskEvent(ctx, v)
+	return v, started, nil
+}
+
+// taskEvent tells the targets of a task that ended failed, partly failed
+// or timed out (once per task).
+func (e *Env) taskEvent(ctx context.Context, v *task.View) {
+	if v.Status != task.Failed && v.Status != task.PartiallyFailed && v.Status != task.TimedOut {
+		return
+	}
+	var lines []string
+	for _, en := range v.Log {
+		if en.Status == task.ImageFailed && len(lines) < topFindings {
+			lines = append(lines, "- "+en.Image+": "+en.Reason)
+		}
+	}
+	c := v.Counts
+	e.emit(ctx, notify.Event{
+		ID: "task-failed/" + v.ID, Kind: notify.TaskFailed, Task: v.ID,
+		Title:  fmt.Sprintf("layerscan: %s task %s", v.Type, v.Status),
+		Detail: fmt.Sprintf("%d images: %d succeeded, %d failed, %d skipped.\n%s", c.Total, c.Succeeded, c.Failed, c.Skipped, strings.Join(lines, "\n")),
+	})
 }
 
 // settleStarted ends, after the task's deadline, the log entry of an
@@ -234,13 +262,15 @@ func (e *Env) settleStarted(ctx context.Context, t *task.Task, en task.Entry) er
 	return nil
 }
 
-// quotaExhausted queues the quota notification once per billing period.
-func (e *Env) quotaExhausted(ctx context.Context, period string, s settings.Settings) {
-	n := map[string]any{
-		"kind": "quota-exhausted", "period": period, "purchased": s.Quota.Purchased,
-		"created": e.now().Format(time.RFC3339), "message": ErrQuotaExhausted.Error(),
+// quotaEvent tells the targets, once per billing period, that the quota
+// is nearly (90%) or fully used.
+func (e *Env) quotaEvent(ctx context.Context, kind, period string, s settings.Settings, consumed int) {
+	title := "layerscan: the image-scan quota is used up"
+	if kind == notify.QuotaNearlyUsed {
+		title = "layerscan: the image-scan quota is nearly used up"
 	}
-	if _, err := store.PutJSONIfAbsent(ctx, e.Store, storekey.Notification("quota-exhausted-"+period), n); err != nil {
-		e.Log.Printf("quota notification: %v", err)
-	}
+	e.emit(ctx, notify.Event{
+		ID: kind + "/" + period, Kind: kind, Title: title,
+		Detail: fmt.Sprintf("Billing period %s: %d of %d image scans used.", period, consumed, *s.Quota.Purchased),
+	})
 }

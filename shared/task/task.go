@@ -10,6 +10,7 @@ package task
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -274,7 +275,10 @@ type View struct {
 	Counts   Counts   `json:"counts"`
 	Finished string   `json:"finished,omitempty"`
 	Errors   []string `json:"errors,omitempty"`
-	Log      []Entry  `json:"log,omitempty"`
+	// Notices are lines about the task as a whole (a notification that
+	// could not be delivered).
+	Notices []string `json:"notices,omitempty"`
+	Log     []Entry  `json:"log,omitempty"`
 }
 
 // Read derives a task's view from its records.
@@ -284,15 +288,22 @@ func Read(ctx context.Context, st store.Store, t *Task) (*View, error) {
 		return nil, err
 	}
 	byItem := map[int][]string{}
+	var notices []string
 	for _, k := range keys {
 		rest := strings.TrimPrefix(k, storekey.TaskLog(t.ID))
+		if strings.HasPrefix(rest, "notices/") {
+			if b, err := st.Get(ctx, k); err == nil {
+				notices = append(notices, string(b))
+			}
+			continue
+		}
 		n, name, ok := strings.Cut(rest, "/")
 		i, err := strconv.Atoi(n)
 		if ok && err == nil && i >= 0 && i < len(t.Items) {
 			byItem[i] = append(byItem[i], name)
 		}
 	}
-	v := &View{ID: t.ID, Type: t.Type, Trigger: t.Trigger, Scope: t.Scope, Cycle: t.Cycle, Created: t.Created, Deadline: t.Deadline, Errors: t.Errors}
+	v := &View{ID: t.ID, Type: t.Type, Trigger: t.Trigger, Scope: t.Scope, Cycle: t.Cycle, Created: t.Created, Deadline: t.Deadline, Errors: t.Errors, Notices: notices}
 	v.Counts.Total = len(t.Items)
 	for i, it := range t.Items {
 		e, err := entry(ctx, st, t.ID, i, it, byItem[i])
@@ -418,6 +429,13 @@ func entry(ctx context.Context, st store.Store, id string, i int, it Item, names
 		e.Status, e.Reason, e.Updated = a.Outcome, a.Reason, a.At
 	}
 	return e, nil
+}
+
+// Notice records a line about the task that is not about one image (a
+// notification that could not be delivered); it shows in the task's view.
+func Notice(ctx context.Context, st store.Store, id, text string) error {
+	sum := sha256.Sum256([]byte(text))
+	return st.Put(ctx, storekey.TaskLog(id)+"notices/"+hex.EncodeToString(sum[:8]), []byte(text))
 }
 
 // Close writes the summary of a finished task once and drops its open
