@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -26,6 +27,7 @@ import (
 	"github.com/layerscan/layerscan/shared/report"
 	"github.com/layerscan/layerscan/shared/suite"
 	"github.com/layerscan/layerscan/shared/task"
+	"github.com/layerscan/layerscan/shared/verdict"
 )
 
 // npmMirror writes an advisory mirror of the corpus's npm OSV export,
@@ -303,4 +305,105 @@ func startReceiver(t *testing.T, rc *receiver) string {
 	s := httptest.NewServer(rc)
 	t.Cleanup(s.Close)
 	return s.URL
+}
+
+// podReview is an AdmissionReview of a real Pod spec, as the API server
+// sends it to a validating webhook.
+func podReview(uid string, images ...string) string {
+	var cs []string
+	for i, img := range images {
+		cs = append(cs, fmt.Sprintf(`{"name":"c%d","image":%q,"imagePullPolicy":"IfNotPresent","ports":[{"containerPort":8080,"protocol":"TCP"}],"resources":{"limits":{"memory":"128Mi"}},"securityContext":{"runAsNonRoot":true}}`, i, img))
+	}
+	return `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"` + uid + `",
+	"kind":{"group":"","version":"v1","kind":"Pod"},"resource":{"group":"","version":"v1","resource":"pods"},
+	"namespace":"prod","operation":"CREATE","userInfo":{"username":"system:serviceaccount:kube-system:replicaset-controller"},
+	"object":{"apiVersion":"v1","kind":"Pod","metadata":{"name":"web-7d4b9c8f5-x2k9q","namespace":"prod","labels":{"app":"web"}},
+	"spec":{"containers":[` + strings.Join(cs, ",") + `],"restartPolicy":"Always","serviceAccountName":"web"}},"dryRun":false}}`
+}
+
+// TestVerdictAndAdmission: the default policy denies an image with a
+// malicious sample and sensitive files and allows a clean one; a named
+// policy of the settings applies; the admission webhook answers a Pod's
+// review by its images' verdicts, resolving tags through the registry,
+// and an image never scanned by admission.unscanned.
+func TestVerdictAndAdmission(t *testing.T) {
+	needDockerRegistry(t)
+	host := startDebianRegistry(t)
+	bad := corpusDebian(t)
+	push(t, bad, host+"/team/app:1.0")
+	clean := tinyImage(t, map[string]string{"etc/motd": "hello"}, time.Now())
+	push(t, clean, host+"/team/clean:1.0")
+	push(t, tinyImage(t, map[string]string{"etc/motd": "never scanned"}, time.Now()), host+"/team/new:1.0")
+	badD, _ := bad.Digest()
+	cleanD, _ := clean.Digest()
+	a := newAPIEnv(t)
+	a.do(t, "POST", "/v1/registries", `{"id":"r","kind":"generic","hosts":["`+host+`"],"insecure":true,"imagesPerHour":-1,"auth":{"method":"none"}}`)
+	a.scanOK(t, host+"/team/app:1.0")
+	a.scanOK(t, host+"/team/clean:1.0")
+
+	verdictOf := func(d, policy string) verdict.Verdict {
+		code, body := a.do(t, "GET", "/v1/images/"+d+"/verdict?policy="+policy, "")
+		var v verdict.Verdict
+		json.Unmarshal([]byte(body), &v)
+		if code != http.StatusOK {
+			t.Fatalf("verdict: %d %s", code, body)
+		}
+		return v
+	}
+	if v := verdictOf(badD.String(), ""); v.Decision != verdict.Deny || !strings.Contains(strings.Join(v.Reasons, " "), "malicious-sample") {
+		t.Errorf("the corpus image: %+v", v)
+	}
+	if v := verdictOf(cleanD.String(), "default"); v.Decision != verdict.Allow {
+		t.Errorf("the clean image: %+v", v)
+	}
+	a.putSettings(t, `{"policies":[{"name":"strict","denyVulnerabilities":["CRITICAL","HIGH","MEDIUM","LOW"],"denyCategories":["build-instruction"],"denyMinSeverity":"MEDIUM"}]}`)
+	if v := verdictOf(cleanD.String(), "strict"); v.Decision != verdict.Deny || !strings.Contains(strings.Join(v.Reasons, " "), "LS-BUILD-USER-ROOT") {
+		t.Errorf("strict: %+v", v)
+	}
+	if code, _ := a.do(t, "GET", "/v1/images/"+cleanD.String()+"/verdict?policy=nope", ""); code != http.StatusBadRequest {
+		t.Errorf("an unknown policy: %d", code)
+	}
+
+	review := func(images ...string) AdmissionAnswer {
+		code, body := a.do(t, "POST", "/v1/admission", podReview("705ab4f5-6393-11e8-b7cc-42010a800002", images...))
+		var out AdmissionAnswer
+		json.Unmarshal([]byte(body), &out)
+		if code != http.StatusOK || out.Response.UID != "705ab4f5-6393-11e8-b7cc-42010a800002" || out.Kind != "AdmissionReview" {
+			t.Fatalf("admission: %d %s", code, body)
+		}
+		return out
+	}
+	if out := review(host + "/team/clean:1.0"); !out.Response.Allowed {
+		t.Errorf("a clean Pod: %+v", out.Response)
+	}
+	if out := review(host+"/team/clean@"+cleanD.String(), host+"/team/app:1.0"); out.Response.Allowed || out.Response.Status.Code != 403 || !strings.Contains(out.Response.Status.Message, "team/app:1.0") {
+		t.Errorf("a Pod with the corpus image: %+v", out.Response)
+	}
+	if out := review(host + "/team/new:1.0"); out.Response.Allowed || !strings.Contains(out.Response.Status.Message, "not scanned") {
+		t.Errorf("an unscanned image: %+v", out.Response)
+	}
+	a.putSettings(t, `{"admission":{"unscanned":"allow"}}`)
+	if out := review(host + "/team/new:1.0"); !out.Response.Allowed || len(out.Response.Warnings) != 1 {
+		t.Errorf("unscanned allowed: %+v", out.Response)
+	}
+	if code, _ := a.do(t, "POST", "/v1/admission", `{"kind":"AdmissionReview"}`); code != http.StatusBadRequest {
+		t.Errorf("a review without a request: %d", code)
+	}
+	if code, _ := a.doAs(t, "", "POST", "/v1/admission", podReview("u", host+"/team/clean:1.0")); code != http.StatusUnauthorized {
+		t.Errorf("admission without a key: %d", code)
+	}
+}
+
+// AdmissionAnswer is the response half of an AdmissionReview.
+type AdmissionAnswer struct {
+	Kind     string
+	Response struct {
+		UID     string
+		Allowed bool
+		Status  struct {
+			Code    int
+			Message string
+		}
+		Warnings []string
+	}
 }

@@ -28,10 +28,12 @@ import (
 	"github.com/layerscan/layerscan/shared/registries"
 	"github.com/layerscan/layerscan/shared/report"
 	"github.com/layerscan/layerscan/shared/scanrecord"
+	"github.com/layerscan/layerscan/shared/settings"
 	"github.com/layerscan/layerscan/shared/source"
 	"github.com/layerscan/layerscan/shared/store"
 	"github.com/layerscan/layerscan/shared/suite"
 	"github.com/layerscan/layerscan/shared/updater"
+	"github.com/layerscan/layerscan/shared/verdict"
 	"github.com/layerscan/layerscan/shared/whitelist"
 )
 
@@ -140,6 +142,7 @@ type scanFlags struct {
 	platform, whitelist, dockerfile string
 	timeout                         time.Duration
 	allowUnchecked                  bool
+	policy                          string
 }
 
 func parseScanFlags(args []string, stderr io.Writer) (*scanFlags, []string, error) {
@@ -159,6 +162,7 @@ func parseScanFlags(args []string, stderr io.Writer) (*scanFlags, []string, erro
 	fs.StringVar(&f.whitelist, "whitelist", "", "whitelist rules (JSON, see docs/report.md) applied on top of the store's policy/whitelist.json")
 	fs.StringVar(&f.dockerfile, "dockerfile", "", "the Dockerfile the image was built from: its final stage is checked instead of the image history")
 	fs.BoolVar(&f.allowUnchecked, "allow-unchecked", false, "with --exit-code, pass a report whose vulnerabilities could not be checked (no advisory DB, no data for the release) or that is incomplete, instead of exiting 3")
+	fs.StringVar(&f.policy, "policy", "", "evaluate a delivery policy (a name from the store's settings, \"default\", or a policy JSON file) and exit 1 when it denies the image (docs/api.md, verdict)")
 	fs.DurationVar(&f.timeout, "timeout", 30*time.Second, "longest wait for a registry's answer (and for each read of a layer); a registry that never answers fails the scan")
 	pos, err := parseInterleaved(fs, args)
 	return f, pos, err
@@ -228,11 +232,52 @@ func cmdScan(ctx context.Context, args []string, stdout, stderr io.Writer) (int,
 	if !f.quiet {
 		d.Progress = stderr
 	}
+	var pol *verdict.Policy
+	if f.policy != "" {
+		p, err := loadPolicy(ctx, st, f.policy)
+		if err != nil {
+			return 2, fmt.Errorf("--policy: %w", err)
+		}
+		pol = &p
+	}
 	reports, err := d.ScanLocal(ctx, req, f.workers)
 	if err != nil {
 		return 1, err
 	}
-	return render(reports, f, filter, stdout, stderr)
+	code, err := render(reports, f, filter, stdout, stderr)
+	if err != nil || pol == nil {
+		return code, err
+	}
+	// The verdict decides the exit code, as the API's verdict would.
+	code = 0
+	for _, r := range reports {
+		v := verdict.Evaluate(*pol, r)
+		fmt.Fprintf(redact.Terminal(stderr), "layerscan: %s: policy %s: %s\n", r.Image.Ref, v.Policy, strings.ToUpper(v.Decision))
+		for _, why := range v.Reasons {
+			fmt.Fprintf(redact.Terminal(stderr), "  - %s\n", why)
+		}
+		if v.Decision == verdict.Deny {
+			code = 1
+		}
+	}
+	return code, nil
+}
+
+// loadPolicy reads --policy: a policy file, or a policy of the store's
+// settings by name ("default" is built in).
+func loadPolicy(ctx context.Context, st store.Store, arg string) (verdict.Policy, error) {
+	if b, err := os.ReadFile(arg); err == nil {
+		return verdict.Parse(b)
+	}
+	s, err := settings.Load(ctx, st)
+	if err != nil {
+		return verdict.Policy{}, err
+	}
+	p, ok := verdict.Find(s.Policies, arg)
+	if !ok {
+		return p, fmt.Errorf("%q is neither a policy file nor a policy of the settings", arg)
+	}
+	return p, nil
 }
 
 // render writes the reports as the flags ask and returns the exit code.

@@ -165,7 +165,7 @@ func newScanID(t time.Time) string {
 // It returns the scan IDs. A request of a task records in the task's log
 // what it planned, or why it could not.
 func (d *Steps) Plan(ctx context.Context, req scanrecord.Request) ([]string, error) {
-	ids, top, err := d.plan(ctx, req)
+	ids, top, digests, err := d.plan(ctx, req)
 	if req.Task != nil {
 		switch {
 		case err == nil:
@@ -179,31 +179,37 @@ func (d *Steps) Plan(ctx context.Context, req scanrecord.Request) ([]string, err
 	if err == nil && len(ids) > 0 {
 		err = d.pointTag(ctx, req, top, ids)
 	}
+	if err == nil && len(digests) > 0 && (len(digests) > 1 || digests[0] != top) {
+		err = store.PutJSON(ctx, d.Store, storekey.ImageIndex(top), digests)
+	}
 	return ids, err
 }
 
-func (d *Steps) plan(ctx context.Context, req scanrecord.Request) ([]string, string, error) {
+// plan plans each selected image; it returns the scan IDs, the digest of
+// what was opened (an index's, for a multi-platform image) and the digests
+// of the images planned.
+func (d *Steps) plan(ctx context.Context, req scanrecord.Request) (ids []string, top string, digests []string, err error) {
 	o := d.options(req)
 	a, err := d.Sources.Open(ctx, req.Source, o)
 	if err != nil {
-		return nil, "", err
+		return nil, "", nil, err
 	}
 	images, err := source.Select(a, o)
 	if err != nil {
-		return nil, "", err
+		return nil, "", nil, err
 	}
-	var ids []string
 	for _, im := range images {
 		st, raw, err := d.describe(req, im)
 		if err != nil {
-			return ids, "", err
+			return ids, "", nil, err
 		}
 		if err := d.planImage(ctx, st, raw); err != nil {
-			return ids, "", err
+			return ids, "", nil, err
 		}
 		ids = append(ids, st.ID)
+		digests = append(digests, st.Digest)
 	}
-	return ids, a.Digest.String(), nil
+	return ids, a.Digest.String(), digests, nil
 }
 
 // TagScan is storekey.TagScan: the latest scan of a registry tag.

@@ -20,6 +20,7 @@ import (
 
 	"github.com/layerscan/layerscan/shared/checks"
 	"github.com/layerscan/layerscan/shared/notify"
+	"github.com/layerscan/layerscan/shared/verdict"
 )
 
 // Settings is the document.
@@ -36,6 +37,19 @@ type Settings struct {
 	// Notifications are the targets told of scans, new vulnerabilities,
 	// quota use and failed tasks (docs/notifications.md).
 	Notifications []notify.Target `json:"notifications"`
+	// Policies are the named delivery policies the verdict and the
+	// admission webhook evaluate; "default" is built in unless redefined.
+	Policies  []verdict.Policy `json:"policies"`
+	Admission Admission        `json:"admission"`
+}
+
+// Admission configures the Kubernetes admission webhook.
+type Admission struct {
+	// Policy evaluated for every image of a Pod; default "default".
+	Policy string `json:"policy,omitempty"`
+	// Unscanned is "deny" (the default) or "allow": what an image that was
+	// never scanned (or whose tag cannot be resolved) gets.
+	Unscanned string `json:"unscanned"`
 }
 
 // Cycle is how often the periodic scan runs over the scope.
@@ -128,7 +142,8 @@ func Default() Settings {
 	return Settings{
 		Scan:   Scan{Cycle: OneWeek, CycleAnchor: epoch, Scope: []Rule{}, AutoAddRepositories: true, ScanOnDigestChange: true},
 		Task:   Task{TimeoutMinutes: 240},
-		Checks: checks.Default(), Notifications: []notify.Target{},
+		Checks: checks.Default(), Notifications: []notify.Target{}, Policies: []verdict.Policy{},
+		Admission: Admission{Unscanned: "deny"},
 	}
 }
 
@@ -191,6 +206,22 @@ func (s *Settings) Validate() error {
 	if err := s.Checks.Validate(); err != nil {
 		return &FieldError{Field: "checks", Err: err}
 	}
+	names := map[string]bool{}
+	for i, p := range s.Policies {
+		if err := p.Validate(); err != nil {
+			return &FieldError{Field: fmt.Sprintf("policies[%d]", i), Err: err}
+		}
+		if names[p.Name] {
+			return fieldErr(fmt.Sprintf("policies[%d].name", i), "%q is used twice", p.Name)
+		}
+		names[p.Name] = true
+	}
+	if s.Admission.Unscanned != "deny" && s.Admission.Unscanned != "allow" {
+		return fieldErr("admission.unscanned", "%q is not deny or allow", s.Admission.Unscanned)
+	}
+	if _, ok := verdict.Find(s.Policies, s.Admission.Policy); !ok {
+		return fieldErr("admission.policy", "no policy named %q", s.Admission.Policy)
+	}
 	seen := map[string]bool{}
 	for i, t := range s.Notifications {
 		if err := t.Validate(); err != nil {
@@ -246,6 +277,9 @@ func Parse(b []byte) (Settings, error) {
 	}
 	if s.Notifications == nil {
 		s.Notifications = []notify.Target{}
+	}
+	if s.Policies == nil {
+		s.Policies = []verdict.Policy{}
 	}
 	return s, s.Validate()
 }

@@ -304,6 +304,10 @@ func Change(digest, from, to, policy string) string {
 // serves (stale) until a report against the current DB exists.
 func ImageLatest(digest string) string { return ImagesPrefix + digest + "/latest.json" }
 
+// ImageIndex lists the platform images of an image index that were
+// scanned, by their manifest digests: reports are per platform image.
+func ImageIndex(digest string) string { return ImagesPrefix + digest + "/index.json" }
+
 // TagsPrefix holds the latest scan of each tag.
 const TagsPrefix = "tags/"
 

@@ -199,6 +199,19 @@ func decodeStrict(w http.ResponseWriter, r *http.Request, v any, empty bool) err
 	return nil
 }
 
+// decodeBounded decodes a body that carries more than is read (a Pod
+// has many fields the webhook ignores), bounded like every body.
+func decodeBounded(w http.ResponseWriter, r *http.Request, v any) error {
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 3<<20)).Decode(v); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return err
+		}
+		return BadEvent{fmt.Errorf("request body: %w", err)}
+	}
+	return nil
+}
+
 // whoCalls names the caller's key for records.
 func whoCalls(ctx context.Context) string {
 	if k := callerKey(ctx); k != nil {
