@@ -1,0 +1,99 @@
+package test
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/layerscan/layerscan/shared/builtin"
+	"github.com/layerscan/layerscan/shared/pipeline"
+	"github.com/layerscan/layerscan/shared/scanrecord"
+	"github.com/layerscan/layerscan/shared/store"
+	"github.com/layerscan/layerscan/shared/storekey"
+)
+
+// BenchmarkRematchFleet re-matches 1,000 stored images made from the
+// corpus images' facts (each a scan of its own digest over the corpus
+// layers), as a re-match task does after an advisory update, in batches of
+// suite.RematchBatch, with 1 and 2 instances working at once. It reports
+// images re-matched per second and the fleet's wall time.
+func BenchmarkRematchFleet(b *testing.B) {
+	const fleet = 1000
+	dir := b.TempDir()
+	copyDB(b, dir)
+	st, _ := store.NewFS(dir)
+	ctx := context.Background()
+	d := &pipeline.Steps{Store: st, Analyzers: builtin.Set(), Sources: builtin.Sources()}
+	var seeds []scanrecord.State
+	for _, name := range []string{"debian-bookworm-app", "alpine-3.9-app.tar", "ubuntu-24.04-noble", "rpm-rhel-8.8-bdb.tar"} {
+		src := corpusImage(b, name)
+		if _, err := d.ScanLocal(ctx, scanrecord.Request{Source: src}, 2); err != nil {
+			b.Fatal(err)
+		}
+	}
+	scans, _ := st.List(ctx, storekey.ScansPrefix)
+	for _, k := range scans {
+		if id, f, ok := storekey.ScanFile(k); ok && f == storekey.StateFile {
+			s, err := scanrecord.LoadState(ctx, st, id)
+			if err != nil {
+				b.Fatal(err)
+			}
+			seeds = append(seeds, s)
+		}
+	}
+	// The fleet: each image its own digest and scan, over a seed's layers.
+	var items []pipeline.RematchItem
+	for i := range fleet {
+		s := seeds[i%len(seeds)]
+		sum := sha256.Sum256([]byte(fmt.Sprint("fleet", i)))
+		cfg, _ := st.Get(ctx, storekey.ImageConfig(s.Digest))
+		s.ID, s.Digest, s.Ref = fmt.Sprintf("fleet-%04d", i), "sha256:"+hex.EncodeToString(sum[:]), fmt.Sprintf("fleet.local/app%d:1", i)
+		st.Put(ctx, storekey.ImageConfig(s.Digest), cfg)
+		store.PutJSON(ctx, st, storekey.ScanState(s.ID), s)
+		for diffID := range s.DiffIDs() {
+			store.PutJSON(ctx, st, storekey.Done(s.ID, diffID), scanrecord.Marker{DiffID: diffID, Status: scanrecord.Cached})
+		}
+		items = append(items, pipeline.RematchItem{Item: i, ScanID: s.ID})
+	}
+	for _, instances := range []int{1, 2} {
+		b.Run(fmt.Sprint("instances=", instances), func(b *testing.B) {
+			for n := range b.N {
+				b.StopTimer()
+				// Reports were written by the last run: a new policy
+				// fingerprint is what a new DB is to reuse, so remove them.
+				reports, _ := st.List(ctx, storekey.ReportsPrefix)
+				for _, k := range reports {
+					st.Delete(ctx, k)
+				}
+				b.StartTimer()
+				start := time.Now()
+				batches := make(chan []pipeline.RematchItem)
+				var wg sync.WaitGroup
+				for range instances {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						steps := &pipeline.Steps{Store: st}
+						for batch := range batches {
+							if err := steps.Rematch(ctx, fmt.Sprint("rematch-bench-", instances, "-", n), batch); err != nil {
+								b.Error(err)
+							}
+						}
+					}()
+				}
+				for i := 0; i < len(items); i += 50 {
+					batches <- items[i:min(i+50, len(items))]
+				}
+				close(batches)
+				wg.Wait()
+				wall := time.Since(start)
+				b.ReportMetric(float64(fleet)/wall.Seconds(), "images/s")
+				b.ReportMetric(wall.Seconds(), "fleet-wall-s")
+			}
+		})
+	}
+}
