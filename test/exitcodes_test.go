@@ -3,7 +3,9 @@ package test
 import (
 	"encoding/json"
 	"errors"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -45,5 +47,20 @@ func TestHonestExitCodes(t *testing.T) {
 	}
 	if code, _, _ := run("--severity", "CRITICAL", rhel); code != 0 {
 		t.Errorf("no gate: exit %d", code)
+	}
+
+	// --policy: the verdict is the exit code. The corpus Debian image
+	// carries a malicious sample and sensitive files; a policy file that
+	// denies only MEDIUM-or-worse baseline findings lets the RHEL one pass.
+	if code, _, stderr := run("--policy", "default", corpusImage(t, "debian-bookworm-app").Location); code != 1 || !strings.Contains(stderr, "policy default: DENY") || !strings.Contains(stderr, "malicious-sample") {
+		t.Errorf("--policy default: exit %d, %s", code, stderr)
+	}
+	lenient := filepath.Join(t.TempDir(), "lenient.json")
+	os.WriteFile(lenient, []byte(`{"name":"lenient","denyCategories":["malicious-sample"],"notChecked":"allow"}`), 0o644)
+	if code, _, stderr := run("--policy", lenient, rhel); code != 0 || !strings.Contains(stderr, "policy lenient: ALLOW") {
+		t.Errorf("--policy FILE: exit %d, %s", code, stderr)
+	}
+	if code, _, _ := run("--policy", "no-such-policy", rhel); code != 2 {
+		t.Errorf("an unknown policy: exit %d", code)
 	}
 }
