@@ -12,7 +12,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/layerscan/layerscan/shared/advisory"
 	"github.com/layerscan/layerscan/shared/apikeys"
 	"github.com/layerscan/layerscan/shared/pipeline"
 	"github.com/layerscan/layerscan/shared/quota"
@@ -364,23 +363,25 @@ func (e *Env) Findings(ctx context.Context, f FindingFilter) (map[string]any, er
 	if f.Limit <= 0 || f.Limit > 10000 {
 		f.Limit = 1000
 	}
-	version := ""
-	if db, err := advisory.Current(ctx, e.Store); err == nil {
-		version = db.Manifest.Version
-	}
-	keys, err := e.Store.List(ctx, storekey.ReportsPrefix)
+	// Every image's latest shared report: the current one, or, while a
+	// re-match runs, the last one.
+	keys, err := e.Store.List(ctx, storekey.ImagesPrefix)
 	if err != nil {
 		return nil, err
 	}
 	out := []ImageFinding{}
 	total := 0
 	for _, k := range keys {
-		d, rest, ok := strings.Cut(strings.TrimPrefix(k, storekey.ReportsPrefix), "/")
-		if !ok || k != storekey.Report(d, version) || rest == "" {
+		d, ok := strings.CutSuffix(strings.TrimPrefix(k, storekey.ImagesPrefix), "/latest.json")
+		if !ok {
+			continue
+		}
+		l, ok, err := pipeline.LoadLatest(ctx, e.Store, d)
+		if err != nil || !ok {
 			continue
 		}
 		var r report.Report
-		if err := store.GetJSON(ctx, e.Store, k, &r); err != nil {
+		if err := store.GetJSON(ctx, e.Store, l.ReportKey, &r); err != nil {
 			continue
 		}
 		repo := whitelist.Repository(r.Image.Ref)
