@@ -186,6 +186,30 @@ func TestRematchOnAdvisoryUpdate(t *testing.T) {
 	if code, _ := a.do(t, "GET", "/v1/changes?since=yesterday", ""); code != http.StatusBadRequest {
 		t.Errorf("a bad since: %d", code)
 	}
+
+	// Retention: two months on, with 30 days kept, the change records and
+	// the notification bookkeeping are gone; the image's report is not.
+	a.putSettings(t, `{"scan":{"retentionDays":30}}`)
+	a.env.Now = func() time.Time { return time.Now().AddDate(0, 2, 0) }
+	if out, err := a.env.Janitor(ctx, nil); err != nil || !strings.Contains(string(out), `"deletedRecords":3`) {
+		t.Errorf("janitor with retention: %s %v", out, err)
+	}
+	for _, dir := range []string{"changes", "notifications/queued", "notifications/sent", "notifications/lease"} {
+		var left []string
+		filepath.WalkDir(filepath.Join(a.store, dir), func(p string, e os.DirEntry, err error) error {
+			if err == nil && !e.IsDir() {
+				left = append(left, p)
+			}
+			return nil
+		})
+		if len(left) != 0 {
+			t.Errorf("%s left after retention: %v", dir, left)
+		}
+	}
+	a.env.Now = nil
+	if r := getReport(t, a, d.String()); !has(r, "GHSA-35jh-r3h4-6jhm") {
+		t.Error("retention deleted the current report")
+	}
 }
 
 func getReport(t *testing.T, a *apiEnv, d string) report.Report {

@@ -29,6 +29,9 @@ type Result struct {
 	// DeletedReports counts reports against DB versions superseded before
 	// the retention cutoff.
 	DeletedReports int `json:"deletedReports,omitempty"`
+	// DeletedRecords counts change records and notification records past
+	// retention.
+	DeletedRecords int `json:"deletedRecords,omitempty"`
 	// Expired counts the objects of past de-duplication windows and
 	// throttle hours deleted.
 	Expired   int      `json:"expired,omitempty"`
@@ -143,6 +146,15 @@ func (j *Janitor) retain(ctx context.Context, res *Result) error {
 			res.DeletedTasks = append(res.DeletedTasks, id)
 		}
 	}
+	// Change records, and the records that de-duplicate notifications (a
+	// duplicate job arrives within minutes, not after the retention).
+	for _, prefix := range []string{storekey.ChangesPrefix, storekey.NotificationsQueuedPrefix} {
+		n, err := j.expireCreated(ctx, prefix, cutoff)
+		if err != nil {
+			return err
+		}
+		res.DeletedRecords += n
+	}
 	reports, err := st.List(ctx, storekey.ReportsPrefix)
 	if err != nil {
 		return err
@@ -168,6 +180,48 @@ func (j *Janitor) retain(ctx context.Context, res *Result) error {
 		}
 	}
 	return nil
+}
+
+// expireCreated deletes the JSON records under prefix whose "created"
+// (or their event's) is before cutoff; a delivery's sent marker goes with
+// its record.
+func (j *Janitor) expireCreated(ctx context.Context, prefix string, cutoff time.Time) (int, error) {
+	st := j.Steps.Store
+	keys, err := st.List(ctx, prefix)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, k := range keys {
+		var rec struct {
+			ID      string `json:"id"`
+			Created string `json:"created"`
+			Event   struct {
+				Created string `json:"created"`
+			} `json:"event"`
+		}
+		if store.GetJSON(ctx, st, k, &rec) != nil {
+			continue
+		}
+		created := rec.Created
+		if created == "" {
+			created = rec.Event.Created
+		}
+		t, err := time.Parse(time.RFC3339, created)
+		if err != nil || !t.Before(cutoff) {
+			continue
+		}
+		if err := st.Delete(ctx, k); err != nil {
+			return n, err
+		}
+		if prefix == storekey.NotificationsQueuedPrefix && rec.ID != "" {
+			if err := st.Delete(ctx, storekey.NotificationSent(rec.ID)); err != nil {
+				return n, err
+			}
+		}
+		n++
+	}
+	return n, nil
 }
 
 // reportVersion is the advisory-DB version a report key is filed under.

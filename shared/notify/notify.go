@@ -316,7 +316,10 @@ func (s *Sender) attempt(ctx context.Context, d Delivery, t Target) error {
 		if err := s.Store.Put(ctx, storekey.NotificationSent(d.ID), []byte(s.now().Format(time.RFC3339))); err != nil {
 			return err
 		}
-		return s.Store.Delete(ctx, storekey.Notification(d.ID))
+		if err := s.Store.Delete(ctx, storekey.Notification(d.ID)); err != nil {
+			return err
+		}
+		return s.dropLeases(ctx, d.ID)
 	}
 	d.Attempts++
 	d.Error = serr.Error()
@@ -340,7 +343,25 @@ func (s *Sender) dead(ctx context.Context, d Delivery) error {
 	if s.Failed != nil {
 		s.Failed(ctx, d)
 	}
-	return s.Store.Delete(ctx, storekey.Notification(d.ID))
+	if err := s.Store.Delete(ctx, storekey.Notification(d.ID)); err != nil {
+		return err
+	}
+	return s.dropLeases(ctx, d.ID)
+}
+
+// dropLeases deletes the attempt leases of a finished delivery: its sent
+// marker or dead letter keeps it from being attempted again.
+func (s *Sender) dropLeases(ctx context.Context, id string) error {
+	keys, err := s.Store.List(ctx, storekey.NotificationLeases(id))
+	if err != nil {
+		return err
+	}
+	for _, k := range keys {
+		if err := s.Store.Delete(ctx, k); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // maxAnswer bounds what a target's answer is read of.

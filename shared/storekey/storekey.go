@@ -324,12 +324,18 @@ func Notification(id string) string { return Outbox + id + ".json" }
 
 // NotificationQueued is created once per delivery (event, target): the
 // same event emitted again queues nothing.
-func NotificationQueued(id string) string { return NotificationsPrefix + "queued/" + id + ".json" }
+func NotificationQueued(id string) string { return NotificationsQueuedPrefix + id + ".json" }
+
+// NotificationsQueuedPrefix holds every delivery's create-once record.
+const NotificationsQueuedPrefix = NotificationsPrefix + "queued/"
 
 // NotificationLease is created once per attempt of a delivery.
 func NotificationLease(id string, attempt int) string {
-	return NotificationsPrefix + "lease/" + id + "/" + fmt.Sprint(attempt)
+	return NotificationLeases(id) + fmt.Sprint(attempt)
 }
+
+// NotificationLeases holds a delivery's attempt leases.
+func NotificationLeases(id string) string { return NotificationsPrefix + "lease/" + id + "/" }
 
 // NotificationSent marks a delivery that was sent.
 func NotificationSent(id string) string { return NotificationsPrefix + "sent/" + id }

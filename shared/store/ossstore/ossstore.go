@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -183,7 +184,10 @@ func (s *OSS) Open(_ context.Context, key string) (io.ReadCloser, error) {
 	return r, nil
 }
 
-// PutFrom implements store.Streamer: PutObject streams the body (chunked).
+// PutFrom implements store.Streamer. The stream is spooled to a temporary
+// file first and uploaded from it: memory stays flat, and a stream that
+// fails half-way uploads nothing (a chunked upload cut short is not
+// reliably refused).
 func (s *OSS) PutFrom(_ context.Context, key string, r io.Reader) error {
 	k, err := s.key(key)
 	if err != nil {
@@ -192,7 +196,19 @@ func (s *OSS) PutFrom(_ context.Context, key string, r io.Reader) error {
 	if err := s.checkUnversioned(); err != nil {
 		return err
 	}
-	if err := s.bucket.PutObject(k, r); err != nil {
+	f, err := os.CreateTemp("", "layerscan-put-")
+	if err != nil {
+		return fmt.Errorf("oss put %s: %w", key, err)
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	if _, err := io.Copy(f, r); err != nil {
+		return fmt.Errorf("oss put %s: %w", key, err)
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return fmt.Errorf("oss put %s: %w", key, err)
+	}
+	if err := s.bucket.PutObject(k, f); err != nil {
 		return fmt.Errorf("oss put %s: %w", key, err)
 	}
 	return nil
