@@ -1,6 +1,7 @@
 package advisory
 
 import (
+	"os"
 	"testing"
 
 	"github.com/layerscan/layerscan/shared/scan"
@@ -89,4 +90,28 @@ func TestLineIndexRoundTrip(t *testing.T) {
 	if _, err := encodeLines(&Index{Packages: map[string][]Entry{"a\tb": nil}}); err == nil {
 		t.Error("a name with a tab was written")
 	}
+}
+
+// FuzzOVAL: any document either fails to parse or yields entries whose
+// ranges end at a fixed version; nothing panics or nests without bound.
+func FuzzOVAL(f *testing.F) {
+	f.Add([]byte(`<oval_definitions><definitions><definition class="vulnerability" id="d1"><metadata><title>CVE-2021-1 affecting curl</title><reference ref_id="CVE-2021-1" source="CVE"/><severity>High</severity></metadata><criteria operator="AND"><criterion test_ref="t1"/><criteria operator="OR"><criterion test_ref="t2" negate="true"/></criteria></criteria></definition></definitions><tests><rpminfo_test id="t1"><object object_ref="o1"/><state state_ref="s1"/></rpminfo_test></tests><objects><rpminfo_object id="o1"><name>curl</name></rpminfo_object></objects><states><rpminfo_state id="s1"><evr datatype="evr_string" operation="less than">0:7.82.0-1.cm2</evr></rpminfo_state></states></oval_definitions>`))
+	if b, err := os.ReadFile("../../../shared/corpus/advisories/oval/azurelinux-3.0-oval.xml"); err == nil && len(b) > 20000 {
+		f.Add(b[:20000])
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		b := NewBuilder()
+		if _, err := b.AddOVAL(data, "Mariner:2.0"); err != nil {
+			return
+		}
+		for _, ix := range b.indexes {
+			for name, es := range ix.Packages {
+				for _, e := range es {
+					if name == "" || e.ID == "" || len(e.Ranges) != 1 || e.Ranges[0].Events[1].Fixed == "" {
+						t.Fatalf("entry %+v of %q", e, name)
+					}
+				}
+			}
+		}
+	})
 }

@@ -358,6 +358,20 @@ func (b *Builder) AddDir(dir string, progress io.Writer) error {
 			}
 			b.hash = append(b.hash, sha(data)...)
 			b.sources = append(b.sources, Source{Name: rel, Records: n})
+		case strings.HasSuffix(p, ".xml") && OVALEcosystem(d.Name()) != "":
+			data, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			n, err := b.AddOVAL(data, OVALEcosystem(d.Name()))
+			if err != nil {
+				return fmt.Errorf("%s: %w", rel, err)
+			}
+			b.hash = append(b.hash, sha(data)...)
+			b.sources = append(b.sources, Source{Name: rel, Records: n})
+			if progress != nil {
+				fmt.Fprintf(progress, "advisories: %s: %d definitions\n", rel, n)
+			}
 		case strings.HasSuffix(p, ".zip") || strings.HasSuffix(p, ".gz"):
 			b.sources = append(b.sources, Source{Name: rel, Note: "skipped: not an osv.dev export or secdb document"})
 		}

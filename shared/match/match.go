@@ -136,7 +136,8 @@ func Match(ctx context.Context, db *advisory.DB, os *scan.OS, pkgs []scan.Packag
 }
 
 // lookupName is the advisory key of a package: Debian and Ubuntu advisories
-// name source packages, Alpine's the origin, rpm distros the binary;
+// name source packages, Alpine's the origin, Mariner's and Azure Linux's
+// OVAL the source rpm, other rpm distros the binary;
 // language ecosystems fold names their own way (advisory.PackageKey).
 func lookupName(eco string, p scan.Package) (name, version string) {
 	switch p.Type {
@@ -153,6 +154,11 @@ func lookupName(eco string, p scan.Package) (name, version string) {
 		}
 	case "apk":
 		if p.SourceName != "" {
+			return p.SourceName, p.Version
+		}
+	case "rpm":
+		// Microsoft's OVAL names source packages: curl covers curl-libs.
+		if base, _, _ := strings.Cut(eco, ":"); (base == "Mariner" || base == "Azure Linux") && p.SourceName != "" {
 			return p.SourceName, p.Version
 		}
 	}

@@ -1,0 +1,65 @@
+package test
+
+import (
+	"encoding/csv"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/layerscan/layerscan/shared/scan"
+)
+
+// TestMarinerOVAL: the corpus CBL-Mariner 2.0 image against Microsoft's
+// OVAL gives exactly the 369 (package, CVE) pairs of the ground truth,
+// each with the OVAL's severity, matched by source package (curl covers
+// curl-libs), with a tdnf fix command; and nothing else from that OVAL.
+func TestMarinerOVAL(t *testing.T) {
+	f, err := os.Open(filepath.Join(sharedDir(t), "corpus", "images", "ground-truth", "rpm-cbl-mariner-2.0-sqlite.oval-matches.tsv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	cr := csv.NewReader(f)
+	cr.Comma = '\t'
+	rows, err := cr.ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[[2]string]scan.Severity{}
+	for _, row := range rows[1:] { // package, installed, cve, fixed_below, severity
+		want[[2]string{row[0], row[2]}] = scan.Severity(strings.ToUpper(row[4]))
+	}
+	if len(want) != 369 {
+		t.Fatalf("ground truth has %d pairs", len(want))
+	}
+	r := scanImage(t, advisoryStore(t), corpusImage(t, "rpm-cbl-mariner-2.0-sqlite.tar"))
+	if why := r.Unchecked(); why != "" {
+		t.Errorf("the Mariner image is still %s", why)
+	}
+	got := map[[2]string]scan.Finding{}
+	for _, fd := range r.Findings {
+		if fd.Category == scan.SystemVulnerability {
+			got[[2]string{fd.Package.Name, fd.ID}] = fd
+		}
+	}
+	for k, sev := range want {
+		fd, ok := got[k]
+		switch {
+		case !ok:
+			t.Errorf("missing %s %s", k[0], k[1])
+		case fd.Severity != sev:
+			t.Errorf("%s %s: severity %s, OVAL says %s", k[0], k[1], fd.Severity, sev)
+		case !strings.HasPrefix(fd.Remediation, "tdnf "):
+			t.Errorf("%s %s: fix %q", k[0], k[1], fd.Remediation)
+		}
+	}
+	for k := range got {
+		if _, ok := want[k]; !ok {
+			t.Errorf("extra %s %s", k[0], k[1])
+		}
+	}
+	if _, ok := got[[2]string{"curl-libs", "CVE-2021-22945"}]; !ok {
+		t.Error("curl-libs is not matched through its source package curl")
+	}
+}
