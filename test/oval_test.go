@@ -4,6 +4,7 @@ import (
 	"encoding/csv"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -61,5 +62,39 @@ func TestMarinerOVAL(t *testing.T) {
 	}
 	if _, ok := got[[2]string{"curl-libs", "CVE-2021-22945"}]; !ok {
 		t.Error("curl-libs is not matched through its source package curl")
+	}
+}
+
+// TestNVDSeverities: a finding whose advisory has no rating takes NVD's,
+// as EXPECTED.md lists them (musl CVE-2019-14697 CVSS 3.1 9.8 CRITICAL,
+// x/text GO-2021-0113, CVE-2021-38561, 7.5 HIGH); a finding whose advisory rates it keeps
+// that rating and says whose it is.
+func TestNVDSeverities(t *testing.T) {
+	db := advisoryStore(t)
+	find := func(r []scan.Finding, id, pkg string) *scan.Finding {
+		for i, f := range r {
+			if (f.ID == id || slices.Contains(f.Aliases, id)) && f.Package != nil && f.Package.Name == pkg {
+				return &r[i]
+			}
+		}
+		t.Fatalf("no %s on %s", id, pkg)
+		return nil
+	}
+	alpine := scanImage(t, db, corpusImage(t, "alpine-3.9-app.tar")).Findings
+	musl := find(alpine, "CVE-2019-14697", "musl")
+	if musl.Severity != scan.Critical || musl.SeveritySource != "NVD" || len(musl.CVSS) == 0 || musl.CVSS[0].Score != 9.8 || !strings.HasPrefix(musl.CVSS[0].Vector, "CVSS:3.1/") {
+		t.Errorf("musl: %+v", musl)
+	}
+	debian := scanImage(t, db, corpusImage(t, "debian-bookworm-app")).Findings
+	if f := find(debian, "GO-2021-0113", "golang.org/x/text"); f.Severity != scan.High || f.SeveritySource != "NVD" {
+		t.Errorf("x/text: %s from %s", f.Severity, f.SeveritySource)
+	}
+	// minimist's GHSA rates it: NVD's score is shown, the rating stays GHSA's.
+	if f := find(debian, "CVE-2021-44906", "minimist"); f.Severity != scan.Critical || f.SeveritySource != "GHSA" || len(f.CVSS) == 0 {
+		t.Errorf("minimist: %s from %s, cvss %v", f.Severity, f.SeveritySource, f.CVSS)
+	}
+	mariner := scanImage(t, db, corpusImage(t, "rpm-cbl-mariner-2.0-sqlite.tar")).Findings
+	if f := find(mariner, "CVE-2023-45853", "zlib"); f.SeveritySource != "Mariner" || f.Severity != scan.Critical {
+		t.Errorf("zlib on Mariner: %s from %s (its OVAL rates it)", f.Severity, f.SeveritySource)
 	}
 }

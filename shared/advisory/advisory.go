@@ -142,6 +142,8 @@ type Manifest struct {
 	Created    string                    `json:"created"`
 	Sources    []Source                  `json:"sources"`
 	Ecosystems map[string]EcosystemStats `json:"ecosystems"`
+	// NVD is the key of the NVD ratings by CVE, when the mirror had any.
+	NVD string `json:"nvd,omitempty"`
 }
 
 // EcosystemStats counts one ecosystem's index.
@@ -185,6 +187,7 @@ type DB struct {
 	Manifest Manifest
 	mu       sync.Mutex
 	indexes  map[string]*Index
+	nvd      map[string]Rating
 }
 
 // Current loads the manifest of the live DB version.
@@ -274,6 +277,9 @@ func Publish(ctx context.Context, st store.Store, b *Builder, created string) (*
 			return nil, err
 		}
 		m.Ecosystems[e] = EcosystemStats{Packages: len(ix.Packages), Entries: n, Key: key}
+	}
+	if err := publishNVD(ctx, st, b, m); err != nil {
+		return nil, err
 	}
 	if err := store.PutJSON(ctx, st, storekey.AdvisoryManifest(m.Version), m); err != nil {
 		return nil, err

@@ -115,3 +115,24 @@ func FuzzOVAL(f *testing.F) {
 		}
 	})
 }
+
+// FuzzNVD: any document either fails or yields ratings whose severity is
+// one of the five and whose metrics are listed.
+func FuzzNVD(f *testing.F) {
+	if b, err := os.ReadFile("../../../shared/corpus/advisories/nvd/CVE-2021-44906.json"); err == nil {
+		f.Add(b)
+		f.Add([]byte(`{"vulnerabilities":[{"cve":` + string(b) + `}]}`))
+	}
+	f.Add([]byte(`{"id":"CVE-2024-1","metrics":{"cvssMetricV40":[{"source":"cna@example","type":"Secondary","cvssData":{"version":"4.0","vectorString":"CVSS:4.0/AV:N","baseScore":9.3,"baseSeverity":"CRITICAL"}}]}}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		b := NewBuilder()
+		if _, err := b.AddNVD(data); err != nil {
+			return
+		}
+		for id, r := range b.nvd {
+			if _, err := scan.ParseSeverity(string(r.Severity)); err != nil || len(r.CVSS) == 0 {
+				t.Fatalf("%s: %+v", id, r)
+			}
+		}
+	})
+}

@@ -24,8 +24,11 @@ import (
 // Builder accumulates normalised entries from any number of feeds.
 type Builder struct {
 	indexes map[string]*Index
-	sources []Source
-	hash    []byte
+	// nvd holds NVD's ratings by CVE; nvdFiles and nvdCVEs count them.
+	nvd               map[string]Rating
+	nvdFiles, nvdCVEs int
+	sources           []Source
+	hash              []byte
 }
 
 // NewBuilder starts an empty DB.
@@ -328,6 +331,17 @@ func (b *Builder) AddSecDB(data []byte) (int, error) {
 // or YAML members) and every Alpine secdb document under a folder whose path
 // names secdb. Files it does not understand are listed as skipped sources.
 func (b *Builder) AddDir(dir string, progress io.Writer) error {
+	err := b.walk(dir, progress)
+	if b.nvdFiles > 0 {
+		b.sources = append(b.sources, Source{Name: fmt.Sprintf("NVD CVE API 2.0 (%d files)", b.nvdFiles), Records: b.nvdCVEs})
+		if progress != nil {
+			fmt.Fprintf(progress, "advisories: NVD: %d CVEs rated from %d files\n", b.nvdCVEs, b.nvdFiles)
+		}
+	}
+	return err
+}
+
+func (b *Builder) walk(dir string, progress io.Writer) error {
 	return filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -358,6 +372,18 @@ func (b *Builder) AddDir(dir string, progress io.Writer) error {
 			}
 			b.hash = append(b.hash, sha(data)...)
 			b.sources = append(b.sources, Source{Name: rel, Records: n})
+		case isNVD(rel, d.Name()):
+			data, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			n, err := b.AddNVD(data)
+			if err != nil {
+				return fmt.Errorf("%s: %w", rel, err)
+			}
+			b.hash = append(b.hash, sha(data)...)
+			b.nvdFiles++
+			b.nvdCVEs += n
 		case strings.HasSuffix(p, ".xml") && OVALEcosystem(d.Name()) != "":
 			data, err := os.ReadFile(p)
 			if err != nil {
@@ -377,6 +403,15 @@ func (b *Builder) AddDir(dir string, progress io.Writer) error {
 		}
 		return nil
 	})
+}
+
+// isNVD recognises NVD CVE API 2.0 files: the feeds
+// (nvdcve-2.0-*.json[.gz]) and per-CVE files under a folder named nvd.
+func isNVD(rel, name string) bool {
+	if strings.HasPrefix(name, "nvdcve-2.0-") && (strings.HasSuffix(name, ".json") || strings.HasSuffix(name, ".json.gz")) {
+		return true
+	}
+	return strings.HasPrefix(name, "CVE-") && strings.HasSuffix(name, ".json") && strings.Contains("/"+rel, "/nvd/")
 }
 
 func sha(b []byte) []byte { s := sha256.Sum256(b); return s[:] }

@@ -124,8 +124,15 @@ func Match(ctx context.Context, db *advisory.DB, os *scan.OS, pkgs []scan.Packag
 			if err != nil {
 				return nil, err
 			}
+			nvd, err := db.NVD(ctx)
+			if err != nil {
+				return nil, err
+			}
 			for _, p := range ps {
 				fs, errs := matchPackage(ix, eco, os, p)
+				for i := range fs {
+					rateFinding(&fs[i], eco, p, nvd)
+				}
 				res.Findings = append(res.Findings, fs...)
 				res.Errors = append(res.Errors, errs...)
 			}
@@ -247,6 +254,41 @@ func matchPackage(ix *advisory.Index, eco string, os *scan.OS, p scan.Package) (
 		out = append(out, f)
 	}
 	return out, errs
+}
+
+// rateFinding says whose severity a finding carries and adds NVD's CVSS
+// scores. The advisory's own rating comes first: the distribution's for
+// OS packages, GHSA's (or the OSV record's) for language packages; NVD's
+// (primary, then a CNA's) only when the advisory has none.
+func rateFinding(f *scan.Finding, eco string, p scan.Package, nvd map[string]advisory.Rating) {
+	if f.Category == scan.MaliciousSample {
+		f.SeveritySource = "OSV malicious-packages"
+		return
+	}
+	switch {
+	case f.Severity == scan.Unknown:
+	case p.IsOS():
+		f.SeveritySource, _, _ = strings.Cut(eco, ":")
+	case strings.HasPrefix(f.ID, "GHSA-") || slices.ContainsFunc(f.Aliases, func(a string) bool { return strings.HasPrefix(a, "GHSA-") }):
+		f.SeveritySource = "GHSA"
+	default:
+		f.SeveritySource = "OSV"
+	}
+	for _, id := range append([]string{f.ID}, f.Aliases...) {
+		r, ok := nvd[id]
+		if !ok {
+			continue
+		}
+		f.CVSS = r.CVSS
+		if f.Severity == scan.Unknown && r.Severity != scan.Unknown && r.Severity != "" {
+			f.Severity = r.Severity
+			f.SeveritySource = "NVD"
+			if r.Source != "" && r.Source != "nvd@nist.gov" {
+				f.SeveritySource = "NVD (CNA " + r.Source + ")"
+			}
+		}
+		return
+	}
 }
 
 func newFinding(p scan.Package, e advisory.Entry) scan.Finding {

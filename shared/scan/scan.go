@@ -102,10 +102,16 @@ type PackageRef struct {
 
 // Finding is one risk of any category.
 type Finding struct {
-	Category     Category    `json:"category"`
-	ID           string      `json:"id"`
-	Aliases      []string    `json:"aliases,omitempty"`
-	Severity     Severity    `json:"severity"`
+	Category Category `json:"category"`
+	ID       string   `json:"id"`
+	Aliases  []string `json:"aliases,omitempty"`
+	Severity Severity `json:"severity"`
+	// SeveritySource says whose rating Severity is: the distribution's
+	// (Debian, Ubuntu, AlmaLinux, Mariner OVAL, …), GHSA, OSV, or NVD (or a
+	// CNA through NVD) when the advisory has none of its own.
+	SeveritySource string `json:"severitySource,omitempty"`
+	// CVSS lists the scores known for the vulnerability (from NVD).
+	CVSS         []CVSS      `json:"cvss,omitempty"`
 	Title        string      `json:"title"`
 	Package      *PackageRef `json:"package,omitempty"`
 	FixedVersion string      `json:"fixedVersion,omitempty"`
@@ -119,6 +125,15 @@ type Finding struct {
 	WhitelistReason string `json:"whitelistReason,omitempty"`
 	// Evidence is a masked excerpt or a history line; never a whole secret.
 	Evidence string `json:"evidence,omitempty"`
+}
+
+// CVSS is one CVSS score of a vulnerability.
+type CVSS struct {
+	Version  string   `json:"version"`
+	Vector   string   `json:"vector"`
+	Score    float64  `json:"score"`
+	Severity Severity `json:"severity,omitempty"`
+	Source   string   `json:"source"`
 }
 
 // OS is the detected operating system of an image.

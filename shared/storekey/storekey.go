@@ -158,6 +158,9 @@ func AdvisoryEcosystem(version, ecosystem string) string {
 	return AdvisoriesPrefix + version + "/ecosystems/" + url.PathEscape(ecosystem) + ".lines.zst"
 }
 
+// AdvisoryNVD holds NVD's ratings by CVE of one DB version.
+func AdvisoryNVD(version string) string { return AdvisoriesPrefix + version + "/nvd.json.zst" }
+
 // SignaturesCurrent points at the live malware signature set.
 const SignaturesCurrent = SignaturesPrefix + "current"
 
