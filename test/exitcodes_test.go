@@ -1,6 +1,7 @@
 package test
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"os"
@@ -10,7 +11,17 @@ import (
 	"testing"
 
 	"github.com/layerscan/layerscan/shared/report"
+	"github.com/layerscan/layerscan/shared/store"
+	"github.com/layerscan/layerscan/shared/updater"
 )
+
+func mustFS(t *testing.T, dir string) *store.FS {
+	st, err := store.NewFS(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
 
 // TestHonestExitCodes: a severity gate says how many findings it hid and
 // how many of them are UNKNOWN; under --exit-code a report whose
@@ -18,8 +29,20 @@ import (
 func TestHonestExitCodes(t *testing.T) {
 	bin := buildCLI(t)
 	db := advisoryStore(t)
+	// A DB of npm advisories only: an rpm image against it is not checked.
+	npmOnly := t.TempDir()
+	if _, err := (&updater.Updater{Store: mustFS(t, npmOnly)}).SyncAdvisories(context.Background(), npmMirror(t)); err != nil {
+		t.Fatal(err)
+	}
+	storeOf := func(args []string) (string, []string) {
+		if len(args) > 0 && args[0] == "npm-only" {
+			return npmOnly, args[1:]
+		}
+		return db, args
+	}
 	run := func(args ...string) (int, string, string) {
-		cmd := exec.Command(bin, append([]string{"scan", "--store", db, "--quiet", "--format", "json"}, args...)...)
+		st, args := storeOf(args)
+		cmd := exec.Command(bin, append([]string{"scan", "--store", st, "--quiet", "--format", "json"}, args...)...)
 		var out, errb strings.Builder
 		cmd.Stdout, cmd.Stderr = &out, &errb
 		err := cmd.Run()
@@ -39,13 +62,13 @@ func TestHonestExitCodes(t *testing.T) {
 		t.Errorf("severity gate on Debian: exit %d, filtered %+v, stderr %s", code, r.Filtered, stderr)
 	}
 	rhel := corpusImage(t, "rpm-rhel-8.8-bdb.tar").Location
-	if code, _, stderr := run("--severity", "CRITICAL", "--exit-code", "1", rhel); code != 3 || !strings.Contains(stderr, "not checked") {
+	if code, _, stderr := run("npm-only", "--severity", "CRITICAL", "--exit-code", "1", rhel); code != 3 || !strings.Contains(stderr, "not checked") {
 		t.Errorf("a not-checked report under --exit-code: exit %d, %s", code, stderr)
 	}
-	if code, _, _ := run("--severity", "CRITICAL", "--exit-code", "1", "--allow-unchecked", rhel); code != 0 {
+	if code, _, _ := run("npm-only", "--severity", "CRITICAL", "--exit-code", "1", "--allow-unchecked", rhel); code != 0 {
 		t.Errorf("--allow-unchecked: exit %d", code)
 	}
-	if code, _, _ := run("--severity", "CRITICAL", rhel); code != 0 {
+	if code, _, _ := run("npm-only", "--severity", "CRITICAL", rhel); code != 0 {
 		t.Errorf("no gate: exit %d", code)
 	}
 

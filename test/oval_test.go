@@ -98,3 +98,56 @@ func TestNVDSeverities(t *testing.T) {
 		t.Errorf("zlib on Mariner: %s from %s (its OVAL rates it)", f.Severity, f.SeveritySource)
 	}
 }
+
+// TestRedHatVEX: CVE-2021-37600 is known_affected on RHEL 8 with "Will
+// not fix": the RHEL 8.8 image's libuuid (source util-linux) is affected,
+// unfixed, saying that no fix is planned, and with no fix command.
+func TestRedHatVEX(t *testing.T) {
+	r := scanImage(t, advisoryStore(t), corpusImage(t, "rpm-rhel-8.8-bdb.tar"))
+	if why := r.Unchecked(); why != "" {
+		t.Errorf("the RHEL image is still %s", why)
+	}
+	var f *scan.Finding
+	for i := range r.Findings {
+		if r.Findings[i].ID == "CVE-2021-37600" {
+			f = &r.Findings[i]
+		}
+	}
+	if f == nil || f.Package.Name != "libuuid" || f.Status != "unfixed" || f.FixedVersion != "" || !strings.Contains(f.FixNote, "will not fix") || strings.Contains(f.Remediation, "yum ") || f.Severity != scan.Low {
+		t.Errorf("CVE-2021-37600: %+v", f)
+	}
+}
+
+// TestSUSECSAF: the SLES 15 SP3 image against SUSE's CSAF advisories
+// gives the 87 ground-truth pairs with SUSE's impact as severity and a
+// zypper fix.
+func TestSUSECSAF(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(sharedDir(t), "corpus", "images", "ground-truth", "rpm-sles-15.3-ndb.csaf-matches.tsv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := scanImage(t, advisoryStore(t), corpusImage(t, "rpm-sles-15.3-ndb.tar"))
+	got := map[string]scan.Finding{}
+	for _, f := range r.Findings {
+		if f.Category == scan.SystemVulnerability {
+			got[f.Package.Name+" "+f.ID] = f
+		}
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")[1:]
+	for _, line := range lines { // package, installed, cve, fixed, advisory, severity
+		c := strings.Split(line, "\t")
+		f, ok := got[c[0]+" "+c[2]]
+		want := map[string]scan.Severity{"low": scan.Low, "moderate": scan.Medium, "important": scan.High, "critical": scan.Critical}[c[5]]
+		switch {
+		case !ok:
+			t.Errorf("missing %s %s", c[0], c[2])
+		case f.Severity != want:
+			t.Errorf("%s %s: %s, SUSE says %s", c[0], c[2], f.Severity, c[5])
+		case !strings.HasPrefix(f.Remediation, "zypper "):
+			t.Errorf("%s %s: fix %q", c[0], c[2], f.Remediation)
+		}
+	}
+	if len(lines) != 87 {
+		t.Errorf("%d ground-truth pairs", len(lines))
+	}
+}

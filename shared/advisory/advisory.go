@@ -48,6 +48,9 @@ type Entry struct {
 	Severity scan.Severity `json:"severity"`
 	Ranges   []Range       `json:"ranges,omitempty"`
 	Versions []string      `json:"versions,omitempty"`
+	// FixNote says, for an advisory without a fix, whether one is planned
+	// ("the vendor will not fix it (Will not fix)").
+	FixNote string `json:"fixNote,omitempty"`
 }
 
 // Index holds every entry of one ecosystem, by package name. A published

@@ -136,3 +136,29 @@ func FuzzNVD(f *testing.F) {
 		}
 	})
 }
+
+// FuzzCSAF: any document either fails or yields entries with an ID and a
+// range; nothing panics on hostile trees.
+func FuzzCSAF(f *testing.F) {
+	for _, p := range []string{"../../../shared/corpus/advisories/csaf/redhat/cve-2021-37600.json"} {
+		if b, err := os.ReadFile(p); err == nil {
+			f.Add(b)
+		}
+	}
+	f.Add([]byte(`{"document":{"publisher":{"namespace":"https://www.suse.com/"}},"product_tree":{"branches":[{"product":{"name":"SUSE Linux Enterprise Server 15 SP3","product_id":"p"}}],"relationships":[{"full_product_name":{"product_id":"p:curl-7.66.0-4.1.x86_64"},"product_reference":"curl-7.66.0-4.1.x86_64","relates_to_product_reference":"p"}]},"vulnerabilities":[{"cve":"CVE-2021-1","product_status":{"fixed":["p:curl-7.66.0-4.1.x86_64"]},"threats":[{"category":"impact","details":"moderate"}]}]}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		b := NewBuilder()
+		if _, err := b.AddCSAF(data); err != nil {
+			return
+		}
+		for _, ix := range b.indexes {
+			for name, es := range ix.Packages {
+				for _, e := range es {
+					if name == "" || e.ID == "" || len(e.Ranges) != 1 {
+						t.Fatalf("entry %+v of %q", e, name)
+					}
+				}
+			}
+		}
+	})
+}

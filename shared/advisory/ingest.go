@@ -25,10 +25,11 @@ import (
 type Builder struct {
 	indexes map[string]*Index
 	// nvd holds NVD's ratings by CVE; nvdFiles and nvdCVEs count them.
-	nvd               map[string]Rating
-	nvdFiles, nvdCVEs int
-	sources           []Source
-	hash              []byte
+	nvd                    map[string]Rating
+	nvdFiles, nvdCVEs      int
+	csafFiles, csafEntries int
+	sources                []Source
+	hash                   []byte
 }
 
 // NewBuilder starts an empty DB.
@@ -332,6 +333,12 @@ func (b *Builder) AddSecDB(data []byte) (int, error) {
 // names secdb. Files it does not understand are listed as skipped sources.
 func (b *Builder) AddDir(dir string, progress io.Writer) error {
 	err := b.walk(dir, progress)
+	if b.csafFiles > 0 {
+		b.sources = append(b.sources, Source{Name: fmt.Sprintf("CSAF 2.0 (%d documents)", b.csafFiles), Records: b.csafEntries})
+		if progress != nil {
+			fmt.Fprintf(progress, "advisories: CSAF: %d advisories from %d documents\n", b.csafEntries, b.csafFiles)
+		}
+	}
 	if b.nvdFiles > 0 {
 		b.sources = append(b.sources, Source{Name: fmt.Sprintf("NVD CVE API 2.0 (%d files)", b.nvdFiles), Records: b.nvdCVEs})
 		if progress != nil {
@@ -372,6 +379,18 @@ func (b *Builder) walk(dir string, progress io.Writer) error {
 			}
 			b.hash = append(b.hash, sha(data)...)
 			b.sources = append(b.sources, Source{Name: rel, Records: n})
+		case strings.Contains("/"+rel, "/csaf/") && strings.HasSuffix(p, ".json"):
+			data, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			n, err := b.AddCSAF(data)
+			if err != nil {
+				return fmt.Errorf("%s: %w", rel, err)
+			}
+			b.hash = append(b.hash, sha(data)...)
+			b.csafFiles++
+			b.csafEntries += n
 		case isNVD(rel, d.Name()):
 			data, err := os.ReadFile(p)
 			if err != nil {

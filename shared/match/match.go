@@ -144,7 +144,7 @@ func Match(ctx context.Context, db *advisory.DB, os *scan.OS, pkgs []scan.Packag
 
 // lookupName is the advisory key of a package: Debian and Ubuntu advisories
 // name source packages, Alpine's the origin, Mariner's and Azure Linux's
-// OVAL the source rpm, other rpm distros the binary;
+// OVAL and Red Hat's VEX the source rpm, other rpm distros the binary;
 // language ecosystems fold names their own way (advisory.PackageKey).
 func lookupName(eco string, p scan.Package) (name, version string) {
 	switch p.Type {
@@ -165,7 +165,7 @@ func lookupName(eco string, p scan.Package) (name, version string) {
 		}
 	case "rpm":
 		// Microsoft's OVAL names source packages: curl covers curl-libs.
-		if base, _, _ := strings.Cut(eco, ":"); (base == "Mariner" || base == "Azure Linux") && p.SourceName != "" {
+		if base, _, _ := strings.Cut(eco, ":"); (base == "Mariner" || base == "Azure Linux" || base == "Red Hat") && p.SourceName != "" {
 			return p.SourceName, p.Version
 		}
 	}
@@ -234,6 +234,9 @@ func matchPackage(ix *advisory.Index, eco string, os *scan.OS, p scan.Package) (
 		if fixed != "" && (h.finding.FixedVersion == "" || less(vEco, fixed, h.finding.FixedVersion)) {
 			h.finding.FixedVersion = fixed
 		}
+		if e.FixNote != "" && h.finding.FixNote == "" {
+			h.finding.FixNote = e.FixNote
+		}
 	}
 	out := make([]scan.Finding, 0, len(hits))
 	for _, h := range hits {
@@ -247,6 +250,9 @@ func matchPackage(ix *advisory.Index, eco string, os *scan.OS, p scan.Package) (
 		case f.FixedVersion != "":
 			f.Status = "fixed"
 			f.Remediation = Remediation(os, p, f.FixedVersion)
+		case f.FixNote != "":
+			f.Status = "unfixed"
+			f.Remediation = "No fix: " + f.FixNote + ". Remove the package if unused, or mitigate."
 		default:
 			f.Status = "unfixed"
 			f.Remediation = "No fixed version is published yet; remove the package if unused, or mitigate and watch for a fix."

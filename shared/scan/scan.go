@@ -116,7 +116,10 @@ type Finding struct {
 	Package      *PackageRef `json:"package,omitempty"`
 	FixedVersion string      `json:"fixedVersion,omitempty"`
 	// Status is fixed (a fix exists), unfixed (no fix yet) or "" for non-vulnerability findings.
-	Status      string `json:"status,omitempty"`
+	Status string `json:"status,omitempty"`
+	// FixNote says of an unfixed finding whether a fix is planned, as the
+	// vendor says ("the vendor will not fix it (Will not fix)").
+	FixNote     string `json:"fixNote,omitempty"`
 	Path        string `json:"path,omitempty"`
 	LayerDiffID string `json:"layerDiffID,omitempty"`
 	Remediation string `json:"remediation,omitempty"`
