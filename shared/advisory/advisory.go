@@ -159,14 +159,39 @@ type EcosystemStats struct {
 // ErrNoDB means no advisory DB has been published to the store yet.
 var ErrNoDB = errors.New("no advisory DB in the store: run 'layerscan db sync'")
 
-// CanonicalEcosystem folds ecosystem spellings that mean the same release:
-// Ubuntu records say "Ubuntu:24.04:LTS" where the image says 24.04.
+// CanonicalEcosystem folds ecosystem spellings that mean the same release,
+// as osv.dev's exports spell them (ossf/osv-schema's ecosystem table):
+//   - Ubuntu records say "Ubuntu:24.04:LTS" where the image says 24.04;
+//   - Red Hat's are a CPE stream, "Red Hat:enterprise_linux:8::appstream",
+//     "Red Hat:rhel_eus:8.4::baseos": every stream of a major release is
+//     "Red Hat:enterprise_linux:8", as the image's release is all it knows;
+//   - SUSE's are a product's marketing name, "SUSE:Linux Enterprise Module
+//     for Basesystem 15 SP3": every product of a service pack is
+//     "SUSE:Linux Enterprise Server 15 SP3";
+//   - openSUSE's are the PRETTY_NAME, "openSUSE:openSUSE Leap 15.3", or
+//     "openSUSE:Leap 15.3": both are "openSUSE:Leap 15.3".
 func CanonicalEcosystem(e string) string {
-	if strings.HasPrefix(e, "Ubuntu:") && !strings.HasPrefix(e, "Ubuntu:Pro:") {
+	switch {
+	case strings.HasPrefix(e, "Ubuntu:") && !strings.HasPrefix(e, "Ubuntu:Pro:"):
 		e = strings.TrimSuffix(e, ":LTS")
+	case strings.HasPrefix(e, "Red Hat:"):
+		if m := redHatStream.FindStringSubmatch(e); m != nil {
+			e = "Red Hat:enterprise_linux:" + m[1]
+		}
+	case strings.HasPrefix(e, "SUSE:"):
+		if m := suseServicePack.FindStringSubmatch(e); m != nil && strings.Contains(e, "Linux Enterprise") {
+			e = "SUSE:Linux Enterprise Server " + m[1] + " SP" + m[2]
+		}
+	case strings.HasPrefix(e, "openSUSE:openSUSE Leap "):
+		e = "openSUSE:Leap " + strings.TrimPrefix(e, "openSUSE:openSUSE Leap ")
 	}
 	return e
 }
+
+var (
+	redHatStream    = regexp.MustCompile(`^Red Hat:(?:enterprise_linux|rhel_eus|rhel_els|rhel_aus|rhel_e4s|rhel_tus):(\d+)(?:[.:]|$)`)
+	suseServicePack = regexp.MustCompile(`\b(\d+) SP(\d+)\b`)
+)
 
 var pypiSeparators = regexp.MustCompile(`[-_.]+`)
 

@@ -162,3 +162,22 @@ func FuzzCSAF(f *testing.F) {
 		}
 	})
 }
+
+func TestCanonicalEcosystem(t *testing.T) {
+	for in, want := range map[string]string{
+		"Ubuntu:24.04:LTS":                                   "Ubuntu:24.04",
+		"Ubuntu:Pro:18.04:LTS":                               "Ubuntu:Pro:18.04:LTS",
+		"Red Hat:enterprise_linux:8::appstream":              "Red Hat:enterprise_linux:8",
+		"Red Hat:rhel_eus:8.4::baseos":                       "Red Hat:enterprise_linux:8",
+		"Red Hat:enterprise_linux:9":                         "Red Hat:enterprise_linux:9",
+		"Red Hat:openshift:4.12::el8":                        "Red Hat:openshift:4.12::el8",
+		"SUSE:Linux Enterprise Module for Basesystem 15 SP3": "SUSE:Linux Enterprise Server 15 SP3",
+		"SUSE:Linux Enterprise Server 15 SP3-LTSS":           "SUSE:Linux Enterprise Server 15 SP3",
+		"openSUSE:openSUSE Leap 15.3":                        "openSUSE:Leap 15.3",
+		"Debian:12":                                          "Debian:12",
+	} {
+		if got := CanonicalEcosystem(in); got != want {
+			t.Errorf("%s: %s, want %s", in, got, want)
+		}
+	}
+}

@@ -47,7 +47,8 @@ func OSEcosystem(os *scan.OS) string {
 		return "AlmaLinux:" + major
 	case "rocky":
 		return "Rocky Linux:" + major
-	case "rhel":
+	case "rhel", "centos":
+		// CentOS rebuilds Red Hat's sources: Red Hat's data for its release.
 		return "Red Hat:enterprise_linux:" + major
 	case "mariner":
 		return "Mariner:" + majorMinor
@@ -144,7 +145,8 @@ func Match(ctx context.Context, db *advisory.DB, os *scan.OS, pkgs []scan.Packag
 
 // lookupName is the advisory key of a package: Debian and Ubuntu advisories
 // name source packages, Alpine's the origin, Mariner's and Azure Linux's
-// OVAL and Red Hat's VEX the source rpm, other rpm distros the binary;
+// OVAL, Red Hat's VEX and Rocky's OSV the source rpm, other rpm distros
+// the binary;
 // language ecosystems fold names their own way (advisory.PackageKey).
 func lookupName(eco string, p scan.Package) (name, version string) {
 	switch p.Type {
@@ -165,7 +167,7 @@ func lookupName(eco string, p scan.Package) (name, version string) {
 		}
 	case "rpm":
 		// Microsoft's OVAL names source packages: curl covers curl-libs.
-		if base, _, _ := strings.Cut(eco, ":"); (base == "Mariner" || base == "Azure Linux" || base == "Red Hat") && p.SourceName != "" {
+		if base, _, _ := strings.Cut(eco, ":"); (base == "Mariner" || base == "Azure Linux" || base == "Red Hat" || base == "Rocky Linux") && p.SourceName != "" {
 			return p.SourceName, p.Version
 		}
 	}

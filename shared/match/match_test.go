@@ -1,7 +1,10 @@
 package match
 
 import (
+	"context"
 	"testing"
+
+	"github.com/layerscan/layerscan/shared/scan"
 
 	"github.com/google/osv-scalibr/semantic"
 
@@ -57,5 +60,30 @@ func TestAffected(t *testing.T) {
 		if err != nil || aff != c.affected || fixed != c.fixed {
 			t.Errorf("%s %s: affected=%v fixed=%q err=%v, want %v %q", c.eco, c.installed, aff, fixed, err, c.affected, c.fixed)
 		}
+	}
+}
+
+// TestEveryDetectedFamilyHasAnEcosystem: each family the service detects
+// maps to a feed's ecosystem; one without data is reported not checked
+// (Match's coverage), never clean.
+func TestEveryDetectedFamilyHasAnEcosystem(t *testing.T) {
+	for _, tc := range []struct{ family, version, want string }{
+		{"rhel", "8.8", "Red Hat:enterprise_linux:8"},
+		{"centos", "7.9.2009", "Red Hat:enterprise_linux:7"},
+		{"sles", "15.3", "SUSE:Linux Enterprise Server 15 SP3"},
+		{"opensuse-leap", "15.3", "openSUSE:Leap 15.3"},
+		{"rocky", "9.3", "Rocky Linux:9"},
+		{"mariner", "2.0", "Mariner:2.0"},
+		{"amzn", "2023", "amzn:2023"},
+		{"ol", "9.3", "ol:9.3"},
+		{"fedora", "39", "fedora:39"},
+	} {
+		if got := OSEcosystem(&scan.OS{Family: tc.family, Version: tc.version}); got != tc.want {
+			t.Errorf("%s %s: %s, want %s", tc.family, tc.version, got, tc.want)
+		}
+	}
+	res, err := Match(context.Background(), nil, &scan.OS{Family: "amzn", Version: "2023"}, []scan.Package{{Name: "bash", Version: "5.2-1.amzn2023", Type: "rpm"}})
+	if err != nil || len(res.Coverage) != 1 || res.Coverage[0].Covered || res.Coverage[0].Note == "" {
+		t.Errorf("amzn without data: %+v %v", res, err)
 	}
 }
