@@ -7,21 +7,27 @@ import (
 	"github.com/layerscan/layerscan/shared/scan"
 )
 
-func TestCVSS3Score(t *testing.T) {
+func TestCVSSScore(t *testing.T) {
 	for vec, want := range map[string]float64{
 		"CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H": 9.8,
 		"CVSS:3.1/AV:N/AC:H/PR:N/UI:N/S:U/C:N/I:H/A:H": 7.4,
 		"CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:C/C:L/I:L/A:N": 7.2,
 		"CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:N/I:N/A:L": 5.3,
 		"CVSS:3.0/AV:L/AC:L/PR:L/UI:N/S:U/C:N/I:N/A:N": 0,
+		// v2 and v4.0, which the v3-only scorer rejected (CVE-2019-14697's
+		// v2 vector as NVD gives it; v4.0 per the FIRST calculator).
+		"AV:N/AC:L/Au:N/C:P/I:P/A:P":                                      7.5,
+		"CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N": 9.3,
 	} {
-		got, ok := CVSS3Score(vec)
+		_, got, ok := CVSSScore(vec)
 		if !ok || got != want {
 			t.Errorf("%s: %v %v, want %v", vec, got, ok, want)
 		}
 	}
-	if _, ok := CVSS3Score("CVSS:4.0/AV:N"); ok {
-		t.Error("accepted a v4 vector")
+	for _, bad := range []string{"CVSS:4.0/AV:N", "CVSS:3.1/AV:X", "garbage", ""} {
+		if _, _, ok := CVSSScore(bad); ok {
+			t.Errorf("accepted %q", bad)
+		}
 	}
 }
 

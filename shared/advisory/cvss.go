@@ -1,75 +1,51 @@
 package advisory
 
 import (
-	"math"
 	"strings"
+
+	gocvss20 "github.com/pandatix/go-cvss/20"
+	gocvss30 "github.com/pandatix/go-cvss/30"
+	gocvss31 "github.com/pandatix/go-cvss/31"
+	gocvss40 "github.com/pandatix/go-cvss/40"
 
 	"github.com/layerscan/layerscan/shared/scan"
 )
 
-// CVSS3Score computes the CVSS v3.0/v3.1 base score of a vector such as
-// "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H". ok is false for anything
-// that is not a complete v3 vector.
-func CVSS3Score(vector string) (score float64, ok bool) {
-	parts := strings.Split(vector, "/")
-	if len(parts) < 9 || !strings.HasPrefix(parts[0], "CVSS:3") {
-		return 0, false
-	}
-	m := map[string]string{}
-	for _, p := range parts[1:] {
-		k, v, found := strings.Cut(p, ":")
-		if !found {
-			return 0, false
+// CVSSScore computes the base score of a CVSS vector of any version:
+// "CVSS:4.0/…", "CVSS:3.1/…", "CVSS:3.0/…", or a v2 vector without a
+// prefix ("AV:N/AC:L/Au:N/C:P/I:P/A:P"). It parses with pandatix/go-cvss,
+// which implements each version's specification (v4.0's macro-vector
+// lookup included); ok is false for anything that is not a complete
+// vector of a known version.
+func CVSSScore(vector string) (version string, score float64, ok bool) {
+	vector = strings.TrimSpace(vector)
+	switch {
+	case strings.HasPrefix(vector, "CVSS:4.0/"):
+		v, err := gocvss40.ParseVector(vector)
+		if err != nil {
+			return "", 0, false
 		}
-		m[k] = v
+		return "4.0", v.Score(), true
+	case strings.HasPrefix(vector, "CVSS:3.1/"):
+		v, err := gocvss31.ParseVector(vector)
+		if err != nil {
+			return "", 0, false
+		}
+		return "3.1", v.BaseScore(), true
+	case strings.HasPrefix(vector, "CVSS:3.0/"):
+		v, err := gocvss30.ParseVector(vector)
+		if err != nil {
+			return "", 0, false
+		}
+		return "3.0", v.BaseScore(), true
+	case strings.HasPrefix(vector, "AV:"), strings.HasPrefix(vector, "(AV:"):
+		v, err := gocvss20.ParseVector(strings.Trim(vector, "()"))
+		if err != nil {
+			return "", 0, false
+		}
+		return "2.0", v.BaseScore(), true
 	}
-	pick := func(k string, vals map[string]float64) (float64, bool) {
-		v, ok := vals[m[k]]
-		return v, ok
-	}
-	av, ok1 := pick("AV", map[string]float64{"N": 0.85, "A": 0.62, "L": 0.55, "P": 0.2})
-	ac, ok2 := pick("AC", map[string]float64{"L": 0.77, "H": 0.44})
-	ui, ok3 := pick("UI", map[string]float64{"N": 0.85, "R": 0.62})
-	cia := map[string]float64{"H": 0.56, "L": 0.22, "N": 0}
-	c, ok4 := pick("C", cia)
-	i, ok5 := pick("I", cia)
-	a, ok6 := pick("A", cia)
-	scope := m["S"]
-	if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6) || (scope != "U" && scope != "C") {
-		return 0, false
-	}
-	prVals := map[string]float64{"N": 0.85, "L": 0.62, "H": 0.27}
-	if scope == "C" {
-		prVals = map[string]float64{"N": 0.85, "L": 0.68, "H": 0.5}
-	}
-	pr, ok7 := prVals[m["PR"]]
-	if !ok7 {
-		return 0, false
-	}
-	iss := 1 - (1-c)*(1-i)*(1-a)
-	var impact float64
-	if scope == "U" {
-		impact = 6.42 * iss
-	} else {
-		impact = 7.52*(iss-0.029) - 3.25*math.Pow(iss-0.02, 15)
-	}
-	expl := 8.22 * av * ac * pr * ui
-	if impact <= 0 {
-		return 0, true
-	}
-	if scope == "U" {
-		return roundUp(math.Min(impact+expl, 10)), true
-	}
-	return roundUp(math.Min(1.08*(impact+expl), 10)), true
-}
-
-// roundUp is the CVSS v3.1 Roundup: the smallest one-decimal number >= x.
-func roundUp(x float64) float64 {
-	i := int64(math.Round(x * 100000))
-	if i%10000 == 0 {
-		return float64(i) / 100000
-	}
-	return float64(i/10000+1) / 10
+	return "", 0, false
 }
 
 // SeverityOfScore maps a CVSS score to the qualitative scale.

@@ -152,13 +152,14 @@ func (b *Builder) AddOSV(data []byte, yamlDoc bool) error {
 	return nil
 }
 
-// severityOf picks, in order: a scored CVSS v3 vector, a vendor severity
+// severityOf picks, in order: a scored CVSS vector (v4.0, v3.x, v2; the
+// highest score when there are several), a vendor severity
 // word in database_specific (GHSA, Ubuntu's cves_map), a "Moderate:" style
 // summary prefix (Red Hat family); else UNKNOWN.
 func severityOf(sevs []osvSeverity, dbs map[string]any, summary string) scan.Severity {
 	best := -1.0
 	for _, s := range sevs {
-		if sc, ok := CVSS3Score(s.Score); ok && sc > best {
+		if _, sc, ok := CVSSScore(s.Score); ok && sc > best {
 			best = sc
 		}
 	}
