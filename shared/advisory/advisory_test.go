@@ -187,3 +187,19 @@ func TestCanonicalEcosystem(t *testing.T) {
 		}
 	}
 }
+
+// TestSUSEOSVBinaries: a SUSE OSV record names the source rpm and lists
+// its binaries; each binary is matched, under the release's ecosystem.
+func TestSUSEOSVBinaries(t *testing.T) {
+	b := NewBuilder()
+	rec := `{"id":"SUSE-SU-2024:0001-1","aliases":["CVE-2024-1"],"affected":[{"package":{"ecosystem":"SUSE:Linux Enterprise Module for Basesystem 15 SP3","name":"glibc"},
+		"ranges":[{"type":"ECOSYSTEM","events":[{"introduced":"0"},{"fixed":"2.31-150300.63.1"}]}],
+		"ecosystem_specific":{"binaries":[{"glibc":"2.31-150300.63.1","glibc-locale-base":"2.31-150300.63.1"}]}}]}`
+	if err := b.AddOSV([]byte(rec), false); err != nil {
+		t.Fatal(err)
+	}
+	ix := b.indexes["SUSE:Linux Enterprise Server 15 SP3"]
+	if ix == nil || len(ix.Packages["glibc"]) != 1 || len(ix.Packages["glibc-locale-base"]) != 1 {
+		t.Errorf("indexes: %v", b.indexes)
+	}
+}

@@ -77,6 +77,11 @@ type osvRecord struct {
 		Versions         []string       `json:"versions"`
 		Severity         []osvSeverity  `json:"severity"`
 		DatabaseSpecific map[string]any `json:"database_specific"`
+		// EcosystemSpecific.Binaries lists, for SUSE and openSUSE records
+		// (which name the source rpm), the binary packages it builds.
+		EcosystemSpecific struct {
+			Binaries []json.RawMessage `json:"binaries"`
+		} `json:"ecosystem_specific"`
 	} `json:"affected"`
 	DatabaseSpecific map[string]any `json:"database_specific"`
 }
@@ -148,8 +153,42 @@ func (b *Builder) AddOSV(data []byte, yamlDoc bool) error {
 			continue // GIT-only ranges cannot be matched against package versions
 		}
 		b.add(a.Package.Ecosystem, a.Package.Name, e)
+		// SUSE's records name the source rpm; packages are matched by binary
+		// name (as SUSE's CSAF names them), so each binary gets the entry.
+		for _, bin := range binaryNames(a.EcosystemSpecific.Binaries) {
+			if bin != a.Package.Name {
+				b.add(a.Package.Ecosystem, bin, e)
+			}
+		}
 	}
 	return nil
+}
+
+// binaryNames reads ecosystem_specific.binaries: a list of names, or of
+// objects naming binaries with their versions ({"name": version} or
+// {"binary_name": …}); the shape differs between exports.
+func binaryNames(raw []json.RawMessage) []string {
+	var out []string
+	for _, r := range raw {
+		var name string
+		if json.Unmarshal(r, &name) == nil {
+			out = append(out, name)
+			continue
+		}
+		var obj map[string]any
+		if json.Unmarshal(r, &obj) != nil {
+			continue
+		}
+		if n, ok := obj["binary_name"].(string); ok {
+			out = append(out, n)
+			continue
+		}
+		for k := range obj {
+			out = append(out, k)
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 // severityOf picks, in order: a scored CVSS vector (v4.0, v3.x, v2; the
