@@ -203,3 +203,15 @@ func TestSUSEOSVBinaries(t *testing.T) {
 		t.Errorf("indexes: %v", b.indexes)
 	}
 }
+
+func TestOVALEcosystem(t *testing.T) {
+	for file, want := range map[string]string{
+		"cbl-mariner-2.0-oval.xml": "Mariner:2.0", "azurelinux-3.0-oval.xml": "Azure Linux:3.0",
+		"rhel-8.oval.xml": "Red Hat:enterprise_linux:8", "com.oracle.elsa-ol9.xml": "Oracle Linux:9",
+		"rhel-8.oval.xml.bak": "", "other.xml": "",
+	} {
+		if got := OVALEcosystem(file); got != want {
+			t.Errorf("%s: %q, want %q", file, got, want)
+		}
+	}
+}

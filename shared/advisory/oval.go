@@ -89,6 +89,10 @@ var ovalEcosystems = []struct {
 }{
 	{regexp.MustCompile(`^cbl-mariner-(\d+\.\d+)-oval\.xml$`), "Mariner:"},
 	{regexp.MustCompile(`^azurelinux-(\d+\.\d+)-oval\.xml$`), "Azure Linux:"},
+	// Red Hat's OVAL v2 (rhel-8.oval.xml) and Oracle's ELSA OVAL
+	// (com.oracle.elsa-ol8.xml): read by their documented structure only.
+	{regexp.MustCompile(`^rhel-(\d+)(?:-including-unpatched)?\.oval\.xml$`), "Red Hat:enterprise_linux:"},
+	{regexp.MustCompile(`^(?:com\.oracle\.elsa-)?ol(\d+)\.xml$`), "Oracle Linux:"},
 }
 
 // OVALEcosystem is the ecosystem an OVAL file of that name covers, or "".

@@ -47,6 +47,8 @@ func OSEcosystem(os *scan.OS) string {
 		return "AlmaLinux:" + major
 	case "rocky":
 		return "Rocky Linux:" + major
+	case "ol":
+		return "Oracle Linux:" + major
 	case "rhel", "centos":
 		// CentOS rebuilds Red Hat's sources: Red Hat's data for its release.
 		return "Red Hat:enterprise_linux:" + major
@@ -70,7 +72,7 @@ func OSEcosystem(os *scan.OS) string {
 func versionEcosystem(eco string) string {
 	base, _, _ := strings.Cut(eco, ":")
 	switch base {
-	case "Mariner", "Azure Linux", "Red Hat", "openSUSE", "SUSE":
+	case "Mariner", "Azure Linux", "Red Hat", "openSUSE", "SUSE", "Oracle Linux":
 		return "Red Hat"
 	}
 	return base
@@ -184,6 +186,14 @@ func matchPackage(ix *advisory.Index, eco string, os *scan.OS, p scan.Package) (
 	entries, err := ix.Entries(name)
 	if err != nil {
 		return nil, []string{err.Error()}
+	}
+	// Red Hat's VEX names source packages and its OVAL binaries: both.
+	if base, _, _ := strings.Cut(eco, ":"); base == "Red Hat" && name != p.Name {
+		more, err := ix.Entries(p.Name)
+		if err != nil {
+			return nil, []string{err.Error()}
+		}
+		entries = append(slices.Clip(entries), more...)
 	}
 	if len(entries) == 0 {
 		return nil, nil

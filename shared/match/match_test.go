@@ -75,7 +75,7 @@ func TestEveryDetectedFamilyHasAnEcosystem(t *testing.T) {
 		{"rocky", "9.3", "Rocky Linux:9"},
 		{"mariner", "2.0", "Mariner:2.0"},
 		{"amzn", "2023", "amzn:2023"},
-		{"ol", "9.3", "ol:9.3"},
+		{"ol", "9.3", "Oracle Linux:9"},
 		{"fedora", "39", "fedora:39"},
 	} {
 		if got := OSEcosystem(&scan.OS{Family: tc.family, Version: tc.version}); got != tc.want {
