@@ -365,6 +365,20 @@ func TestVerdictAndAdmission(t *testing.T) {
 	a.scanOK(t, host+"/team/app:1.0")
 	a.scanOK(t, host+"/team/clean:1.0")
 
+	// The report in the standard formats, by ?format= and by Accept.
+	for q, want := range map[string]string{"?format=SARIF": `"version": "2.1.0"`, "?format=spdx": `"spdxVersion": "SPDX-2.3"`, "": `"specVersion": "1.6"`} {
+		h := map[string]string{"Authorization": "Bearer " + a.key}
+		if q == "" {
+			h["Accept"] = "application/vnd.cyclonedx+json"
+		}
+		code, body := a.send(t, "GET", "/v1/images/"+badD.String()+"/report"+q, "", h)
+		if code != http.StatusOK || !strings.Contains(body, want) {
+			t.Errorf("report %s: %d %.200s", q, code, body)
+		}
+	}
+	if code, _ := a.do(t, "GET", "/v1/images/"+badD.String()+"/report?format=pdf", ""); code != http.StatusBadRequest {
+		t.Errorf("an unknown format: %d", code)
+	}
 	verdictOf := func(d, policy string) verdict.Verdict {
 		code, body := a.do(t, "GET", "/v1/images/"+d+"/verdict?policy="+policy, "")
 		var v verdict.Verdict

@@ -21,6 +21,7 @@ import (
 	"github.com/layerscan/layerscan/shared/apikeys"
 	"github.com/layerscan/layerscan/shared/buildcheck"
 	"github.com/layerscan/layerscan/shared/builtin"
+	"github.com/layerscan/layerscan/shared/format"
 	"github.com/layerscan/layerscan/shared/malware"
 	"github.com/layerscan/layerscan/shared/netguard"
 	"github.com/layerscan/layerscan/shared/pipeline"
@@ -150,7 +151,7 @@ func parseScanFlags(args []string, stderr io.Writer) (*scanFlags, []string, erro
 	fs := flag.NewFlagSet("scan", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&f.store, "store", defaultStore(), "object-store folder")
-	fs.StringVar(&f.format, "format", "table", "output format: json or table")
+	fs.StringVar(&f.format, "format", "table", "output format: "+strings.Join(format.Names, ", ")+" (any case)")
 	fs.StringVar(&f.output, "output", "", "write the report to this file instead of stdout")
 	fs.StringVar(&f.severity, "severity", "", "report only findings of this severity or higher (HIGH), or of these severities (HIGH,CRITICAL)")
 	fs.IntVar(&f.exitCode, "exit-code", 0, "exit with this code when a reported finding is not whitelisted")
@@ -207,8 +208,8 @@ func cmdScan(ctx context.Context, args []string, stdout, stderr io.Writer) (int,
 	if len(pos) != 1 {
 		return 2, fmt.Errorf("scan takes exactly one IMAGE, got %d", len(pos))
 	}
-	if f.format != "json" && f.format != "table" {
-		return 2, fmt.Errorf("--format must be json or table, not %q", f.format)
+	if f.format, err = format.Parse(f.format); err != nil {
+		return 2, fmt.Errorf("--format: %w", err)
 	}
 	filter, err := report.ParseFilter(f.severity)
 	if err != nil {
@@ -318,10 +319,17 @@ func render(reports []*report.Report, f *scanFlags, filter *report.Filter, stdou
 	}
 	var err error
 	switch {
-	case f.format == "json" && len(shown) == 1:
+	case f.format == "json" && len(shown) == 1 && !f.all:
 		err = report.WriteJSON(out, shown[0])
 	case f.format == "json":
 		err = writeJSONList(out, shown)
+	case f.format != "table":
+		// One standard document per image; several platforms, one after another.
+		for _, r := range shown {
+			if err = format.Write(out, f.format, r); err != nil {
+				break
+			}
+		}
 	default:
 		for i, r := range shown {
 			if i > 0 {

@@ -1,6 +1,7 @@
 package suite
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"net/http"
@@ -14,6 +15,7 @@ import (
 	"github.com/layerscan/layerscan/shared/changes"
 	"github.com/layerscan/layerscan/shared/digest"
 	"github.com/layerscan/layerscan/shared/dispatch"
+	"github.com/layerscan/layerscan/shared/format"
 	"github.com/layerscan/layerscan/shared/pipeline"
 	"github.com/layerscan/layerscan/shared/report"
 	"github.com/layerscan/layerscan/shared/settings"
@@ -136,6 +138,18 @@ func (e *Env) rematchItems(ctx context.Context, s settings.Settings, version str
 // serveReport answers an image's report against the current DB, or,
 // until that exists, its latest report marked stale.
 func (e *Env) serveReport(w http.ResponseWriter, r *http.Request, d string) {
+	f := format.FromAccept(r.Header.Get("Accept"))
+	if q := r.URL.Query().Get("format"); q != "" {
+		var err error
+		if f, err = format.Parse(q); err != nil {
+			httpError(w, BadEvent{err})
+			return
+		}
+	}
+	if f != "" && f != format.JSON {
+		e.serveFormatted(w, r, d, f)
+		return
+	}
 	version := ""
 	if db, err := advisory.Current(r.Context(), e.Store); err == nil {
 		version = db.Manifest.Version
@@ -169,6 +183,28 @@ func (e *Env) serveReport(w http.ResponseWriter, r *http.Request, d string) {
 		return
 	}
 	e.streamReport(w, r, key)
+}
+
+// serveFormatted answers an image's report in a standard format (SARIF,
+// CycloneDX, SPDX, the table), from the report the JSON route would serve.
+func (e *Env) serveFormatted(w http.ResponseWriter, r *http.Request, d, f string) {
+	rs, err := e.reportsOf(r.Context(), d)
+	if err != nil {
+		httpError(w, err)
+		return
+	}
+	rep := rs[0]
+	if err := covers(r.Context(), rep.Image.Ref); err != nil {
+		httpError(w, err)
+		return
+	}
+	var buf bytes.Buffer
+	if err := format.Write(&buf, f, rep); err != nil {
+		httpError(w, err)
+		return
+	}
+	w.Header().Set("Content-Type", format.ContentType(f))
+	w.Write(buf.Bytes())
 }
 
 // changeRoutes list what re-reports changed:
