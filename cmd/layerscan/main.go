@@ -35,6 +35,7 @@ import (
 	"github.com/layerscan/layerscan/shared/suite"
 	"github.com/layerscan/layerscan/shared/updater"
 	"github.com/layerscan/layerscan/shared/verdict"
+	"github.com/layerscan/layerscan/shared/vex"
 	"github.com/layerscan/layerscan/shared/whitelist"
 )
 
@@ -144,6 +145,7 @@ type scanFlags struct {
 	timeout                         time.Duration
 	allowUnchecked                  bool
 	policy                          string
+	vex                             multi
 }
 
 func parseScanFlags(args []string, stderr io.Writer) (*scanFlags, []string, error) {
@@ -163,6 +165,7 @@ func parseScanFlags(args []string, stderr io.Writer) (*scanFlags, []string, erro
 	fs.StringVar(&f.whitelist, "whitelist", "", "whitelist rules (JSON, see docs/report.md) applied on top of the store's policy/whitelist.json")
 	fs.StringVar(&f.dockerfile, "dockerfile", "", "the Dockerfile the image was built from: its final stage is checked instead of the image history")
 	fs.BoolVar(&f.allowUnchecked, "allow-unchecked", false, "with --exit-code, pass a report whose vulnerabilities could not be checked (no advisory DB, no data for the release) or that is incomplete, instead of exiting 3")
+	fs.Var(&f.vex, "vex", "a VEX document (OpenVEX or CycloneDX VEX) whose not_affected and fixed statements suppress findings; repeatable")
 	fs.StringVar(&f.policy, "policy", "", "evaluate a delivery policy (a name from the store's settings, \"default\", or a policy JSON file) and exit 1 when it denies the image (docs/api.md, verdict)")
 	fs.DurationVar(&f.timeout, "timeout", 30*time.Second, "longest wait for a registry's answer (and for each read of a layer); a registry that never answers fails the scan")
 	pos, err := parseInterleaved(fs, args)
@@ -185,6 +188,17 @@ func (f *scanFlags) request(image string) (scanrecord.Request, error) {
 			return req, fmt.Errorf("--dockerfile %s: %w", f.dockerfile, err)
 		}
 		req.Dockerfile = string(b)
+	}
+	for _, p := range f.vex {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return req, fmt.Errorf("--vex: %w", err)
+		}
+		stmts, err := vex.Parse(b, filepath.Base(p))
+		if err != nil {
+			return req, fmt.Errorf("--vex: %w", err)
+		}
+		req.VEX = append(req.VEX, stmts...)
 	}
 	if f.whitelist != "" {
 		b, err := os.ReadFile(f.whitelist)

@@ -104,7 +104,9 @@ func writeCycloneDX(w io.Writer, r *report.Report) error {
 				}
 				v.References = &rs
 			}
-			if f.Whitelisted {
+			if f.VEXStatus != "" {
+				v.Analysis = vexAnalysis(f)
+			} else if f.Whitelisted {
 				// A whitelisted finding is an accepted risk.
 				v.Analysis = &cdx.VulnerabilityAnalysis{State: cdx.IASExploitable, Response: &[]cdx.ImpactAnalysisResponse{cdx.IARWillNotFix}, Detail: "whitelisted: " + f.WhitelistReason}
 			}
@@ -140,4 +142,29 @@ func sourceName(f scan.Finding) string {
 		return f.SeveritySource
 	}
 	return "layerscan"
+}
+
+// vexAnalysis is the CycloneDX analysis of a finding a VEX statement
+// suppressed; OpenVEX justifications map to CycloneDX's.
+func vexAnalysis(f scan.Finding) *cdx.VulnerabilityAnalysis {
+	a := &cdx.VulnerabilityAnalysis{State: cdx.IASNotAffected, Detail: f.WhitelistReason}
+	if f.VEXStatus == "fixed" {
+		a.State = cdx.IASResolved
+	}
+	j := map[string]cdx.ImpactAnalysisJustification{
+		"component_not_present": cdx.IAJCodeNotPresent, "vulnerable_code_not_present": cdx.IAJCodeNotPresent,
+		"vulnerable_code_not_in_execute_path": cdx.IAJCodeNotReachable, "vulnerable_code_cannot_be_controlled_by_adversary": cdx.IAJProtectedByMitigatingControl,
+		"inline_mitigations_already_exist": cdx.IAJProtectedByMitigatingControl,
+	}[f.VEXJustification]
+	if j == "" && f.VEXStatus == "not_affected" {
+		for _, known := range []cdx.ImpactAnalysisJustification{cdx.IAJCodeNotPresent, cdx.IAJCodeNotReachable, cdx.IAJRequiresConfiguration, cdx.IAJRequiresDependency, cdx.IAJRequiresEnvironment, cdx.IAJProtectedByCompiler, cdx.IAJProtectedAtRuntime, cdx.IAJProtectedAtPerimeter, cdx.IAJProtectedByMitigatingControl} {
+			if string(known) == f.VEXJustification {
+				j = known
+			}
+		}
+	}
+	if f.VEXStatus == "not_affected" {
+		a.Justification = j
+	}
+	return a
 }

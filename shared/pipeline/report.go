@@ -29,6 +29,7 @@ import (
 	"github.com/layerscan/layerscan/shared/store"
 	"github.com/layerscan/layerscan/shared/storekey"
 	"github.com/layerscan/layerscan/shared/task"
+	"github.com/layerscan/layerscan/shared/vex"
 	"github.com/layerscan/layerscan/shared/whitelist"
 )
 
@@ -42,6 +43,7 @@ type reportInputs struct {
 	st      scanrecord.State
 	wl      whitelist.List
 	checks  checks.Selection
+	vex     []vex.Statement
 	db      *advisory.DB // nil: none published
 	markers map[string]scanrecord.Marker
 }
@@ -50,7 +52,7 @@ type reportInputs struct {
 // under.
 func (in *reportInputs) policy() string {
 	var parts []string
-	for _, p := range []string{in.wl.Fingerprint(), in.checks.Fingerprint()} {
+	for _, p := range []string{in.wl.Fingerprint(), in.checks.Fingerprint(), vex.Fingerprint(in.vex)} {
 		if p != "" {
 			parts = append(parts, p)
 		}
@@ -97,7 +99,12 @@ func (d *Steps) loadInputs(ctx context.Context, scanID string) (*reportInputs, e
 	if err != nil {
 		return nil, err
 	}
-	in := &reportInputs{st: st, wl: wl, checks: set.Checks, markers: map[string]scanrecord.Marker{}}
+	stmts, err := vex.Load(ctx, d.Store)
+	if err != nil {
+		return nil, fmt.Errorf("VEX: %w", err)
+	}
+	stmts = append(stmts, st.Request.VEX...)
+	in := &reportInputs{st: st, wl: wl, checks: set.Checks, vex: stmts, markers: map[string]scanrecord.Marker{}}
 	switch db, err := advisory.Current(ctx, d.Store); {
 	case errors.Is(err, advisory.ErrNoDB):
 	case err != nil:
@@ -218,6 +225,13 @@ func finalize(in *reportInputs, r *report.Report) {
 	}
 	r.Findings = in.checks.Filter(r.Findings)
 	in.wl.Apply(r.Findings, whitelist.Target{Ref: in.st.Ref, Tag: in.st.Request.Tag, Digest: in.st.Digest})
+	purls := map[string]string{}
+	for _, p := range r.Packages {
+		purls[p.Type+"/"+p.Name+"@"+p.Version+"#"+p.Path] = p.PURL
+	}
+	vex.Apply(in.vex, vex.Target{Digest: in.st.Digest, Ref: in.st.Ref}, r.Findings, func(f scan.Finding) string {
+		return purls[f.Package.Type+"/"+f.Package.Name+"@"+f.Package.Version+"#"+f.Path]
+	})
 	report.SortFindings(r.Findings)
 	r.Summary = report.Summarize(r.Findings)
 	r.Findings = capPerCheck(r.Findings, &r.Warnings)
@@ -261,11 +275,11 @@ func capPerCheck(fs []scan.Finding, warnings *[]string) []scan.Finding {
 // when the request brought inputs of its own (a Dockerfile, whitelist
 // rules), a variant keyed by them.
 func reportKey(st scanrecord.State, dbVersion string) string {
-	if st.Request.Dockerfile == "" && len(st.Request.Whitelist) == 0 {
+	if st.Request.Dockerfile == "" && len(st.Request.Whitelist) == 0 && len(st.Request.VEX) == 0 {
 		return storekey.Report(st.Digest, dbVersion)
 	}
 	wl, _ := json.Marshal(st.Request.Whitelist)
-	sum := sha256.Sum256([]byte(st.Request.Dockerfile + "\x00" + string(wl)))
+	sum := sha256.Sum256([]byte(st.Request.Dockerfile + "\x00" + string(wl) + "\x00" + vex.Fingerprint(st.Request.VEX)))
 	return storekey.ReportVariant(st.Digest, dbVersion, "request-"+hex.EncodeToString(sum[:8]))
 }
 

@@ -124,6 +124,10 @@ type Finding struct {
 	LayerDiffID string `json:"layerDiffID,omitempty"`
 	Remediation string `json:"remediation,omitempty"`
 	Whitelisted bool   `json:"whitelisted"`
+	// VEXStatus and VEXJustification are the VEX statement that suppressed
+	// the finding (not_affected, fixed), which also marks it whitelisted.
+	VEXStatus        string `json:"vexStatus,omitempty"`
+	VEXJustification string `json:"vexJustification,omitempty"`
 	// WhitelistReason is the accepting rule's reason.
 	WhitelistReason string `json:"whitelistReason,omitempty"`
 	// Evidence is a masked excerpt or a history line; never a whole secret.

@@ -14,6 +14,7 @@ import (
 	"github.com/layerscan/layerscan/shared/source"
 	"github.com/layerscan/layerscan/shared/store"
 	"github.com/layerscan/layerscan/shared/storekey"
+	"github.com/layerscan/layerscan/shared/vex"
 	"github.com/layerscan/layerscan/shared/whitelist"
 )
 
@@ -37,6 +38,8 @@ type Request struct {
 	Dockerfile string `json:"dockerfile,omitempty"`
 	// Whitelist adds rules to the store's shared whitelist for this scan.
 	Whitelist []whitelist.Rule `json:"whitelist,omitempty"`
+	// VEX adds statements to the store's VEX documents for this scan.
+	VEX []vex.Statement `json:"vex,omitempty"`
 }
 
 // TaskRef names one image of a task.

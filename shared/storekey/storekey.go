@@ -199,6 +199,12 @@ const WhitelistRulesPrefix = ConfigPrefix + "whitelists/rules/"
 // WhitelistRule is one whitelist rule.
 func WhitelistRule(id string) string { return WhitelistRulesPrefix + id + ".json" }
 
+// VEXDocumentsPrefix holds the VEX documents applied to every report.
+const VEXDocumentsPrefix = ConfigPrefix + "vex/"
+
+// VEXDocument is one stored VEX document, as its statements.
+func VEXDocument(id string) string { return VEXDocumentsPrefix + id + ".json" }
+
 // WhitelistMigrated is created once when the legacy Whitelist document
 // has been read into rules.
 const WhitelistMigrated = ConfigPrefix + "whitelists/migrated"

@@ -22,6 +22,7 @@ import (
 	"github.com/layerscan/layerscan/shared/store"
 	"github.com/layerscan/layerscan/shared/storekey"
 	"github.com/layerscan/layerscan/shared/task"
+	"github.com/layerscan/layerscan/shared/vex"
 	"github.com/layerscan/layerscan/shared/whitelist"
 )
 
@@ -100,6 +101,7 @@ func (e *Env) controlRoutes(mux *http.ServeMux) {
 		writeJSON(w, http.StatusOK, q)
 	}))
 	e.whitelistRoutes(mux)
+	e.vexRoutes(mux)
 	mux.HandleFunc("POST /v1/scan-now", e.allow(apikeys.Scan, func(w http.ResponseWriter, r *http.Request) {
 		var req struct {
 			RegistryTypes []string `json:"registryTypes"`
@@ -468,6 +470,73 @@ func (e *Env) whitelistRoutes(mux *http.ServeMux) {
 			return
 		}
 		e.audited(r, "whitelist.delete", r.PathValue("id"))
+		w.WriteHeader(http.StatusNoContent)
+	}))
+}
+
+// maxVEXBody bounds a VEX document.
+const maxVEXBody = 8 << 20
+
+// vexRoutes manage the VEX documents applied to every report (admin
+// writes), beside the whitelists:
+//
+//	GET    /v1/vex          the documents, with their statements
+//	POST   /v1/vex?name=    an OpenVEX or CycloneDX VEX document: 201 with its id
+//	DELETE /v1/vex/{id}     204
+func (e *Env) vexRoutes(mux *http.ServeMux) {
+	mux.HandleFunc("GET /v1/vex", e.allow(apikeys.ReadSettings, func(w http.ResponseWriter, r *http.Request) {
+		keys, err := e.Store.List(r.Context(), storekey.VEXDocumentsPrefix)
+		if err != nil {
+			httpError(w, err)
+			return
+		}
+		docs := []vex.Document{}
+		for _, k := range keys {
+			var d vex.Document
+			if store.GetJSON(r.Context(), e.Store, k, &d) == nil {
+				docs = append(docs, d)
+			}
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"documents": docs})
+	}))
+	mux.HandleFunc("POST /v1/vex", e.allow(apikeys.Manage, func(w http.ResponseWriter, r *http.Request) {
+		b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxVEXBody))
+		if err != nil {
+			httpError(w, err)
+			return
+		}
+		name := r.URL.Query().Get("name")
+		if name == "" {
+			name = "vex"
+		}
+		stmts, err := vex.Parse(b, name)
+		if err != nil {
+			httpError(w, BadEvent{err})
+			return
+		}
+		d := vex.Document{ID: task.NewID(e.now()), Name: name, Created: e.now().Format(time.RFC3339), Statements: stmts}
+		if _, err := store.PutJSONIfAbsent(r.Context(), e.Store, storekey.VEXDocument(d.ID), d); err != nil {
+			httpError(w, err)
+			return
+		}
+		e.audited(r, "vex.create", d.ID+" "+name)
+		writeJSON(w, http.StatusCreated, d)
+	}))
+	mux.HandleFunc("DELETE /v1/vex/{id}", e.allow(apikeys.Manage, func(w http.ResponseWriter, r *http.Request) {
+		id := r.PathValue("id")
+		if !task.ValidID(id) {
+			httpError(w, store.ErrNotFound)
+			return
+		}
+		if ok, err := e.Store.Exists(r.Context(), storekey.VEXDocument(id)); err != nil || !ok {
+			httpError(w, errors.Join(err, store.ErrNotFound))
+			return
+		}
+		if err := e.Store.Delete(r.Context(), storekey.VEXDocument(id)); err != nil {
+			httpError(w, err)
+			return
+		}
+		e.audited(r, "vex.delete", id)
 		w.WriteHeader(http.StatusNoContent)
 	}))
 }
