@@ -98,10 +98,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if err != nil {
-		fmt.Fprintln(stderr, "layerscan:", err)
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
+		fmt.Fprintln(stderr, "layerscan:", err)
 		if code == 0 {
 			code = 1
 		}
@@ -146,12 +146,24 @@ type scanFlags struct {
 	allowUnchecked                  bool
 	policy                          string
 	vex                             multi
+	listFormats                     bool
 }
 
-func parseScanFlags(args []string, stderr io.Writer) (*scanFlags, []string, error) {
+func parseScanFlags(args []string, stdout, stderr io.Writer) (*scanFlags, []string, error) {
 	f := &scanFlags{}
 	fs := flag.NewFlagSet("scan", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	// Asked for, help is the command's output: stdout, exit 0.
+	for _, a := range args {
+		if a == "-h" || a == "-help" || a == "--help" {
+			fs.SetOutput(stdout)
+		}
+	}
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: layerscan scan [flags] IMAGE\n\nIMAGE is a registry reference, a docker-save tarball or an OCI layout folder.\nFormats (--format, any case): %s.\n\nFlags:\n", strings.Join(format.Names, ", "))
+		fs.PrintDefaults()
+	}
+	fs.BoolVar(&f.listFormats, "list-formats", false, "print the output formats, one per line, and exit")
 	fs.StringVar(&f.store, "store", defaultStore(), "object-store folder")
 	fs.StringVar(&f.format, "format", "table", "output format: "+strings.Join(format.Names, ", ")+" (any case)")
 	fs.StringVar(&f.output, "output", "", "write the report to this file instead of stdout")
@@ -215,9 +227,13 @@ func (f *scanFlags) request(image string) (scanrecord.Request, error) {
 }
 
 func cmdScan(ctx context.Context, args []string, stdout, stderr io.Writer) (int, error) {
-	f, pos, err := parseScanFlags(args, stderr)
+	f, pos, err := parseScanFlags(args, stdout, stderr)
 	if err != nil {
 		return 2, err
+	}
+	if f.listFormats {
+		fmt.Fprintln(stdout, strings.Join(format.Names, "\n"))
+		return 0, nil
 	}
 	if len(pos) != 1 {
 		return 2, fmt.Errorf("scan takes exactly one IMAGE, got %d", len(pos))

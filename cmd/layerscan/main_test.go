@@ -1,8 +1,11 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"io"
 	"runtime"
+	"strings"
 	"testing"
 )
 
@@ -27,5 +30,21 @@ func TestServeWorkers(t *testing.T) {
 	t.Setenv("LAYERSCAN_WORKERS", "many")
 	if _, err := parseServeFlags(nil, io.Discard); err == nil {
 		t.Error("LAYERSCAN_WORKERS=many was accepted")
+	}
+}
+
+// TestScanHelp: asked for, help goes to stdout with exit 0 and lists the
+// formats; --list-formats prints them one per line; formats take any case.
+func TestScanHelp(t *testing.T) {
+	var out, errb bytes.Buffer
+	if code := run(context.Background(), []string{"scan", "--help"}, &out, &errb); code != 0 || !strings.Contains(out.String(), "Usage: layerscan scan") || !strings.Contains(out.String(), "cyclonedx") || errb.Len() != 0 {
+		t.Errorf("--help: exit %d, stdout %q, stderr %q", code, out.String(), errb.String())
+	}
+	out.Reset()
+	if code := run(context.Background(), []string{"scan", "--list-formats"}, &out, &errb); code != 0 || out.String() != "json\ntable\nsarif\ncyclonedx\nspdx\n" {
+		t.Errorf("--list-formats: %d %q", code, out.String())
+	}
+	if code := run(context.Background(), []string{"scan", "--format", "bogus", "x"}, &out, &errb); code != 2 {
+		t.Errorf("a bad format: exit %d", code)
 	}
 }
