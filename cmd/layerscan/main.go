@@ -15,6 +15,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"time"
 
@@ -365,7 +366,7 @@ func render(reports []*report.Report, f *scanFlags, filter *report.Filter, stdou
 			if i > 0 {
 				fmt.Fprintln(out)
 			}
-			if err = report.WriteTable(out, r); err != nil {
+			if err = report.WriteTableWidth(out, r, tableWidth()); err != nil {
 				break
 			}
 		}
@@ -374,6 +375,15 @@ func render(reports []*report.Report, f *scanFlags, filter *report.Filter, stdou
 		return 1, err
 	}
 	return code, nil
+}
+
+// tableWidth is the terminal's width as COLUMNS says (shells export it
+// for interactive use), else the table's default.
+func tableWidth() int {
+	if n, err := strconv.Atoi(os.Getenv("COLUMNS")); err == nil && n > 0 {
+		return n
+	}
+	return report.DefaultWidth
 }
 
 func writeJSONList(w io.Writer, rs []*report.Report) error {
