@@ -42,6 +42,7 @@ demo: build
 	done
 
 # Test dependencies: Debian's docker-registry for the real-registry tests;
+# Debian's chromium for the HTML report test;
 # MinIO, a real S3 server, for the S3 store;
 # Serverless Devs' CLI for the offline `s preview` of s.yaml (optional: the
 # deployment test checks s.yaml itself when npm cannot install it).
@@ -50,6 +51,10 @@ deps:
 		echo "installing docker-registry (Debian package)"; \
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-registry) >/dev/null || \
 		echo "warning: docker-registry could not be installed; its tests will use go-containerregistry's registry only"; }
+	@command -v chromium >/dev/null 2>&1 || { \
+		echo "installing chromium (Debian package) for the HTML report test"; \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null || \
+		echo "warning: chromium could not be installed; the HTML report test will fail under CI"; }
 	@[ -x $(TOOLS)/bin/minio ] || { \
 		echo "building MinIO $(MINIO_VERSION) from the Go module proxy for the S3 store tests (once, a few minutes)"; \
 		GOBIN=$(TOOLS)/bin $(GO) install github.com/minio/minio@$(MINIO_VERSION) || \

@@ -41,7 +41,7 @@ func TestScanHelp(t *testing.T) {
 		t.Errorf("--help: exit %d, stdout %q, stderr %q", code, out.String(), errb.String())
 	}
 	out.Reset()
-	if code := run(context.Background(), []string{"scan", "--list-formats"}, &out, &errb); code != 0 || out.String() != "json\ntable\nsarif\ncyclonedx\nspdx\n" {
+	if code := run(context.Background(), []string{"scan", "--list-formats"}, &out, &errb); code != 0 || out.String() != "json\ntable\nsarif\ncyclonedx\nspdx\nhtml\n" {
 		t.Errorf("--list-formats: %d %q", code, out.String())
 	}
 	if code := run(context.Background(), []string{"scan", "--format", "bogus", "x"}, &out, &errb); code != 2 {

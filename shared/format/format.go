@@ -1,6 +1,7 @@
 // Package format writes reports in the standards other tools read:
 // SARIF 2.1.0 (GitHub code scanning), CycloneDX 1.6 (Dependency-Track,
-// SBOM pipelines) and SPDX 2.3, each with the standard's own Go library.
+// SBOM pipelines) and SPDX 2.3, each with the standard's own Go library,
+// and as one self-contained HTML page for people.
 // The report's own JSON and table are shared/report's.
 package format
 
@@ -23,7 +24,7 @@ const (
 )
 
 // Names lists every format.
-var Names = []string{JSON, Table, SARIF, CycloneDX, SPDX}
+var Names = []string{JSON, Table, SARIF, CycloneDX, SPDX, HTML}
 
 // Parse reads a format name, in any case.
 func Parse(name string) (string, error) {
@@ -45,6 +46,8 @@ func ContentType(f string) string {
 		return "application/spdx+json"
 	case Table:
 		return "text/plain; charset=utf-8"
+	case HTML:
+		return "text/html; charset=utf-8"
 	}
 	return "application/json"
 }
@@ -62,6 +65,8 @@ func FromAccept(accept string) string {
 			return SPDX
 		case "application/json":
 			return JSON
+		case "text/html":
+			return HTML
 		}
 	}
 	return ""
@@ -76,6 +81,8 @@ func Write(w io.Writer, f string, r *report.Report) error {
 		return writeCycloneDX(w, r)
 	case SPDX:
 		return writeSPDX(w, r)
+	case HTML:
+		return writeHTML(w, r)
 	case Table:
 		return report.WriteTable(w, r)
 	}
