@@ -165,7 +165,13 @@ func newScanID(t time.Time) string {
 // It returns the scan IDs. A request of a task records in the task's log
 // what it planned, or why it could not.
 func (d *Steps) Plan(ctx context.Context, req scanrecord.Request) ([]string, error) {
-	ids, top, digests, err := d.plan(ctx, req)
+	return d.PlanWith(ctx, req)
+}
+
+// PlanWith is Plan with options for this request's reads of the manifest
+// and config only (credentials a caller lent for them, never stored).
+func (d *Steps) PlanWith(ctx context.Context, req scanrecord.Request, extra ...source.Option) ([]string, error) {
+	ids, top, digests, err := d.plan(ctx, req, extra...)
 	if req.Task != nil {
 		switch {
 		case err == nil:
@@ -188,8 +194,11 @@ func (d *Steps) Plan(ctx context.Context, req scanrecord.Request) ([]string, err
 // plan plans each selected image; it returns the scan IDs, the digest of
 // what was opened (an index's, for a multi-platform image) and the digests
 // of the images planned.
-func (d *Steps) plan(ctx context.Context, req scanrecord.Request) (ids []string, top string, digests []string, err error) {
+func (d *Steps) plan(ctx context.Context, req scanrecord.Request, extra ...source.Option) (ids []string, top string, digests []string, err error) {
 	o := d.options(req)
+	for _, opt := range extra {
+		opt(&o)
+	}
 	a, err := d.Sources.Open(ctx, req.Source, o)
 	if err != nil {
 		return nil, "", nil, err

@@ -32,7 +32,7 @@ func (f Forbidden) Unwrap() error { return f.Err }
 // it.
 func (e *Env) allow(perm apikeys.Permission, h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		k, err := e.Keys.Authenticate(r.Context(), r.Header.Get("Authorization"))
+		k, err := e.Keys.Authenticate(r.Context(), bearer(r))
 		if err != nil {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="layerscan"`)
 			code := http.StatusUnauthorized
@@ -48,6 +48,15 @@ func (e *Env) allow(perm apikeys.Permission, h http.HandlerFunc) http.HandlerFun
 		}
 		h(w, r.WithContext(context.WithValue(r.Context(), keyCtx{}, k)))
 	}
+}
+
+// bearer is the request's API key as a Bearer credential: Harbor's scanner
+// registration sends Basic auth, whose password is then the key.
+func bearer(r *http.Request) string {
+	if _, pass, ok := r.BasicAuth(); ok {
+		return "Bearer " + pass
+	}
+	return r.Header.Get("Authorization")
 }
 
 // covers refuses an image reference outside the caller key's repositories.
