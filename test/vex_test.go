@@ -1,6 +1,7 @@
 package test
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -9,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
 
 	"github.com/layerscan/layerscan/shared/report"
 	"github.com/layerscan/layerscan/shared/scan"
@@ -57,6 +60,28 @@ func TestVEXSuppression(t *testing.T) {
 	cdxvex := fmt.Sprintf(`{"bomFormat":"CycloneDX","specVersion":"1.6","version":1,"metadata":{"component":{"bom-ref":"img","type":"container","name":"app","purl":"pkg:oci/app@%s"}},
 		"components":[{"bom-ref":"m","type":"library","name":"minimist","version":"1.2.0","purl":"pkg:npm/minimist@1.2.0"}],
 		"vulnerabilities":[{"id":"GHSA-xvch-5gv4-984h","analysis":{"state":"not_affected","justification":"code_not_reachable"},"affects":[{"ref":"m"}]}]}`, d)
+	// The inputs are valid documents of their standards.
+	sch := schemas(t)
+	ovs, err := os.ReadFile(filepath.Join("testdata", "schemas", "openvex_json_schema.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := jsonschema.NewCompiler()
+	ovDoc, _ := jsonschema.UnmarshalJSON(bytes.NewReader(ovs))
+	c.AddResource("https://github.com/openvex/spec/openvex_json_schema_0.2.0.json", ovDoc)
+	ovSchema, err := c.Compile("https://github.com/openvex/spec/openvex_json_schema_0.2.0.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, v := range map[string]struct {
+		s   *jsonschema.Schema
+		doc string
+	}{"OpenVEX": {ovSchema, openvex}, "CycloneDX VEX": {sch["cyclonedx"], cdxvex}} {
+		inst, _ := jsonschema.UnmarshalJSON(strings.NewReader(v.doc))
+		if err := v.s.Validate(inst); err != nil {
+			t.Errorf("the %s test document is not valid: %v", name, err)
+		}
+	}
 	a, b := filepath.Join(t.TempDir(), "a.openvex.json"), filepath.Join(t.TempDir(), "b.cdx.json")
 	os.WriteFile(a, []byte(openvex), 0o644)
 	os.WriteFile(b, []byte(cdxvex), 0o644)

@@ -22,6 +22,8 @@ import (
 	"github.com/layerscan/layerscan/shared/apikeys"
 	"github.com/layerscan/layerscan/shared/buildcheck"
 	"github.com/layerscan/layerscan/shared/builtin"
+	"golang.org/x/term"
+
 	"github.com/layerscan/layerscan/shared/format"
 	"github.com/layerscan/layerscan/shared/malware"
 	"github.com/layerscan/layerscan/shared/netguard"
@@ -377,11 +379,14 @@ func render(reports []*report.Report, f *scanFlags, filter *report.Filter, stdou
 	return code, nil
 }
 
-// tableWidth is the terminal's width as COLUMNS says (shells export it
-// for interactive use), else the table's default.
+// tableWidth is the terminal's width: COLUMNS when set, else the size of
+// the terminal stdout is, else the table's default (a pipe or a file).
 func tableWidth() int {
 	if n, err := strconv.Atoi(os.Getenv("COLUMNS")); err == nil && n > 0 {
 		return n
+	}
+	if w, _, err := term.GetSize(int(os.Stdout.Fd())); err == nil && w > 0 {
+		return w
 	}
 	return report.DefaultWidth
 }
