@@ -2,6 +2,7 @@ package test
 
 import (
 	"bytes"
+	"encoding/base64"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -59,10 +60,13 @@ func harborSchemas(t *testing.T) func(name string, body []byte) error {
 // vulnerability report types and as SBOMs, errors in the spec's envelope;
 // every body checked against the spec's schemas.
 func TestHarborScannerAdapter(t *testing.T) {
-	needDockerRegistry(t)
-	host := startDebianRegistry(t)
+	// Harbor's registry takes only its robot's credentials, which Harbor
+	// lends with each scan request: the connection has none of its own, so
+	// every pull, layers included, must use what Harbor passed.
+	t.Setenv("LAYERSCAN_SECRET_KEY", "harbor-test-secret-key")
+	host := authRegistry(t, map[string]string{"robot$scanner": "robot-secret"})
+	pushAs(t, host+"/library/app:1.0", "robot$scanner", "robot-secret")
 	img := corpusDebian(t)
-	push(t, img, host+"/library/app:1.0")
 	d, _ := img.Digest()
 	a := newAPIEnv(t)
 	a.do(t, "POST", "/v1/registries", `{"id":"harbor","kind":"generic","hosts":["`+host+`"],"insecure":true,"imagesPerHour":-1,"auth":{"method":"none"}}`)
@@ -94,7 +98,7 @@ func TestHarborScannerAdapter(t *testing.T) {
 	if err := validate("ScannerAdapterMetadata", body); err != nil {
 		t.Errorf("metadata: %v", err)
 	}
-	resp, body = call("POST", "/api/v1/scan", "", fmt.Sprintf(`{"registry":{"url":"http://%s","authorization":"Basic cm9ib3Q6c2VjcmV0"},"artifact":{"repository":"library/app","digest":%q,"tag":"1.0","mime_type":"application/vnd.oci.image.manifest.v1+json"}}`, host, d.String()))
+	resp, body = call("POST", "/api/v1/scan", "", fmt.Sprintf(`{"registry":{"url":"http://%s","authorization":"Basic %s"},"artifact":{"repository":"library/app","digest":%q,"tag":"1.0","mime_type":"application/vnd.oci.image.manifest.v1+json"}}`, host, base64.StdEncoding.EncodeToString([]byte("robot$scanner:robot-secret")), d.String()))
 	if resp.StatusCode != http.StatusAccepted {
 		t.Fatalf("scan: %d %s", resp.StatusCode, body)
 	}
@@ -124,6 +128,14 @@ func TestHarborScannerAdapter(t *testing.T) {
 	_ = sawNotReady // the local pool may be faster than the first poll
 	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/vnd.security.vulnerability.report; version=1.1" {
 		t.Fatalf("report: %d %s %.300s", resp.StatusCode, resp.Header.Get("Content-Type"), report)
+	}
+	// Every layer was pulled with the lent credentials, and they are in no
+	// record the scan left.
+	if p := waitScan(t, a.base, a.key, sr.ID); p.Status != "done" {
+		t.Errorf("the scan did not complete with the lent credentials: %+v", p)
+	}
+	if storeHolds(t, a.store, "robot-secret") || storeHolds(t, a.store, base64.StdEncoding.EncodeToString([]byte("robot$scanner:robot-secret"))) {
+		t.Error("the lent credentials are stored in the clear")
 	}
 	if err := validate("HarborVulnerabilityReport", report); err != nil {
 		t.Errorf("report: %v", err)

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -59,6 +60,10 @@ type Steps struct {
 	Registry []source.Option
 	// Progress receives human progress lines; nil discards them.
 	Progress io.Writer
+	// Sealer seals credentials lent for one scan into its layer jobs; nil
+	// keeps them out of the jobs (layers are pulled with the connection's
+	// login).
+	Sealer Sealer
 	// Reported, when set, is told of every report written: what changed
 	// against the image's previous one, the task, and whether a re-match
 	// rebuilt it (notifications hang off it).
@@ -79,6 +84,12 @@ func (d *Steps) logf(format string, args ...any) {
 	}
 }
 
+// Sealer encrypts and decrypts credentials carried by jobs.
+type Sealer interface {
+	Seal(plain string) (string, error)
+	Open(sealed string) (string, error)
+}
+
 // ScanJob is the job of scan-image: plan the request.
 type ScanJob struct{ scanrecord.Request }
 
@@ -96,6 +107,10 @@ type LayerJob struct {
 	// AnalyzerSet the scan was planned for; Layers its distinct layers.
 	AnalyzerSet string `json:"analyzerSet,omitempty"`
 	Layers      int    `json:"layers,omitempty"`
+	// PullAuth is an Authorization value a caller lent for this scan's
+	// pulls (Harbor's), sealed by Steps.Sealer: job objects sit in the
+	// store until consumed, and the scan's state never holds it.
+	PullAuth string `json:"pullAuth,omitempty"`
 }
 
 // layerJob is the job of one layer of a scan.
@@ -165,13 +180,26 @@ func newScanID(t time.Time) string {
 // It returns the scan IDs. A request of a task records in the task's log
 // what it planned, or why it could not.
 func (d *Steps) Plan(ctx context.Context, req scanrecord.Request) ([]string, error) {
-	return d.PlanWith(ctx, req)
+	return d.PlanWith(ctx, req, "")
 }
 
-// PlanWith is Plan with options for this request's reads of the manifest
-// and config only (credentials a caller lent for them, never stored).
-func (d *Steps) PlanWith(ctx context.Context, req scanrecord.Request, extra ...source.Option) ([]string, error) {
-	ids, top, digests, err := d.plan(ctx, req, extra...)
+// PlanWith is Plan with an Authorization value a caller lent for this
+// scan's pulls (Harbor's): used for the manifest and config now, and
+// sealed into the layer jobs when a Sealer is wired; never in the scan's
+// records.
+func (d *Steps) PlanWith(ctx context.Context, req scanrecord.Request, authorization string) ([]string, error) {
+	var extra []source.Option
+	sealed := ""
+	if authorization != "" {
+		extra = append(extra, source.WithAuth(source.AuthorizationKeychain(authorization)))
+		if d.Sealer != nil {
+			var err error
+			if sealed, err = d.Sealer.Seal(authorization); err != nil {
+				sealed = "" // no key to seal with: the connection's login pulls the layers
+			}
+		}
+	}
+	ids, top, digests, err := d.plan(ctx, req, sealed, extra...)
 	if req.Task != nil {
 		switch {
 		case err == nil:
@@ -194,7 +222,7 @@ func (d *Steps) PlanWith(ctx context.Context, req scanrecord.Request, extra ...s
 // plan plans each selected image; it returns the scan IDs, the digest of
 // what was opened (an index's, for a multi-platform image) and the digests
 // of the images planned.
-func (d *Steps) plan(ctx context.Context, req scanrecord.Request, extra ...source.Option) (ids []string, top string, digests []string, err error) {
+func (d *Steps) plan(ctx context.Context, req scanrecord.Request, pullAuth string, extra ...source.Option) (ids []string, top string, digests []string, err error) {
 	o := d.options(req)
 	for _, opt := range extra {
 		opt(&o)
@@ -212,7 +240,7 @@ func (d *Steps) plan(ctx context.Context, req scanrecord.Request, extra ...sourc
 		if err != nil {
 			return ids, "", nil, err
 		}
-		if err := d.planImage(ctx, st, raw); err != nil {
+		if err := d.planImage(ctx, st, raw, pullAuth); err != nil {
 			return ids, "", nil, err
 		}
 		ids = append(ids, st.ID)
@@ -317,7 +345,7 @@ func platformOf(cfg *v1.ConfigFile) string {
 	return p
 }
 
-func (d *Steps) planImage(ctx context.Context, st scanrecord.State, rawConfig []byte) error {
+func (d *Steps) planImage(ctx context.Context, st scanrecord.State, rawConfig []byte, pullAuth string) error {
 	// The config is kept for build-instruction checks, with its secrets
 	// masked: the store is read by more than whoever pulled the image.
 	redacted, err := buildcheck.RedactConfig(rawConfig)
@@ -347,7 +375,9 @@ func (d *Steps) planImage(ctx context.Context, st scanrecord.State, rawConfig []
 		d.logf("layer %d %s: cached", l.Index, digest.Short(l.DiffID))
 	}
 	for _, l := range pending {
-		if err := dispatch.Enqueue(ctx, d.Dispatch, layerJob(st, l)); err != nil {
+		j := layerJob(st, l)
+		j.PullAuth = pullAuth
+		if err := dispatch.Enqueue(ctx, d.Dispatch, j); err != nil {
 			return fmt.Errorf("layer %s: %w", l.DiffID, err)
 		}
 	}
@@ -394,7 +424,7 @@ func (d *Steps) AnalyzeLayer(ctx context.Context, job LayerJob) error {
 		m.Status = scanrecord.Cached
 	} else {
 		start := d.now()
-		facts, err := d.analyze(ctx, job.Source, l)
+		facts, err := d.analyze(ctx, job.Source, l, d.lentAuth(job.PullAuth))
 		if errors.Is(err, analyzer.ErrTransient) || ctx.Err() != nil {
 			// Nothing is recorded: the platform's retry (or the janitor)
 			// runs the layer again on a machine that can, or in time.
@@ -417,12 +447,26 @@ func (d *Steps) AnalyzeLayer(ctx context.Context, job LayerJob) error {
 	return d.tryFinish(ctx, job.ScanID, job.Layers)
 }
 
-func (d *Steps) analyze(ctx context.Context, src source.Ref, l scanrecord.Layer) (*scan.LayerFacts, error) {
+// lentAuth opens credentials a job carries; none, or any that cannot be
+// opened, leaves the pull to the connection's login.
+func (d *Steps) lentAuth(sealed string) []source.Option {
+	if sealed == "" || d.Sealer == nil {
+		return nil
+	}
+	plain, err := d.Sealer.Open(sealed)
+	if err != nil {
+		d.logf("lent credentials could not be opened: %v", err)
+		return nil
+	}
+	return []source.Option{source.WithAuth(source.AuthorizationKeychain(plain))}
+}
+
+func (d *Steps) analyze(ctx context.Context, src source.Ref, l scanrecord.Layer, extra []source.Option) (*scan.LayerFacts, error) {
 	h, err := v1.NewHash(l.Digest)
 	if err != nil {
 		return nil, fmt.Errorf("layer digest: %w", err)
 	}
-	layer, err := d.Sources.Layer(ctx, src, h, source.Apply(d.Registry...))
+	layer, err := d.Sources.Layer(ctx, src, h, source.Apply(append(slices.Clip(d.Registry), extra...)...))
 	if err != nil {
 		return nil, fmt.Errorf("open layer blob: %w", err)
 	}

@@ -167,3 +167,20 @@ func looksLikePath(arg string) bool {
 	lower := strings.ToLower(arg)
 	return !strings.ContainsAny(arg, ":@") && (strings.HasSuffix(lower, ".tar") || strings.HasSuffix(lower, ".tar.gz") || strings.HasSuffix(lower, ".tgz"))
 }
+
+// AuthorizationKeychain answers every registry with one Authorization
+// header value ("Bearer …" or "Basic …"), as a caller lent it for a scan.
+func AuthorizationKeychain(header string) authn.Keychain { return authorization(header) }
+
+type authorization string
+
+func (a authorization) Resolve(authn.Resource) (authn.Authenticator, error) {
+	scheme, value, _ := strings.Cut(string(a), " ")
+	switch strings.ToLower(scheme) {
+	case "bearer":
+		return &authn.Bearer{Token: value}, nil
+	case "basic":
+		return authn.FromConfig(authn.AuthConfig{Auth: value}), nil
+	}
+	return authn.Anonymous, nil
+}

@@ -166,9 +166,24 @@ func (e *Env) Steps(ctx context.Context) (*pipeline.Steps, error) {
 	e.steps = &pipeline.Steps{
 		Store: e.Store, Dispatch: e.dispatcher, Analyzers: builtin.SetWith(sigs),
 		Sources: builtin.Sources(), Registry: e.registryOptions(), Progress: e.Log.Writer(), Now: e.now,
-		Reported: e.reported,
+		Reported: e.reported, Sealer: secretSealer{e.Registries.Secrets},
 	}
 	return e.steps, nil
+}
+
+// secretSealer seals lent credentials with the registry secrets' key.
+type secretSealer struct{ s registries.Secrets }
+
+func (k secretSealer) Seal(plain string) (string, error) {
+	sec := &registries.Secret{Value: plain}
+	if err := k.s.Seal(sec); err != nil {
+		return "", err
+	}
+	return sec.Encrypted, nil
+}
+
+func (k secretSealer) Open(sealed string) (string, error) {
+	return k.s.Reveal(&registries.Secret{Encrypted: sealed})
 }
 
 // UseLocal runs the steps on an in-process pool instead of the queue, for

@@ -12,8 +12,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/authn"
-
 	"github.com/layerscan/layerscan/shared/advisory"
 	"github.com/layerscan/layerscan/shared/apikeys"
 	"github.com/layerscan/layerscan/shared/format"
@@ -129,9 +127,11 @@ func (e *Env) harborRoutes(mux *http.ServeMux) {
 }
 
 // harborScan plans the artifact's scan. Harbor's registry must be a
-// configured connection (the allow-list); the authorization it passes is
-// used for this request's reads of the manifest and config only, and is
-// never stored: the layers are pulled with the connection's own login.
+// configured connection (the allow-list). The authorization it passes is
+// used for this scan's pulls only: the manifest and config now, and the
+// layers through the layer jobs, sealed (LAYERSCAN_SECRET_KEY); without a
+// key the layers are pulled with the connection's own login. The scan's
+// records never hold it.
 func (e *Env) harborScan(ctx context.Context, registryURL, authorization string, a harborArtifact) (string, error) {
 	u, err := url.Parse(registryURL)
 	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
@@ -153,11 +153,7 @@ func (e *Env) harborScan(ctx context.Context, registryURL, authorization string,
 		return "", err
 	}
 	req := scanrecord.Request{Source: source.Ref{Kind: source.KindRegistry, Location: ref, Insecure: c.Insecure}, Trigger: "harbor", Tag: a.Tag}
-	var extra []source.Option
-	if authorization != "" {
-		extra = append(extra, source.WithAuth(harborKeychain(authorization)))
-	}
-	ids, err := d.PlanWith(ctx, req, extra...)
+	ids, err := d.PlanWith(ctx, req, authorization)
 	if err != nil {
 		return "", err
 	}
@@ -165,20 +161,6 @@ func (e *Env) harborScan(ctx context.Context, registryURL, authorization string,
 		return "", errors.New("the artifact has no image to scan")
 	}
 	return ids[0], nil
-}
-
-// harborKeychain answers every registry with Harbor's Authorization value.
-type harborKeychain string
-
-func (k harborKeychain) Resolve(authn.Resource) (authn.Authenticator, error) {
-	scheme, value, _ := strings.Cut(string(k), " ")
-	switch strings.ToLower(scheme) {
-	case "bearer":
-		return &authn.Bearer{Token: value}, nil
-	case "basic":
-		return authn.FromConfig(authn.AuthConfig{Auth: value}), nil
-	}
-	return authn.Anonymous, nil
 }
 
 func (e *Env) harborReport(w http.ResponseWriter, r *http.Request, id string) {
