@@ -30,6 +30,8 @@ func TestSamples(t *testing.T) {
 		"http-scan-request.json":         {kind: OnDemandScan, demand: "registry.example.com/team/app:1.0"},
 		"oss-trigger-queue-job.json":     {kind: OSSObjects, objects: []string{"layerscan-store/queue/analyze-layer/20261119T062135Z-4f3a2b1c0d9e.json"}},
 		"s3-notification-queue-job.json": {kind: S3Objects, objects: []string{"layerscan-store/queue/build-report/20261119T062135Z-9a8b7c6d5e4f.json"}},
+		// MinIO's bucket notification: S3's records from "minio:s3", the key URL-encoded.
+		"minio-notification-queue-job.json": {kind: S3Objects, objects: []string{"layerscan-store/queue/scan-image/20261201T143000.000Z-1a2b3c4d5e6f.json"}},
 	}
 	files, _ := filepath.Glob("../../events/*.json")
 	if len(files) != len(want) {

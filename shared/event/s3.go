@@ -26,10 +26,12 @@ func parseS3(body []byte) (*Event, error) {
 	}
 	ev := &Event{Kind: S3Objects}
 	for _, r := range env.Records {
-		if r.EventSource != "aws:s3" || r.S3.Object.Key == "" {
-			return nil, bad("S3 event record without aws:s3 source and object key")
+		// MinIO's bucket notifications are S3's, from "minio:s3" and with
+		// event names prefixed "s3:".
+		if (r.EventSource != "aws:s3" && r.EventSource != "minio:s3") || r.S3.Object.Key == "" {
+			return nil, bad("S3 event record without an aws:s3 or minio:s3 source and object key")
 		}
-		if !strings.HasPrefix(r.EventName, "ObjectCreated:") {
+		if !strings.HasPrefix(strings.TrimPrefix(r.EventName, "s3:"), "ObjectCreated:") {
 			continue
 		}
 		// S3 notifications URL-encode keys with + for spaces.
