@@ -25,7 +25,7 @@ import (
 )
 
 // minioPath is the MinIO server make deps builds (LAYERSCAN_MINIO overrides).
-func minioPath(t *testing.T) string {
+func minioPath(t testing.TB) string {
 	if p := os.Getenv("LAYERSCAN_MINIO"); p != "" {
 		return p
 	}
@@ -166,7 +166,7 @@ func TestMinIONotificationsDriveTheFunctions(t *testing.T) {
 }
 
 // copyDBTo publishes the corpus advisory DB into a store.
-func copyDBTo(t *testing.T, st store.Store) {
+func copyDBTo(t testing.TB, st store.Store) {
 	t.Helper()
 	u := &updater.Updater{Store: st}
 	if _, err := u.SyncAdvisories(context.Background(), npmMirror(t)); err != nil {

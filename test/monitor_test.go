@@ -32,7 +32,7 @@ import (
 
 // npmMirror writes an advisory mirror of the corpus's npm OSV export,
 // without the records named in withhold.
-func npmMirror(t *testing.T, withhold ...string) string {
+func npmMirror(t testing.TB, withhold ...string) string {
 	t.Helper()
 	src, err := zip.OpenReader(filepath.Join(sharedDir(t), "corpus", "advisories", "osv", "npm", "all.zip"))
 	if err != nil {

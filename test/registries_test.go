@@ -468,7 +468,7 @@ func TestTokenAuthRegistry(t *testing.T) {
 
 // needDockerRegistry skips a test where Debian's docker-registry is not
 // installed; under CI, which installs it, that is a failure.
-func needDockerRegistry(t *testing.T) {
+func needDockerRegistry(t testing.TB) {
 	t.Helper()
 	if _, err := exec.LookPath("docker-registry"); err != nil {
 		if os.Getenv("CI") != "" {

@@ -58,10 +58,10 @@ func (c *blobCounter) count(digests ...string) int {
 
 // startDebianRegistry runs Debian's docker-registry (CNCF distribution) on
 // loopback; it returns "" when the package is not installed.
-func startDebianRegistry(t *testing.T) string { return startDebianRegistryWith(t, "") }
+func startDebianRegistry(t testing.TB) string { return startDebianRegistryWith(t, "") }
 
 // startDebianRegistryWith runs it with more configuration (auth:, …).
-func startDebianRegistryWith(t *testing.T, extra string) string {
+func startDebianRegistryWith(t testing.TB, extra string) string {
 	bin, err := exec.LookPath("docker-registry")
 	if err != nil {
 		return ""
@@ -139,7 +139,7 @@ func corpusDebian(t testing.TB) v1.Image {
 	return img
 }
 
-func push(t *testing.T, img v1.Image, ref string) {
+func push(t testing.TB, img v1.Image, ref string) {
 	r, err := name.ParseReference(ref, name.Insecure)
 	if err != nil {
 		t.Fatal(err)

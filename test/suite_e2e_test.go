@@ -31,7 +31,7 @@ type fnProc struct {
 	url  string
 }
 
-func buildFunctions(t *testing.T, names ...string) string {
+func buildFunctions(t testing.TB, names ...string) string {
 	t.Helper()
 	dir := t.TempDir()
 	args := []string{"build", "-o", dir + "/"}
@@ -59,7 +59,7 @@ func freePort(t testing.TB) string {
 
 // startFunction runs a function binary the way FC does: FC_SERVER_PORT set,
 // configuration in the environment. It listens on loopback only.
-func startFunction(t *testing.T, bin, name string, env []string) fnProc {
+func startFunction(t testing.TB, bin, name string, env []string) fnProc {
 	t.Helper()
 	port := freePort(t)
 	cmd := exec.Command(filepath.Join(bin, name))

@@ -1,0 +1,285 @@
+package test
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/static"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/layerscan/layerscan/shared/dispatch"
+	"github.com/layerscan/layerscan/shared/pipeline"
+	"github.com/layerscan/layerscan/shared/scanrecord"
+	"github.com/layerscan/layerscan/shared/source"
+	"github.com/layerscan/layerscan/shared/store/s3store"
+	"github.com/layerscan/layerscan/shared/suite"
+)
+
+// counter counts requests and response bytes on their way to a server.
+type counter struct {
+	requests, bytes atomic.Int64
+}
+
+func (c *counter) proxy(t testing.TB, target string) string {
+	u, _ := url.Parse(target)
+	rp := httputil.NewSingleHostReverseProxy(u)
+	rp.ModifyResponse = func(r *http.Response) error {
+		if r.ContentLength > 0 {
+			c.bytes.Add(r.ContentLength)
+		}
+		return nil
+	}
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c.requests.Add(1)
+		rp.ServeHTTP(w, r)
+	}))
+	t.Cleanup(s.Close)
+	return s.URL
+}
+
+// roundRobin spreads a step's notifications over its function processes,
+// as a platform spreads invocations over instances.
+func roundRobin(t testing.TB, urls []string) string {
+	var n atomic.Int64
+	proxies := make([]*httputil.ReverseProxy, len(urls))
+	for i, u := range urls {
+		pu, _ := url.Parse(u)
+		proxies[i] = httputil.NewSingleHostReverseProxy(pu)
+	}
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		proxies[int(n.Add(1))%len(proxies)].ServeHTTP(w, r)
+	}))
+	t.Cleanup(s.Close)
+	return s.URL
+}
+
+// fleet builds images the way registries share layers: two bases (the
+// corpus Debian and Alpine images), a layer per repository, a layer per
+// tag; n images in n/4 repositories of 4 tags.
+func fleet(b *testing.B, host string, n int) (refs []string, totalBytes int64) {
+	bases := []v1.Image{corpusDebian(b)}
+	repoLayer := func(i int) v1.Layer {
+		return static.NewLayer(tarOf(b, map[string]string{fmt.Sprintf("app/repo-%d/package.json", i): fmt.Sprintf(`{"name":"app%d","version":"1.%d.0"}`, i, i), fmt.Sprintf("app/repo-%d/blob", i): strings.Repeat("r", 64<<10)}), types.OCIUncompressedLayer)
+	}
+	for i := 0; i < n; i++ {
+		repo := i / 4
+		img, err := mutate.AppendLayers(bases[repo%len(bases)], repoLayer(repo),
+			static.NewLayer(tarOf(b, map[string]string{fmt.Sprintf("app/build-%d", i): fmt.Sprint(rand.Int64())}), types.OCIUncompressedLayer))
+		if err != nil {
+			b.Fatal(err)
+		}
+		ref := fmt.Sprintf("%s/fleet/app%03d:v%d", host, repo, i%4)
+		push(b, img, ref)
+		sz, _ := img.Size()
+		ls, _ := img.Layers()
+		for _, l := range ls {
+			s, _ := l.Size()
+			sz += s
+		}
+		totalBytes += sz
+		refs = append(refs, ref)
+	}
+	return refs, totalBytes
+}
+
+// peakRSS reads a process's high-water resident set in KiB.
+func peakRSS(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			n, _ := strconv.ParseInt(strings.Fields(v)[0], 10, 64)
+			return n
+		}
+	}
+	return 0
+}
+
+// BenchmarkFleet scans a fleet of 200 images through the real bus (MinIO
+// notifications to the function binaries, N processes per step) and
+// re-matches it after a DB update. It reports images per minute, blob
+// bytes fetched over the images' total size, store requests per image,
+// the largest peak RSS of a function process and the re-match wall time.
+func BenchmarkFleet(b *testing.B) {
+	images := 200
+	if v, err := strconv.Atoi(os.Getenv("LAYERSCAN_FLEET")); err == nil && v > 0 {
+		images = v
+	}
+	for _, n := range []int{1, 2, 4} {
+		b.Run(fmt.Sprint("processes=", n), func(b *testing.B) {
+			for range b.N {
+				fleetRun(b, images, n)
+			}
+		})
+	}
+}
+
+func fleetRun(b *testing.B, images, procs int) {
+	b.StopTimer()
+	minio := minioPath(b)
+	regAddr := startDebianRegistry(b)
+	blobs := &counter{}
+	regURL := blobs.proxy(b, "http://"+regAddr)
+	host := strings.TrimPrefix(regURL, "http://")
+	refs, total := fleet(b, host, images)
+
+	const bucket, user, pass = "layerscan-store", "layerscan", "layerscan-secret"
+	minioPort := freePort(b)
+	endpoint := "http://127.0.0.1:" + minioPort
+	s3c := &counter{}
+	counted := s3c.proxy(b, endpoint)
+	env := []string{
+		"LAYERSCAN_STORE=s3://" + bucket + "/fleet", "LAYERSCAN_S3_ENDPOINT=" + counted,
+		"AWS_ACCESS_KEY_ID=" + user, "AWS_SECRET_ACCESS_KEY=" + pass, "AWS_REGION=us-east-1",
+		"LAYERSCAN_INSECURE_REGISTRIES=" + host,
+	}
+	steps := []string{pipeline.StepScanImage, pipeline.StepAnalyzeLayer, pipeline.StepBuildReport}
+	bin := buildFunctions(b, steps...)
+	minioEnv := append(os.Environ(), "MINIO_ROOT_USER="+user, "MINIO_ROOT_PASSWORD="+pass, "MINIO_BROWSER=off", "MINIO_UPDATE=off")
+	var pids []int
+	var mu sync.Mutex
+	var queues []s3types.QueueConfiguration
+	for _, step := range steps {
+		var urls []string
+		for range procs {
+			port := freePort(b)
+			cmd := exec.Command(filepath.Join(bin, step))
+			cmd.Env = append(append(os.Environ(), "FC_SERVER_PORT="+port, "LAYERSCAN_LISTEN_HOST=127.0.0.1"), env...)
+			if err := cmd.Start(); err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+			mu.Lock()
+			pids = append(pids, cmd.Process.Pid)
+			mu.Unlock()
+			urls = append(urls, "http://127.0.0.1:"+port)
+		}
+		time.Sleep(300 * time.Millisecond)
+		id := strings.ToUpper(strings.ReplaceAll(step, "-", ""))
+		minioEnv = append(minioEnv, "MINIO_NOTIFY_WEBHOOK_ENABLE_"+id+"=on", "MINIO_NOTIFY_WEBHOOK_ENDPOINT_"+id+"="+roundRobin(b, urls)+"/invoke",
+			"MINIO_NOTIFY_WEBHOOK_QUEUE_DIR_"+id+"="+b.TempDir(), "MINIO_NOTIFY_WEBHOOK_QUEUE_LIMIT_"+id+"=100000")
+		queues = append(queues, s3types.QueueConfiguration{
+			QueueArn: aws.String("arn:minio:sqs::" + id + ":webhook"), Events: []s3types.Event{"s3:ObjectCreated:*"},
+			Filter: &s3types.NotificationConfigurationFilter{Key: &s3types.S3KeyFilter{FilterRules: []s3types.FilterRule{{Name: "prefix", Value: aws.String("fleet/queue/" + step + "/")}}}},
+		})
+	}
+	cmd := exec.Command(minio, "server", "--quiet", "--address", "127.0.0.1:"+minioPort, b.TempDir())
+	cmd.Env = minioEnv
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	for i := 0; ; i++ {
+		if resp, err := http.Get(endpoint + "/minio/health/ready"); err == nil && resp.StatusCode == 200 {
+			resp.Body.Close()
+			break
+		}
+		if i > 300 {
+			b.Fatal("minio did not start")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	ctx := context.Background()
+	client := s3.New(s3.Options{BaseEndpoint: aws.String(endpoint), UsePathStyle: true, Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider(user, pass, "")})
+	client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(bucket)})
+	if _, err := client.PutBucketNotificationConfiguration(ctx, &s3.PutBucketNotificationConfigurationInput{Bucket: aws.String(bucket), NotificationConfiguration: &s3types.NotificationConfiguration{QueueConfigurations: queues}}); err != nil {
+		b.Fatal(err)
+	}
+	st, err := s3store.New(ctx, bucket, "fleet", s3store.Options{Endpoint: endpoint, Region: "us-east-1", AccessKeyID: user, SecretAccessKey: pass})
+	if err != nil {
+		b.Fatal(err)
+	}
+	copyDBTo(b, st)
+	blobs.bytes.Store(0)
+	s3c.requests.Store(0)
+	b.StartTimer()
+	start := time.Now()
+	for _, ref := range refs {
+		req := scanrecord.Request{Source: source.Ref{Kind: source.KindRegistry, Location: ref, Insecure: true}, Trigger: "bench"}
+		if err := dispatch.Enqueue(ctx, &dispatch.Queue{Store: st}, pipeline.ScanJob{Request: req}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	waitReports(b, st, images, 20*time.Minute)
+	scanWall := time.Since(start)
+	b.StopTimer()
+	requests := s3c.requests.Load()
+	fetched := blobs.bytes.Load()
+	// A DB update: the re-match of the whole fleet, through the same bus.
+	e := suite.NewEnv(suite.Config{Store: "s3://" + bucket + "/fleet", AdvisoryMirror: npmMirror(b)}, st, nil, nopLogger())
+	rstart := time.Now()
+	out, err := e.SyncAdvisories(ctx, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var rematch *struct{ ID string }
+	_ = out
+	v, err := e.StartRematch(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	rematch = &struct{ ID string }{v.ID}
+	for i := 0; ; i++ {
+		tv, err := e.TaskView(ctx, rematch.ID)
+		if err == nil && tv.Status != "running" {
+			break
+		}
+		if i > 20000 {
+			b.Fatal("the re-match never finished")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	rematchWall := time.Since(rstart)
+	var rss int64
+	for _, p := range pids {
+		rss = max(rss, peakRSS(p))
+	}
+	b.ReportMetric(float64(images)/scanWall.Minutes(), "images/min")
+	b.ReportMetric(float64(fetched)/float64(total), "fetched/size")
+	b.ReportMetric(float64(requests)/float64(images), "store-req/image")
+	b.ReportMetric(float64(rss)/1024, "peak-RSS-MiB")
+	b.ReportMetric(rematchWall.Seconds(), "rematch-s")
+}
+
+// waitReports waits until n images have a report.
+func waitReports(b *testing.B, st *s3store.S3, n int, limit time.Duration) {
+	deadline := time.Now().Add(limit)
+	for {
+		keys, _ := st.List(context.Background(), "images/")
+		got := 0
+		for _, k := range keys {
+			if strings.HasSuffix(k, "/latest.json") {
+				got++
+			}
+		}
+		if got >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("%d of %d reports after %s", got, n, limit)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+}
