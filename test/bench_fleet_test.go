@@ -38,6 +38,8 @@ import (
 // counter counts requests and response bytes on their way to a server.
 type counter struct {
 	requests, bytes atomic.Int64
+	mu              sync.Mutex
+	kinds           map[string]int // method and key area, when LAYERSCAN_FLEET_BREAKDOWN is set
 }
 
 func (c *counter) proxy(t testing.TB, target string) string {
@@ -49,8 +51,28 @@ func (c *counter) proxy(t testing.TB, target string) string {
 		}
 		return nil
 	}
+	breakdown := os.Getenv("LAYERSCAN_FLEET_BREAKDOWN") != ""
 	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c.requests.Add(1)
+		if breakdown {
+			parts := strings.SplitN(strings.TrimPrefix(r.URL.Path, "/"), "/", 5)
+			area := strings.Join(parts[:min(len(parts), 3)], "/")
+			if r.URL.Query().Has("list-type") {
+				area += "?" + r.URL.Query().Get("prefix")
+				if i := strings.Index(area, "scans/"); i >= 0 {
+					area = area[:i] + "scans/…"
+				}
+			}
+			if i := strings.Index(area, "sha256:"); i >= 0 {
+				area = area[:i] + "…"
+			}
+			c.mu.Lock()
+			if c.kinds == nil {
+				c.kinds = map[string]int{}
+			}
+			c.kinds[r.Method+" "+area]++
+			c.mu.Unlock()
+		}
 		rp.ServeHTTP(w, r)
 	}))
 	t.Cleanup(s.Close)
@@ -227,6 +249,15 @@ func fleetRun(b *testing.B, images, procs int) {
 	b.StopTimer()
 	requests := s3c.requests.Load()
 	fetched := blobs.bytes.Load()
+	if os.Getenv("LAYERSCAN_FLEET_BREAKDOWN") != "" {
+		s3c.mu.Lock()
+		for k, n := range s3c.kinds {
+			if n >= images/2 {
+				b.Logf("%6d %s", n, k)
+			}
+		}
+		s3c.mu.Unlock()
+	}
 	// A DB update: the re-match of the whole fleet, through the same bus.
 	e := suite.NewEnv(suite.Config{Store: "s3://" + bucket + "/fleet", AdvisoryMirror: npmMirror(b)}, st, nil, nopLogger())
 	rstart := time.Now()

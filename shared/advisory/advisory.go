@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"regexp"
 	"sort"
 	"strings"
@@ -227,7 +228,67 @@ func Current(ctx context.Context, st store.Store) (*DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	return Open(ctx, st, strings.TrimSpace(string(v)))
+	version := strings.TrimSpace(string(v))
+	if db := cached(st, version); db != nil {
+		return db, nil
+	}
+	db, err := Open(ctx, st, version)
+	if err != nil {
+		return nil, err
+	}
+	remember(st, version, db)
+	return db, nil
+}
+
+// A process keeps the DB versions it loaded, with the indexes it decoded:
+// a function instance builds report after report against the same
+// version, and reading its manifest and indexes again for each cost the
+// store most of a report's requests and bytes. Versions are immutable, so
+// the cache is keyed by store and version and never invalidated; the
+// oldest goes when more than dbCacheSize are held.
+const dbCacheSize = 2
+
+type dbKey struct {
+	st      store.Store
+	version string
+}
+
+var dbCache struct {
+	sync.Mutex
+	order []dbKey
+	dbs   map[dbKey]*DB
+}
+
+func cacheable(st store.Store) bool { return reflect.TypeOf(st).Comparable() }
+
+func cached(st store.Store, version string) *DB {
+	if !cacheable(st) {
+		return nil
+	}
+	dbCache.Lock()
+	defer dbCache.Unlock()
+	return dbCache.dbs[dbKey{st, version}]
+}
+
+func remember(st store.Store, version string, db *DB) {
+	if !cacheable(st) {
+		return
+	}
+	dbCache.Lock()
+	defer dbCache.Unlock()
+	if dbCache.dbs == nil {
+		dbCache.dbs = map[dbKey]*DB{}
+	}
+	k := dbKey{st, version}
+	if _, ok := dbCache.dbs[k]; ok {
+		return
+	}
+	dbCache.dbs[k] = db
+	dbCache.order = append(dbCache.order, k)
+	if len(dbCache.order) > dbCacheSize {
+		delete(dbCache.dbs, dbCache.order[0])
+		dbCache.order = dbCache.order[1:]
+	}
 }
 
 // Open loads the manifest of one DB version.
