@@ -187,6 +187,25 @@ func TestRematchOnAdvisoryUpdate(t *testing.T) {
 		t.Errorf("a bad since: %d", code)
 	}
 
+	// A re-match whose batch job is lost ends at the task timeout, failed
+	// with the reason, instead of running for ever.
+	lost, _ := throttledEnv(t, a.store, nil)
+	lost.Config.AdvisoryMirror = npmMirror(t, "GHSA-p6mc-m468-83gw")
+	out, err = lost.SyncAdvisories(ctx, nil) // its jobs go to a recorder: never run
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lo suite.Outcome
+	json.Unmarshal(out, &lo)
+	a.env.Now = func() time.Time { return time.Now().Add(5 * time.Hour) }
+	if _, err := a.env.PeriodicScan(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	if lv, err := a.env.TaskView(ctx, lo.Task); err != nil || lv.Status != task.Failed || !strings.Contains(lv.Log[0].Reason, "not re-matched by the task timeout") {
+		t.Errorf("a lost re-match: %+v %v", lv, err)
+	}
+	a.env.Now = nil
+
 	// Retention: two months on, with 30 days kept, the change records and
 	// the notification bookkeeping are gone; the image's report is not.
 	a.putSettings(t, `{"scan":{"retentionDays":30}}`)

@@ -72,6 +72,10 @@ func (e *Env) StartRematch(ctx context.Context) (*task.View, error) {
 			if _, err := task.Admit(ctx, e.Store, id, i, task.Admission{Outcome: task.Scanning, At: now}); err != nil {
 				return nil, err
 			}
+			// Planned now: the entry names the scan even if its batch is lost.
+			if err := task.Planned(ctx, e.Store, id, i, []string{it.Scan}, e.now()); err != nil {
+				return nil, err
+			}
 			batch = append(batch, pipeline.RematchItem{Item: i, ScanID: it.Scan})
 			if len(batch) == RematchBatch {
 				if err := flush(); err != nil {

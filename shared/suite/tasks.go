@@ -243,6 +243,17 @@ func (e *Env) settleStarted(ctx context.Context, t *task.Task, en task.Entry) er
 	if len(en.ScanIDs) == 0 {
 		return task.PlanFailed(ctx, e.Store, t.ID, en.Item, errors.New("the image was started but not planned by the task timeout"), now)
 	}
+	if t.Type == task.Rematch {
+		// A re-match rebuilds a finished scan's report: its batch job was
+		// lost. Create-once: a result written meanwhile stands.
+		for _, id := range en.ScanIDs {
+			r := task.ScanResult{ScanID: id, Errors: []string{"not re-matched by the task timeout"}, At: now.Format(time.RFC3339)}
+			if err := task.Finished(ctx, e.Store, t.ID, en.Item, r); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 	for _, id := range en.ScanIDs {
 		p, err := scanrecord.ReadProgress(ctx, e.Store, id)
 		if errors.Is(err, scanrecord.ErrScanGone) || err == nil && p.Status == "abandoned" {
