@@ -130,20 +130,8 @@ func (s *FS) Exists(_ context.Context, key string) (bool, error) {
 }
 
 // Put implements Store; readers never see a half-written object.
-func (s *FS) Put(_ context.Context, key string, data []byte) error {
-	p, err := s.path(key)
-	if err != nil {
-		return err
-	}
-	tmp, err := s.writeTemp(p, data)
-	if err != nil {
-		return fmt.Errorf("put %s: %w", key, err)
-	}
-	if err := os.Rename(tmp, p); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("put %s: %w", key, err)
-	}
-	return nil
+func (s *FS) Put(ctx context.Context, key string, data []byte) error {
+	return s.PutFrom(ctx, key, bytes.NewReader(data))
 }
 
 // PutIfAbsent implements Store with a hard link, which fails atomically when
