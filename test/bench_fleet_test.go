@@ -18,10 +18,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
-	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/static"
@@ -95,17 +91,17 @@ func roundRobin(t testing.TB, urls []string) string {
 	return s.URL
 }
 
-// fleet builds images the way registries share layers: two bases (the
-// corpus Debian and Alpine images), a layer per repository, a layer per
-// tag; n images in n/4 repositories of 4 tags.
+// fleet builds images the way registries share layers: one base (the
+// corpus Debian image), a layer per repository, a layer per tag; n images
+// in n/4 repositories of 4 tags.
 func fleet(b *testing.B, host string, n int) (refs []string, totalBytes int64) {
-	bases := []v1.Image{corpusDebian(b)}
+	base := corpusDebian(b)
 	repoLayer := func(i int) v1.Layer {
 		return static.NewLayer(tarOf(b, map[string]string{fmt.Sprintf("app/repo-%d/package.json", i): fmt.Sprintf(`{"name":"app%d","version":"1.%d.0"}`, i, i), fmt.Sprintf("app/repo-%d/blob", i): strings.Repeat("r", 64<<10)}), types.OCIUncompressedLayer)
 	}
 	for i := 0; i < n; i++ {
 		repo := i / 4
-		img, err := mutate.AppendLayers(bases[repo%len(bases)], repoLayer(repo),
+		img, err := mutate.AppendLayers(base, repoLayer(repo),
 			static.NewLayer(tarOf(b, map[string]string{fmt.Sprintf("app/build-%d", i): fmt.Sprint(rand.Int64())}), types.OCIUncompressedLayer))
 		if err != nil {
 			b.Fatal(err)
@@ -160,29 +156,20 @@ func BenchmarkFleet(b *testing.B) {
 
 func fleetRun(b *testing.B, images, procs int) {
 	b.StopTimer()
-	minio := minioPath(b)
+	minioPath(b)
 	regAddr := startDebianRegistry(b)
 	blobs := &counter{}
 	regURL := blobs.proxy(b, "http://"+regAddr)
 	host := strings.TrimPrefix(regURL, "http://")
 	refs, total := fleet(b, host, images)
 
-	const bucket, user, pass = "layerscan-store", "layerscan", "layerscan-secret"
-	minioPort := freePort(b)
-	endpoint := "http://127.0.0.1:" + minioPort
+	port := freePort(b)
 	s3c := &counter{}
-	counted := s3c.proxy(b, endpoint)
-	env := []string{
-		"LAYERSCAN_STORE=s3://" + bucket + "/fleet", "LAYERSCAN_S3_ENDPOINT=" + counted,
-		"AWS_ACCESS_KEY_ID=" + user, "AWS_SECRET_ACCESS_KEY=" + pass, "AWS_REGION=us-east-1",
-		"LAYERSCAN_INSECURE_REGISTRIES=" + host,
-	}
+	env := append(busEnv(s3c.proxy(b, "http://127.0.0.1:"+port)), "LAYERSCAN_INSECURE_REGISTRIES="+host)
 	steps := []string{pipeline.StepScanImage, pipeline.StepAnalyzeLayer, pipeline.StepBuildReport}
 	bin := buildFunctions(b, steps...)
-	minioEnv := append(os.Environ(), "MINIO_ROOT_USER="+user, "MINIO_ROOT_PASSWORD="+pass, "MINIO_BROWSER=off", "MINIO_UPDATE=off")
 	var pids []int
-	var mu sync.Mutex
-	var queues []s3types.QueueConfiguration
+	var hooks []webhook
 	for _, step := range steps {
 		var urls []string
 		for range procs {
@@ -193,47 +180,14 @@ func fleetRun(b *testing.B, images, procs int) {
 				b.Fatal(err)
 			}
 			b.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-			mu.Lock()
 			pids = append(pids, cmd.Process.Pid)
-			mu.Unlock()
 			urls = append(urls, "http://127.0.0.1:"+port)
 		}
 		time.Sleep(300 * time.Millisecond)
-		id := strings.ToUpper(strings.ReplaceAll(step, "-", ""))
-		minioEnv = append(minioEnv, "MINIO_NOTIFY_WEBHOOK_ENABLE_"+id+"=on", "MINIO_NOTIFY_WEBHOOK_ENDPOINT_"+id+"="+roundRobin(b, urls)+"/invoke",
-			"MINIO_NOTIFY_WEBHOOK_QUEUE_DIR_"+id+"="+b.TempDir(), "MINIO_NOTIFY_WEBHOOK_QUEUE_LIMIT_"+id+"=100000")
-		queues = append(queues, s3types.QueueConfiguration{
-			QueueArn: aws.String("arn:minio:sqs::" + id + ":webhook"), Events: []s3types.Event{"s3:ObjectCreated:*"},
-			Filter: &s3types.NotificationConfigurationFilter{Key: &s3types.S3KeyFilter{FilterRules: []s3types.FilterRule{{Name: "prefix", Value: aws.String("fleet/queue/" + step + "/")}}}},
-		})
+		hooks = append(hooks, webhook{step, strings.ToUpper(strings.ReplaceAll(step, "-", "")), roundRobin(b, urls)})
 	}
-	cmd := exec.Command(minio, "server", "--quiet", "--address", "127.0.0.1:"+minioPort, b.TempDir())
-	cmd.Env = minioEnv
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	for i := 0; ; i++ {
-		if resp, err := http.Get(endpoint + "/minio/health/ready"); err == nil && resp.StatusCode == 200 {
-			resp.Body.Close()
-			break
-		}
-		if i > 300 {
-			b.Fatal("minio did not start")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	st := startMinIOBus(b, port, hooks)
 	ctx := context.Background()
-	client := s3.New(s3.Options{BaseEndpoint: aws.String(endpoint), UsePathStyle: true, Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider(user, pass, "")})
-	client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(bucket)})
-	if _, err := client.PutBucketNotificationConfiguration(ctx, &s3.PutBucketNotificationConfigurationInput{Bucket: aws.String(bucket), NotificationConfiguration: &s3types.NotificationConfiguration{QueueConfigurations: queues}}); err != nil {
-		b.Fatal(err)
-	}
-	st, err := s3store.New(ctx, bucket, "fleet", s3store.Options{Endpoint: endpoint, Region: "us-east-1", AccessKeyID: user, SecretAccessKey: pass})
-	if err != nil {
-		b.Fatal(err)
-	}
-	copyDBTo(b, st)
 	blobs.bytes.Store(0)
 	s3c.requests.Store(0)
 	b.StartTimer()
@@ -259,21 +213,17 @@ func fleetRun(b *testing.B, images, procs int) {
 		s3c.mu.Unlock()
 	}
 	// A DB update: the re-match of the whole fleet, through the same bus.
-	e := suite.NewEnv(suite.Config{Store: "s3://" + bucket + "/fleet", AdvisoryMirror: npmMirror(b)}, st, nil, nopLogger())
+	e := suite.NewEnv(suite.Config{Store: "s3://" + busBucket + "/fleet", AdvisoryMirror: npmMirror(b)}, st, nil, nopLogger())
 	rstart := time.Now()
-	out, err := e.SyncAdvisories(ctx, nil)
-	if err != nil {
+	if _, err := e.SyncAdvisories(ctx, nil); err != nil {
 		b.Fatal(err)
 	}
-	var rematch *struct{ ID string }
-	_ = out
 	v, err := e.StartRematch(ctx)
 	if err != nil {
 		b.Fatal(err)
 	}
-	rematch = &struct{ ID string }{v.ID}
 	for i := 0; ; i++ {
-		tv, err := e.TaskView(ctx, rematch.ID)
+		tv, err := e.TaskView(ctx, v.ID)
 		if err == nil && tv.Status != "running" {
 			break
 		}

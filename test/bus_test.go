@@ -41,45 +41,41 @@ func minioPath(t testing.TB) string {
 	return ""
 }
 
-// TestMinIONotificationsDriveTheFunctions: no relay. MinIO's own bucket
-// notifications (webhook targets on queue/<step>/) invoke the function
-// binaries in FC custom-runtime mode, with the S3 store on the same MinIO;
-// every layer and report job is notified twice, and a scan submitted as a
-// job object still ends in exactly one claim and one report.
-func TestMinIONotificationsDriveTheFunctions(t *testing.T) {
-	minio := minioPath(t)
-	host := startDebianRegistryOrGGCR(t)
-	push(t, corpusDebian(t), host+"/team/app:1.0")
+// The bus's MinIO: one bucket, the store under the "fleet" prefix.
+const busBucket, busUser, busPass = "layerscan-store", "layerscan", "layerscan-secret"
 
-	const bucket, user, pass = "layerscan-store", "layerscan", "layerscan-secret"
-	minioPort := freePort(t)
-	endpoint := "http://127.0.0.1:" + minioPort
-	env := []string{
-		"LAYERSCAN_STORE=s3://" + bucket + "/fleet", "LAYERSCAN_S3_ENDPOINT=" + endpoint,
-		"AWS_ACCESS_KEY_ID=" + user, "AWS_SECRET_ACCESS_KEY=" + pass, "AWS_REGION=us-east-1",
-		"LAYERSCAN_INSECURE_REGISTRIES=" + host, "LAYERSCAN_BOOTSTRAP_KEY=" + bootstrapKey,
+// webhook is a MinIO notification target: job objects under
+// queue/<step>/ are posted to url/invoke.
+type webhook struct{ step, id, url string }
+
+// busEnv is what a function process needs to use the bus's store through
+// endpoint (MinIO itself or a proxy in front of it).
+func busEnv(endpoint string) []string {
+	return []string{
+		"LAYERSCAN_STORE=s3://" + busBucket + "/fleet", "LAYERSCAN_S3_ENDPOINT=" + endpoint,
+		"AWS_ACCESS_KEY_ID=" + busUser, "AWS_SECRET_ACCESS_KEY=" + busPass, "AWS_REGION=us-east-1",
 	}
-	steps := []string{pipeline.StepScanImage, pipeline.StepAnalyzeLayer, pipeline.StepBuildReport}
-	bin := buildFunctions(t, steps...)
-	minioEnv := append(os.Environ(), "MINIO_ROOT_USER="+user, "MINIO_ROOT_PASSWORD="+pass, "MINIO_BROWSER=off", "MINIO_UPDATE=off")
-	var queuesOf []struct{ step, id string }
-	for _, step := range steps {
-		fn := startFunction(t, bin, step, env)
-		ids := []string{strings.ToUpper(strings.ReplaceAll(step, "-", ""))}
-		if step != pipeline.StepScanImage {
-			// A second target on the same prefix: every layer and report
-			// job is delivered twice, as MinIO's retries may.
-			ids = append(ids, ids[0]+"DUP")
-		}
-		for _, id := range ids {
-			queuesOf = append(queuesOf, struct{ step, id string }{step, id})
-			// MinIO queues a delivery the target refused and retries it.
-			minioEnv = append(minioEnv, "MINIO_NOTIFY_WEBHOOK_ENABLE_"+id+"=on", "MINIO_NOTIFY_WEBHOOK_ENDPOINT_"+id+"="+fn.url+"/invoke",
-				"MINIO_NOTIFY_WEBHOOK_QUEUE_DIR_"+id+"="+t.TempDir())
-		}
+}
+
+// startMinIOBus starts MinIO on the loopback port with a webhook target per
+// hook (each with its own retry queue, as MinIO retries a delivery the
+// target refused), creates the bucket, routes every hook's prefix to it and
+// returns the store, loaded with the corpus advisory DB.
+func startMinIOBus(t testing.TB, port string, hooks []webhook) *s3store.S3 {
+	t.Helper()
+	endpoint := "http://127.0.0.1:" + port
+	env := append(os.Environ(), "MINIO_ROOT_USER="+busUser, "MINIO_ROOT_PASSWORD="+busPass, "MINIO_BROWSER=off", "MINIO_UPDATE=off")
+	var queues []s3types.QueueConfiguration
+	for _, h := range hooks {
+		env = append(env, "MINIO_NOTIFY_WEBHOOK_ENABLE_"+h.id+"=on", "MINIO_NOTIFY_WEBHOOK_ENDPOINT_"+h.id+"="+h.url+"/invoke",
+			"MINIO_NOTIFY_WEBHOOK_QUEUE_DIR_"+h.id+"="+t.TempDir(), "MINIO_NOTIFY_WEBHOOK_QUEUE_LIMIT_"+h.id+"=100000")
+		queues = append(queues, s3types.QueueConfiguration{
+			QueueArn: aws.String("arn:minio:sqs::" + h.id + ":webhook"), Events: []s3types.Event{"s3:ObjectCreated:*"},
+			Filter: &s3types.NotificationConfigurationFilter{Key: &s3types.S3KeyFilter{FilterRules: []s3types.FilterRule{{Name: "prefix", Value: aws.String("fleet/queue/" + h.step + "/")}}}},
+		})
 	}
-	cmd := exec.Command(minio, "server", "--quiet", "--address", "127.0.0.1:"+minioPort, t.TempDir())
-	cmd.Env = minioEnv
+	cmd := exec.Command(minioPath(t), "server", "--quiet", "--address", "127.0.0.1:"+port, t.TempDir())
+	cmd.Env = env
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -100,29 +96,51 @@ func TestMinIONotificationsDriveTheFunctions(t *testing.T) {
 	ctx := context.Background()
 	client := s3.New(s3.Options{
 		BaseEndpoint: aws.String(endpoint), UsePathStyle: true, Region: "us-east-1",
-		Credentials: credentials.NewStaticCredentialsProvider(user, pass, ""),
+		Credentials: credentials.NewStaticCredentialsProvider(busUser, busPass, ""),
 	})
-	if _, err := client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil {
+	if _, err := client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(busBucket)}); err != nil {
 		t.Fatal(err)
 	}
-	var queues []s3types.QueueConfiguration
-	for _, q := range queuesOf {
-		queues = append(queues, s3types.QueueConfiguration{
-			QueueArn: aws.String("arn:minio:sqs::" + q.id + ":webhook"), Events: []s3types.Event{"s3:ObjectCreated:*"},
-			Filter: &s3types.NotificationConfigurationFilter{Key: &s3types.S3KeyFilter{FilterRules: []s3types.FilterRule{{Name: "prefix", Value: aws.String("fleet/queue/" + q.step + "/")}}}},
-		})
-	}
 	if _, err := client.PutBucketNotificationConfiguration(ctx, &s3.PutBucketNotificationConfigurationInput{
-		Bucket: aws.String(bucket), NotificationConfiguration: &s3types.NotificationConfiguration{QueueConfigurations: queues},
+		Bucket: aws.String(busBucket), NotificationConfiguration: &s3types.NotificationConfiguration{QueueConfigurations: queues},
 	}); err != nil {
 		t.Fatalf("bucket notifications: %v", err)
 	}
-
-	st, err := s3store.New(ctx, bucket, "fleet", s3store.Options{Endpoint: endpoint, Region: "us-east-1", AccessKeyID: user, SecretAccessKey: pass})
+	st, err := s3store.New(ctx, busBucket, "fleet", s3store.Options{Endpoint: endpoint, Region: "us-east-1", AccessKeyID: busUser, SecretAccessKey: busPass})
 	if err != nil {
 		t.Fatal(err)
 	}
 	copyDBTo(t, st)
+	return st
+}
+
+// TestMinIONotificationsDriveTheFunctions: no relay. MinIO's own bucket
+// notifications (webhook targets on queue/<step>/) invoke the function
+// binaries in FC custom-runtime mode, with the S3 store on the same MinIO;
+// every layer and report job is notified twice, and a scan submitted as a
+// job object still ends in exactly one claim and one report.
+func TestMinIONotificationsDriveTheFunctions(t *testing.T) {
+	minioPath(t)
+	host := startDebianRegistryOrGGCR(t)
+	push(t, corpusDebian(t), host+"/team/app:1.0")
+
+	port := freePort(t)
+	env := append(busEnv("http://127.0.0.1:"+port), "LAYERSCAN_INSECURE_REGISTRIES="+host, "LAYERSCAN_BOOTSTRAP_KEY="+bootstrapKey)
+	steps := []string{pipeline.StepScanImage, pipeline.StepAnalyzeLayer, pipeline.StepBuildReport}
+	bin := buildFunctions(t, steps...)
+	var hooks []webhook
+	for _, step := range steps {
+		fn := startFunction(t, bin, step, env)
+		id := strings.ToUpper(strings.ReplaceAll(step, "-", ""))
+		hooks = append(hooks, webhook{step, id, fn.url})
+		if step != pipeline.StepScanImage {
+			// A second target on the same prefix: every layer and report
+			// job is delivered twice, as MinIO's retries may.
+			hooks = append(hooks, webhook{step, id + "DUP", fn.url})
+		}
+	}
+	st := startMinIOBus(t, port, hooks)
+	ctx := context.Background()
 	// The scan is one job object; from here only MinIO moves the work.
 	req := scanrecord.Request{Source: source.Ref{Kind: source.KindRegistry, Location: host + "/team/app:1.0", Insecure: true}, AllPlatforms: true, Trigger: "test"}
 	if err := dispatch.Enqueue(ctx, &dispatch.Queue{Store: st}, pipeline.ScanJob{Request: req}); err != nil {
