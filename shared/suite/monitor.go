@@ -154,39 +154,26 @@ func (e *Env) serveReport(w http.ResponseWriter, r *http.Request, d string) {
 		e.serveFormatted(w, r, d, f)
 		return
 	}
-	version := ""
-	if db, err := advisory.Current(r.Context(), e.Store); err == nil {
-		version = db.Manifest.Version
-	}
-	key := storekey.Report(d, version)
-	ok, err := e.Store.Exists(r.Context(), key)
+	key, stale, err := e.reportKey(r.Context(), d)
 	if err != nil {
 		httpError(w, err)
 		return
 	}
-	if !ok {
-		l, found, err := pipeline.LoadLatest(r.Context(), e.Store, d)
-		switch {
-		case err != nil:
-			httpError(w, err)
-		case !found:
-			httpError(w, store.ErrNotFound)
-		default:
-			var rep report.Report
-			if err := store.GetJSON(r.Context(), e.Store, l.ReportKey, &rep); err != nil {
-				httpError(w, err)
-				return
-			}
-			if err := covers(r.Context(), rep.Image.Ref); err != nil {
-				httpError(w, err)
-				return
-			}
-			rep.Stale = true
-			writeJSON(w, http.StatusOK, &rep)
-		}
+	if !stale {
+		e.streamReport(w, r, key)
 		return
 	}
-	e.streamReport(w, r, key)
+	var rep report.Report
+	if err := store.GetJSON(r.Context(), e.Store, key, &rep); err != nil {
+		httpError(w, err)
+		return
+	}
+	if err := covers(r.Context(), rep.Image.Ref); err != nil {
+		httpError(w, err)
+		return
+	}
+	rep.Stale = true
+	writeJSON(w, http.StatusOK, &rep)
 }
 
 // serveFormatted answers an image's report in a standard format (SARIF,

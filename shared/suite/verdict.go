@@ -22,27 +22,44 @@ import (
 	"github.com/layerscan/layerscan/shared/verdict"
 )
 
-// reportsOf are the reports a digest stands for: its own, or, for an
-// image index, its scanned platform images'. Each is the report against
-// the current DB, or the latest one marked stale.
-func (e *Env) reportsOf(ctx context.Context, d string) ([]*report.Report, error) {
+// reportKey is the report an image is answered with: the one against the
+// current DB, or, until that exists, its latest one (stale). ErrNotFound
+// when the image has neither.
+func (e *Env) reportKey(ctx context.Context, d string) (key string, stale bool, err error) {
 	version := ""
 	if db, err := advisory.Current(ctx, e.Store); err == nil {
 		version = db.Manifest.Version
 	}
+	key = storekey.Report(d, version)
+	ok, err := e.Store.Exists(ctx, key)
+	if err != nil || ok {
+		return key, false, err
+	}
+	l, found, err := pipeline.LoadLatest(ctx, e.Store, d)
+	switch {
+	case err != nil:
+		return "", false, err
+	case !found:
+		return "", false, fmt.Errorf("report of %s: %w", d, store.ErrNotFound)
+	}
+	return l.ReportKey, true, nil
+}
+
+// reportsOf are the reports a digest stands for: its own, or, for an
+// image index, its scanned platform images'. Each is the one reportKey
+// names.
+func (e *Env) reportsOf(ctx context.Context, d string) ([]*report.Report, error) {
 	one := func(d string) (*report.Report, error) {
-		var r report.Report
-		err := store.GetJSON(ctx, e.Store, storekey.Report(d, version), &r)
-		if errors.Is(err, store.ErrNotFound) {
-			l, ok, lerr := pipeline.LoadLatest(ctx, e.Store, d)
-			if lerr != nil || !ok {
-				return nil, err
-			}
-			if err = store.GetJSON(ctx, e.Store, l.ReportKey, &r); err == nil {
-				r.Stale = true
-			}
+		key, stale, err := e.reportKey(ctx, d)
+		if err != nil {
+			return nil, err
 		}
-		return &r, err
+		var r report.Report
+		if err := store.GetJSON(ctx, e.Store, key, &r); err != nil {
+			return nil, err
+		}
+		r.Stale = stale
+		return &r, nil
 	}
 	if r, err := one(d); err == nil {
 		return []*report.Report{r}, nil
