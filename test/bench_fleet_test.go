@@ -213,7 +213,7 @@ func fleetRun(b *testing.B, images, procs int) {
 		s3c.mu.Unlock()
 	}
 	// A DB update: the re-match of the whole fleet, through the same bus.
-	e := suite.NewEnv(suite.Config{Store: "s3://" + busBucket + "/fleet", AdvisoryMirror: npmMirror(b)}, st, nil, nopLogger())
+	e := newSuiteEnv(suite.Config{Store: "s3://" + busBucket + "/fleet", AdvisoryMirror: npmMirror(b)}, st, nil, nopLogger())
 	rstart := time.Now()
 	if _, err := e.SyncAdvisories(ctx, nil); err != nil {
 		b.Fatal(err)

@@ -377,7 +377,7 @@ func throttledEnv(t *testing.T, dir string, clock func() time.Time) (*suite.Env,
 		t.Fatal(err)
 	}
 	rec := &recorder{}
-	env := suite.NewEnv(suite.Config{Store: dir}, st, rec, nopLogger())
+	env := newSuiteEnv(suite.Config{Store: dir}, st, rec, nopLogger())
 	env.Now = clock
 	return env, rec
 }

@@ -13,10 +13,12 @@ import (
 	"encoding/pem"
 	"fmt"
 	"io"
+	"log"
 	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -33,6 +35,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/layerscan/layerscan/shared/apikeys"
+	"github.com/layerscan/layerscan/shared/dispatch"
 	"github.com/layerscan/layerscan/shared/netguard"
 	"github.com/layerscan/layerscan/shared/registry"
 	"github.com/layerscan/layerscan/shared/source"
@@ -56,6 +59,28 @@ func newAPIEnv(t *testing.T) *apiEnv {
 	return newAPIEnvAt(t, dir)
 }
 
+// newSuiteEnv is suite.NewEnv whose guarded dials reach only loopback:
+// were the code under test to let a forbidden address through, the test
+// fails on the refusal instead of sending a packet off the machine.
+func newSuiteEnv(c suite.Config, st store.Store, d dispatch.Dispatcher, l *log.Logger) *suite.Env {
+	e := suite.NewEnv(c, st, d, l)
+	e.Guard.Dial = loopbackOnly
+	return e
+}
+
+// loopbackOnly dials loopback addresses and refuses every other.
+func loopbackOnly(ctx context.Context, network, addr string) (net.Conn, error) {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, err
+	}
+	if ip, err := netip.ParseAddr(host); err != nil || !ip.IsLoopback() {
+		return nil, fmt.Errorf("test dialer: %s is not loopback", addr)
+	}
+	var d net.Dialer
+	return d.DialContext(ctx, network, addr)
+}
+
 // newAPIEnvOn is the suite's Env on an existing store folder, unserved.
 func newAPIEnvOn(t *testing.T, dir string) *suite.Env {
 	t.Helper()
@@ -63,7 +88,7 @@ func newAPIEnvOn(t *testing.T, dir string) *suite.Env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return suite.NewEnv(suite.Config{Store: dir}, st, nil, nopLogger())
+	return newSuiteEnv(suite.Config{Store: dir}, st, nil, nopLogger())
 }
 
 func newAPIEnvAt(t *testing.T, dir string) *apiEnv {
@@ -73,7 +98,7 @@ func newAPIEnvAt(t *testing.T, dir string) *apiEnv {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	env := suite.NewEnv(suite.Config{Store: dir, StuckAfter: time.Hour}, st, nil, nopLogger())
+	env := newSuiteEnv(suite.Config{Store: dir, StuckAfter: time.Hour}, st, nil, nopLogger())
 	pool, err := env.UseLocal(ctx, 2)
 	if err != nil {
 		t.Fatal(err)
