@@ -166,6 +166,14 @@ func TestScanScopeAndTasks(t *testing.T) {
 	if code != http.StatusOK || fs.Total != 2 || fs.Findings[0].ID != "LS-SECRET-PRIVATE-KEY" || fs.Findings[0].Severity.Rank() < fs.Findings[1].Severity.Rank() {
 		t.Errorf("findings: %d %s", code, body)
 	}
+	// A limit keeps the most severe and still counts them all.
+	top := fs.Findings[0]
+	_, body = a.do(t, "GET", "/v1/findings?category=sensitive-file&repository=team/app&limit=1", "")
+	fs.Findings = nil
+	json.Unmarshal([]byte(body), &fs)
+	if fs.Total != 2 || len(fs.Findings) != 1 || fs.Findings[0].ID != top.ID || fs.Findings[0].Image != top.Image {
+		t.Errorf("findings, limit 1: %s", body)
+	}
 	if code, _ := a.do(t, "GET", "/v1/findings?severity=bad", ""); code != http.StatusBadRequest {
 		t.Errorf("a bad severity: %d", code)
 	}

@@ -371,6 +371,18 @@ func (e *Env) Findings(ctx context.Context, f FindingFilter) (map[string]any, er
 	if err != nil {
 		return nil, err
 	}
+	// Only the first Limit are kept: the list is cut back whenever it
+	// doubles, so a fleet's findings never sit in memory at once.
+	byRank := func(a, b ImageFinding) int {
+		if a.Severity.Rank() != b.Severity.Rank() {
+			return b.Severity.Rank() - a.Severity.Rank()
+		}
+		return strings.Compare(a.Image+a.ID, b.Image+b.ID)
+	}
+	keep := func(out []ImageFinding) []ImageFinding {
+		slices.SortStableFunc(out, byRank)
+		return out[:min(len(out), f.Limit)]
+	}
 	out := []ImageFinding{}
 	total := 0
 	for _, k := range keys {
@@ -379,12 +391,17 @@ func (e *Env) Findings(ctx context.Context, f FindingFilter) (map[string]any, er
 			continue
 		}
 		l, ok, err := pipeline.LoadLatest(ctx, e.Store, d)
-		if err != nil || !ok {
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
 			continue
 		}
 		var r report.Report
-		if err := store.GetJSON(ctx, e.Store, l.ReportKey, &r); err != nil {
-			continue
+		if err := store.GetJSON(ctx, e.Store, l.ReportKey, &r); errors.Is(err, store.ErrNotFound) {
+			continue // pruned since latest.json was read
+		} else if err != nil {
+			return nil, err
 		}
 		repo := whitelist.Repository(r.Image.Ref)
 		if f.Repository != "" && repo != f.Repository && !strings.HasSuffix(repo, "/"+f.Repository) {
@@ -400,16 +417,11 @@ func (e *Env) Findings(ctx context.Context, f FindingFilter) (map[string]any, er
 			total++
 			out = append(out, ImageFinding{Image: r.Image.Ref, Digest: r.Image.Digest, Finding: fd})
 		}
-	}
-	slices.SortStableFunc(out, func(a, b ImageFinding) int {
-		if a.Severity.Rank() != b.Severity.Rank() {
-			return b.Severity.Rank() - a.Severity.Rank()
+		if len(out) >= 2*f.Limit {
+			out = keep(out)
 		}
-		return strings.Compare(a.Image+a.ID, b.Image+b.ID)
-	})
-	if len(out) > f.Limit {
-		out = out[:f.Limit]
 	}
+	out = keep(out)
 	return map[string]any{"total": total, "findings": out}, nil
 }
 
