@@ -183,6 +183,16 @@ func TestRematchOnAdvisoryUpdate(t *testing.T) {
 	if _, body := a.do(t, "GET", "/v1/changes?since=2000-01-01T00:00:00Z", ""); !strings.Contains(body, "GHSA-35jh-r3h4-6jhm") {
 		t.Errorf("GET /v1/changes: %s", body)
 	}
+	// since is a time, whatever its zone: a minute ago in UTC+8 still
+	// includes the change just made, and an hour ahead excludes it.
+	ago := time.Now().Add(-time.Minute).In(time.FixedZone("UTC+8", 8*3600)).Format(time.RFC3339)
+	if _, body := a.do(t, "GET", "/v1/changes?since="+url.QueryEscape(ago), ""); !strings.Contains(body, "GHSA-35jh-r3h4-6jhm") {
+		t.Errorf("GET /v1/changes since %s: %s", ago, body)
+	}
+	ahead := time.Now().Add(time.Hour).Format(time.RFC3339)
+	if _, body := a.do(t, "GET", "/v1/changes?since="+url.QueryEscape(ahead), ""); strings.Contains(body, "GHSA-35jh-r3h4-6jhm") || !strings.Contains(body, `"more": false`) {
+		t.Errorf("GET /v1/changes since %s: %s", ahead, body)
+	}
 	if code, _ := a.do(t, "GET", "/v1/changes?since=yesterday", ""); code != http.StatusBadRequest {
 		t.Errorf("a bad since: %d", code)
 	}

@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -126,38 +127,57 @@ func Of(ctx context.Context, st store.Store, digest string) ([]*Change, error) {
 	if err != nil {
 		return nil, err
 	}
-	return read(ctx, st, keys, "")
+	cs, _, err := read(ctx, st, keys, time.Time{}, 0)
+	return cs, err
 }
 
 // Since lists every image's changes created at or after since (RFC 3339;
-// "" for all), oldest first.
-func Since(ctx context.Context, st store.Store, since string) ([]*Change, error) {
+// "" for all), oldest first, at most limit of them (0: no limit); more
+// says some were left off, for the caller to ask again from the last one's
+// creation time.
+func Since(ctx context.Context, st store.Store, since string, limit int) (cs []*Change, more bool, err error) {
+	var from time.Time
 	if since != "" {
-		if _, err := time.Parse(time.RFC3339, since); err != nil {
-			return nil, fmt.Errorf("since: %w", err)
+		if from, err = time.Parse(time.RFC3339, since); err != nil {
+			return nil, false, fmt.Errorf("since: %w", err)
 		}
 	}
 	keys, err := st.List(ctx, storekey.ChangesPrefix)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	return read(ctx, st, keys, since)
+	return read(ctx, st, keys, from, limit)
 }
 
-func read(ctx context.Context, st store.Store, keys []string, since string) ([]*Change, error) {
+// read loads the changes created at or after from, the oldest limit of
+// them: the list is cut back whenever it doubles, so a fleet's changes
+// never sit in memory at once.
+func read(ctx context.Context, st store.Store, keys []string, from time.Time, limit int) ([]*Change, bool, error) {
+	oldest := func(a, b *Change) int { return strings.Compare(a.Created, b.Created) } // RFC 3339 UTC, seconds
 	out := []*Change{}
+	more := false
+	cut := func() {
+		slices.SortStableFunc(out, oldest)
+		if limit > 0 && len(out) > limit {
+			out, more = out[:limit], true
+		}
+	}
 	for _, k := range keys {
 		var c Change
 		if err := store.GetJSON(ctx, st, k, &c); err != nil {
 			if errors.Is(err, store.ErrNotFound) {
 				continue
 			}
-			return nil, err
+			return nil, false, err
 		}
-		if since == "" || strings.Compare(c.Created, since) >= 0 {
-			out = append(out, &c)
+		if created, err := time.Parse(time.RFC3339, c.Created); err == nil && created.Before(from) {
+			continue
+		}
+		out = append(out, &c)
+		if limit > 0 && len(out) >= 2*limit {
+			cut()
 		}
 	}
-	sort.SliceStable(out, func(i, j int) bool { return out[i].Created < out[j].Created })
-	return out, nil
+	cut()
+	return out, more, nil
 }

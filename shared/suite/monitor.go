@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -201,7 +202,7 @@ func (e *Env) serveFormatted(w http.ResponseWriter, r *http.Request, d, f string
 // changeRoutes list what re-reports changed:
 //
 //	GET /v1/images/{digest}/changes   one image's changes, oldest first
-//	GET /v1/changes?since=RFC3339     every image's
+//	GET /v1/changes?since=RFC3339&limit=N  every image's, oldest first; "more" when cut
 //	POST /v1/rematch                  re-report stored images against the current DB now
 func (e *Env) changeRoutes(mux *http.ServeMux) {
 	visible := func(ctx context.Context, cs []*changes.Change) []*changes.Change {
@@ -227,12 +228,19 @@ func (e *Env) changeRoutes(mux *http.ServeMux) {
 		writeJSON(w, http.StatusOK, map[string]any{"changes": visible(r.Context(), cs)})
 	}))
 	mux.HandleFunc("GET /v1/changes", e.allow(apikeys.ReadReports, func(w http.ResponseWriter, r *http.Request) {
-		cs, err := changes.Since(r.Context(), e.Store, r.URL.Query().Get("since"))
+		limit, _ := strconv.Atoi(r.URL.Query().Get("limit"))
+		if limit <= 0 || limit > 10000 {
+			limit = 1000
+		}
+		cs, more, err := changes.Since(r.Context(), e.Store, r.URL.Query().Get("since"), limit)
+		if pe := (*time.ParseError)(nil); errors.As(err, &pe) {
+			err = BadEvent{err}
+		}
 		if err != nil {
-			httpError(w, BadEvent{err})
+			httpError(w, err)
 			return
 		}
-		writeJSON(w, http.StatusOK, map[string]any{"changes": visible(r.Context(), cs)})
+		writeJSON(w, http.StatusOK, map[string]any{"changes": visible(r.Context(), cs), "more": more})
 	}))
 	mux.HandleFunc("POST /v1/rematch", e.allow(apikeys.Manage, func(w http.ResponseWriter, r *http.Request) {
 		v, err := e.StartRematch(r.Context())
