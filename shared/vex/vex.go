@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/layerscan/layerscan/shared/scan"
@@ -227,58 +228,55 @@ func samePURL(a, b string) bool {
 	return a != "" && cut(a) == cut(b)
 }
 
-func (s Statement) about(f scan.Finding) bool {
-	ids := append([]string{f.ID}, f.Aliases...)
-	for _, id := range ids {
-		if id == s.Vulnerability {
-			return true
+// Apply marks the findings the statements suppress; a later statement
+// about the same finding (affected, under investigation) does not undo an
+// earlier suppression of another document. The statements that suppress
+// on this image are indexed by vulnerability ID and alias once, so a
+// report costs one look-up per finding ID, not a pass over every statement.
+func Apply(stmts []Statement, t Target, fs []scan.Finding, purlOf func(scan.Finding) string) {
+	byID := map[string][]int{}
+	for i, s := range stmts {
+		if s.Status != NotAffected && s.Status != Fixed || !slices.ContainsFunc(s.Products, t.names) {
+			continue
 		}
-		for _, a := range s.Aliases {
-			if a == id {
-				return true
+		for _, id := range append([]string{s.Vulnerability}, s.Aliases...) {
+			if l := byID[id]; len(l) == 0 || l[len(l)-1] != i {
+				byID[id] = append(l, i)
 			}
 		}
 	}
-	return false
-}
-
-// Apply marks the findings the statements suppress; a later statement
-// about the same finding (affected, under investigation) does not undo an
-// earlier suppression of another document.
-func Apply(stmts []Statement, t Target, fs []scan.Finding, purlOf func(scan.Finding) string) {
+	if len(byID) == 0 {
+		return
+	}
 	for i := range fs {
 		f := &fs[i]
 		if f.Package == nil {
 			continue
 		}
-		for _, s := range stmts {
-			if (s.Status != NotAffected && s.Status != Fixed) || !s.about(*f) {
-				continue
-			}
-			onImage := false
-			for _, p := range s.Products {
-				onImage = onImage || t.names(p)
-			}
-			if !onImage {
-				continue
-			}
-			if len(s.Subcomponents) > 0 {
-				hit := false
-				for _, sub := range s.Subcomponents {
-					hit = hit || samePURL(sub, purlOf(*f))
+		// The first statement in order that is about the finding and, if
+		// it names subcomponents, about its package.
+		first := -1
+		for _, id := range append([]string{f.ID}, f.Aliases...) {
+			for _, si := range byID[id] {
+				if first >= 0 && si >= first {
+					break
 				}
-				if !hit {
-					continue
+				if s := stmts[si]; len(s.Subcomponents) == 0 || slices.ContainsFunc(s.Subcomponents, func(sub string) bool { return samePURL(sub, purlOf(*f)) }) {
+					first = si
+					break
 				}
 			}
-			f.VEXStatus, f.VEXJustification = s.Status, s.Justification
-			if f.VEXJustification == "" {
-				f.VEXJustification = s.Impact
-			}
-			f.Whitelisted = true
-			f.WhitelistReason = fmt.Sprintf("VEX %s (%s) from %s", s.Status, f.VEXJustification, s.Source)
-			break
 		}
+		if first < 0 {
+			continue
+		}
+		s := stmts[first]
+		f.VEXStatus, f.VEXJustification = s.Status, s.Justification
+		if f.VEXJustification == "" {
+			f.VEXJustification = s.Impact
+		}
+		f.Whitelisted = true
+		f.WhitelistReason = fmt.Sprintf("VEX %s (%s) from %s", s.Status, f.VEXJustification, s.Source)
 	}
 }
 

@@ -1,6 +1,7 @@
 package vex
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/layerscan/layerscan/shared/scan"
@@ -15,6 +16,40 @@ func TestTargetNames(t *testing.T) {
 	} {
 		if got := tg.names(p); got != want {
 			t.Errorf("%q: %v", p, got)
+		}
+	}
+}
+
+// TestApplyFirstStatementWins: of the statements about a finding (by its
+// ID or an alias) on this image, the first in order that suppresses and
+// whose subcomponents, if any, name the package decides.
+func TestApplyFirstStatementWins(t *testing.T) {
+	img := []string{"sha256:ab"}
+	for _, c := range []struct {
+		name   string
+		stmts  []Statement
+		status string // "" when not suppressed
+		source string
+	}{
+		{"by alias before by id", []Statement{
+			{Vulnerability: "GHSA-1", Aliases: []string{"CVE-1"}, Products: img, Status: NotAffected, Source: "a"},
+			{Vulnerability: "CVE-1", Products: img, Status: Fixed, Source: "b"},
+		}, NotAffected, "a"},
+		{"by id before by alias", []Statement{
+			{Vulnerability: "CVE-1", Products: img, Status: Fixed, Source: "b"},
+			{Vulnerability: "GHSA-1", Products: img, Status: NotAffected, Source: "a"},
+		}, Fixed, "b"},
+		{"another image", []Statement{{Vulnerability: "CVE-1", Products: []string{"sha256:cd"}, Status: NotAffected}}, "", ""},
+		{"affected does not suppress", []Statement{{Vulnerability: "CVE-1", Products: img, Status: "affected"}}, "", ""},
+		{"another subcomponent, then this one", []Statement{
+			{Vulnerability: "CVE-1", Products: img, Subcomponents: []string{"pkg:npm/y@1"}, Status: NotAffected, Source: "a"},
+			{Vulnerability: "CVE-1", Products: img, Subcomponents: []string{"pkg:npm/x@1"}, Status: Fixed, Source: "b"},
+		}, Fixed, "b"},
+	} {
+		fs := []scan.Finding{{ID: "CVE-1", Aliases: []string{"GHSA-1"}, Package: &scan.PackageRef{Name: "x", Version: "1", Type: "npm"}}}
+		Apply(c.stmts, Target{Digest: "sha256:ab"}, fs, func(scan.Finding) string { return "pkg:npm/x@1" })
+		if fs[0].VEXStatus != c.status || fs[0].Whitelisted != (c.status != "") || c.source != "" && !strings.HasSuffix(fs[0].WhitelistReason, "from "+c.source) {
+			t.Errorf("%s: %+v", c.name, fs[0])
 		}
 	}
 }
