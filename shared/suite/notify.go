@@ -55,6 +55,11 @@ func (e *Env) emit(ctx context.Context, ev notify.Event) {
 		e.Log.Printf("notify %s: %v", ev.ID, err)
 		return
 	}
+	e.emitTo(ctx, s, ev)
+}
+
+// emitTo sends an event to the targets of s.
+func (e *Env) emitTo(ctx context.Context, s settings.Settings, ev notify.Event) {
 	if len(s.Notifications) == 0 {
 		return
 	}
@@ -68,7 +73,17 @@ const topFindings = 10
 
 // reported emits the events of a new report: scan-finished for a scan,
 // new-vulnerability for vulnerabilities a re-report added.
+// The settings are read once for both, and nothing is built without a
+// target.
 func (e *Env) reported(ctx context.Context, r *report.Report, c *changes.Change, t *scanrecord.TaskRef, scanID string, rematch bool) {
+	s, err := settings.Load(ctx, e.Store)
+	if err != nil {
+		e.Log.Printf("notify the report of %s: %v", r.Image.Digest, err)
+		return
+	}
+	if len(s.Notifications) == 0 {
+		return
+	}
 	img := &notify.Image{Ref: r.Image.Ref, Digest: r.Image.Digest}
 	taskID := ""
 	if t != nil {
@@ -88,7 +103,7 @@ func (e *Env) reported(ctx context.Context, r *report.Report, c *changes.Change,
 		if !r.Complete {
 			ev.Detail = "The report is incomplete: " + strings.Join(r.Errors, "; ")
 		}
-		e.emit(ctx, ev)
+		e.emitTo(ctx, s, ev)
 	}
 	if c == nil {
 		return
@@ -111,5 +126,5 @@ func (e *Env) reported(ctx context.Context, r *report.Report, c *changes.Change,
 		ev.Counts[f.Severity]++
 	}
 	ev.Findings = added[:min(len(added), topFindings)]
-	e.emit(ctx, ev)
+	e.emitTo(ctx, s, ev)
 }

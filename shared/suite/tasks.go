@@ -280,7 +280,7 @@ func (e *Env) quotaEvent(ctx context.Context, kind, period string, s settings.Se
 	if kind == notify.QuotaNearlyUsed {
 		title = "layerscan: the image-scan quota is nearly used up"
 	}
-	e.emit(ctx, notify.Event{
+	e.emitTo(ctx, s, notify.Event{
 		ID: kind + "/" + period, Kind: kind, Title: title,
 		Detail: fmt.Sprintf("Billing period %s: %d of %d image scans used.", period, consumed, *s.Quota.Purchased),
 	})
