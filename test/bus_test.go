@@ -101,10 +101,19 @@ func startMinIOBus(t testing.TB, port string, hooks []webhook) *s3store.S3 {
 	if _, err := client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(busBucket)}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := client.PutBucketNotificationConfiguration(ctx, &s3.PutBucketNotificationConfigurationInput{
-		Bucket: aws.String(busBucket), NotificationConfiguration: &s3types.NotificationConfiguration{QueueConfigurations: queues},
-	}); err != nil {
-		t.Fatalf("bucket notifications: %v", err)
+	// MinIO brings its targets online after it reports ready: until then
+	// their ARNs are unknown.
+	for i := 0; ; i++ {
+		_, err := client.PutBucketNotificationConfiguration(ctx, &s3.PutBucketNotificationConfigurationInput{
+			Bucket: aws.String(busBucket), NotificationConfiguration: &s3types.NotificationConfiguration{QueueConfigurations: queues},
+		})
+		if err == nil {
+			break
+		}
+		if i > 100 {
+			t.Fatalf("bucket notifications: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 	st, err := s3store.New(ctx, busBucket, "fleet", s3store.Options{Endpoint: endpoint, Region: "us-east-1", AccessKeyID: busUser, SecretAccessKey: busPass})
 	if err != nil {
