@@ -236,6 +236,22 @@ func deliveryID(eventID, target string) string {
 	return hex.EncodeToString(sum[:12])
 }
 
+// Emitted reports whether the event was already queued for every target
+// that wants it: an event whose content costs work to compute (a count of
+// the quota's units) can then be skipped before that work.
+func (s *Sender) Emitted(ctx context.Context, e Event, targets []Target) (bool, error) {
+	for _, t := range targets {
+		if !t.wants(e) {
+			continue
+		}
+		ok, err := s.Store.Exists(ctx, storekey.NotificationQueued(deliveryID(e.ID, t.ID)))
+		if err != nil || !ok {
+			return false, err
+		}
+	}
+	return true, nil
+}
+
 // Emit queues the event for every target that wants it and tries each new
 // delivery at once. An event already emitted for a target is not queued
 // again.

@@ -122,9 +122,7 @@ func (e *Env) admitItem(ctx context.Context, t *task.Task, i int, s settings.Set
 		e.quotaEvent(ctx, notify.QuotaUsedUp, t.Period, s, *s.Quota.Purchased)
 		return decide(task.QuotaExhausted, ErrQuotaExhausted.Error())
 	case dec == quota.Consumed && s.Quota.Purchased != nil && len(s.Notifications) > 0:
-		if n, err := meter.Consumed(ctx); err == nil && n*10 >= *s.Quota.Purchased*9 {
-			e.quotaEvent(ctx, notify.QuotaNearlyUsed, t.Period, s, n)
-		}
+		e.quotaNearlyUsed(ctx, t.Period, s, meter)
 	}
 	return decide(task.Scanning, "")
 }
@@ -276,12 +274,29 @@ func (e *Env) settleStarted(ctx context.Context, t *task.Task, en task.Entry) er
 // quotaEvent tells the targets, once per billing period, that the quota
 // is nearly (90%) or fully used.
 func (e *Env) quotaEvent(ctx context.Context, kind, period string, s settings.Settings, consumed int) {
+	e.emitTo(ctx, s, quotaNotice(kind, period, s, consumed))
+}
+
+// quotaNotice is the event of a quota threshold crossed in the period.
+func quotaNotice(kind, period string, s settings.Settings, consumed int) notify.Event {
 	title := "layerscan: the image-scan quota is used up"
 	if kind == notify.QuotaNearlyUsed {
 		title = "layerscan: the image-scan quota is nearly used up"
 	}
-	e.emitTo(ctx, s, notify.Event{
+	return notify.Event{
 		ID: kind + "/" + period, Kind: kind, Title: title,
 		Detail: fmt.Sprintf("Billing period %s: %d of %d image scans used.", period, consumed, *s.Quota.Purchased),
-	})
+	}
+}
+
+// quotaNearlyUsed emits the 90% event when the period's units reach it.
+// Counting them lists the period's slots, so it is skipped once the
+// period's event is queued for every target.
+func (e *Env) quotaNearlyUsed(ctx context.Context, period string, s settings.Settings, meter quota.Meter) {
+	if done, err := e.sender(s).Emitted(ctx, quotaNotice(notify.QuotaNearlyUsed, period, s, 0), s.Notifications); err == nil && done {
+		return
+	}
+	if n, err := meter.Consumed(ctx); err == nil && n*10 >= *s.Quota.Purchased*9 {
+		e.quotaEvent(ctx, notify.QuotaNearlyUsed, period, s, n)
+	}
 }
