@@ -222,6 +222,8 @@ func TestHarborScannerAdapter(t *testing.T) {
 		{"GET", "/api/v1/scan/" + sr.ID + "/report", "application/pdf", "", 501},
 		{"POST", "/api/v1/scan", "", `{"registry":{"url":"http://169.254.169.254"},"artifact":{"repository":"x","digest":"sha256:00"}}`, 422},
 		{"POST", "/api/v1/scan", "", `not json`, 400},
+		// An artifact the registry does not have is the request's fault.
+		{"POST", "/api/v1/scan", "", scanRequest("sha256:" + strings.Repeat("0", 64)), 422},
 	} {
 		resp, body := call(tc.method, tc.path, tc.accept, tc.body)
 		if resp.StatusCode != tc.code || validate("ErrorResponse", body) != nil || !strings.Contains(string(body), `"message"`) {

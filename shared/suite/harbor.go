@@ -115,6 +115,8 @@ func (e *Env) harborRoutes(mux *http.ServeMux) {
 				code = http.StatusUnprocessableEntity
 			case errors.As(err, new(Refused)), errors.As(err, new(Forbidden)):
 				code = http.StatusUnprocessableEntity
+			case registryAnswer(err) == http.StatusNotFound:
+				code = http.StatusUnprocessableEntity // no such artifact
 			}
 			harborFail(w, code, err)
 			return
