@@ -46,11 +46,12 @@ const (
 	ReadSettings Permission = "read-settings" // registries, settings, tasks
 	Scan         Permission = "scan"          // start scans
 	Manage       Permission = "manage"        // write settings, registries, keys, whitelists; read the audit log
+	Fix          Permission = "fix"           // build and push fixed images
 )
 
 var grants = map[Role][]Permission{
-	Admin:    {ReadReports, ReadSettings, Scan, Manage},
-	Operator: {ReadReports, ReadSettings, Scan},
+	Admin:    {ReadReports, ReadSettings, Scan, Manage, Fix},
+	Operator: {ReadReports, ReadSettings, Scan, Fix},
 	Viewer:   {ReadReports, ReadSettings},
 	CI:       {ReadReports, Scan},
 }

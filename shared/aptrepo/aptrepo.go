@@ -53,6 +53,85 @@ type Suite struct {
 
 func (s Suite) String() string { return strings.TrimSuffix(s.URL, "/") + " " + s.Name }
 
+// Mirror says where a distribution's packages come from: its suites
+// (names may hold {codename}) and the keyring their InRelease must be
+// signed by, a keyring file or an armored key block.
+type Mirror struct {
+	Suites         []Suite `json:"suites"`
+	Keyring        string  `json:"keyring,omitempty"`
+	KeyringArmored string  `json:"keyringArmored,omitempty"`
+	// AllowPrivate lets the suites' hosts resolve to private or loopback
+	// addresses (a mirror inside the VPC).
+	AllowPrivate bool `json:"allowPrivate,omitempty"`
+}
+
+// KeyringDirs are where a keyring file may be read from: the directories
+// the keyring packages install into. A setting cannot name another file.
+var KeyringDirs = []string{"/usr/share/keyrings/", "/etc/apt/trusted.gpg.d/", "/etc/apt/keyrings/"}
+
+// Validate checks a mirror's fields.
+func (m Mirror) Validate() error {
+	if len(m.Suites) == 0 || len(m.Suites) > 16 {
+		return fmt.Errorf("suites: 1 to 16 suites")
+	}
+	for i, s := range m.Suites {
+		u, err := url.Parse(s.URL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.User != nil {
+			return fmt.Errorf("suites[%d].url: %q is not an http(s) archive root", i, s.URL)
+		}
+		if s.Name == "" || strings.ContainsAny(s.Name, `/\ `) || strings.Contains(s.Name, "..") {
+			return fmt.Errorf("suites[%d].suite: %q is not a suite name", i, s.Name)
+		}
+		for j, c := range s.Components {
+			if c == "" || strings.ContainsAny(c, `/\ `) || strings.Contains(c, "..") {
+				return fmt.Errorf("suites[%d].components[%d]: %q is not a component", i, j, c)
+			}
+		}
+	}
+	switch {
+	case m.Keyring != "" && m.KeyringArmored != "":
+		return fmt.Errorf("keyring: give a file or an armored key, not both")
+	case m.KeyringArmored != "":
+		if len(m.KeyringArmored) > 1<<20 || !strings.HasPrefix(strings.TrimSpace(m.KeyringArmored), "-----BEGIN PGP PUBLIC KEY BLOCK-----") {
+			return fmt.Errorf("keyringArmored: not an armored public key block (at most 1 MiB)")
+		}
+	case m.Keyring != "":
+		if !keyringPathOK(m.Keyring) {
+			return fmt.Errorf("keyring: %q is not a file under %s", m.Keyring, strings.Join(KeyringDirs, ", "))
+		}
+	default:
+		return fmt.Errorf("keyring: a keyring file or an armored key is needed")
+	}
+	return nil
+}
+
+func keyringPathOK(p string) bool {
+	if strings.Contains(p, "..") {
+		return false
+	}
+	for _, d := range KeyringDirs {
+		if strings.HasPrefix(p, d) && len(p) > len(d) {
+			return true
+		}
+	}
+	return false
+}
+
+// ReadKeyring reads the mirror's keyring.
+func (m Mirror) ReadKeyring() (openpgp.EntityList, error) {
+	if m.KeyringArmored != "" {
+		kr, err := openpgp.ReadArmoredKeyRing(strings.NewReader(m.KeyringArmored))
+		if err != nil {
+			return nil, fmt.Errorf("keyringArmored: %w", err)
+		}
+		return kr, nil
+	}
+	if !keyringPathOK(m.Keyring) {
+		return nil, fmt.Errorf("keyring %q is not under %s", m.Keyring, strings.Join(KeyringDirs, ", "))
+	}
+	return ReadKeyring(m.Keyring)
+}
+
 // Client fetches and verifies repository data.
 type Client struct {
 	HTTP    *http.Client

@@ -38,26 +38,13 @@ import (
 
 // How a finding can be fixed, as reports and fix tasks say it.
 const (
-	// FixImage: layerscan can build a fixed image.
-	FixImage = "image"
-	// FixCommands: a fixed version exists, but layerscan cannot build the
-	// image for this distribution: the remediation commands say what to run.
-	FixCommands = "commands"
-	// FixNone: no fixed version is known.
-	FixNone = "none"
+	FixImage    = match.FixImage
+	FixCommands = match.FixCommands
+	FixNone     = match.FixNone
 )
 
-// Distro says where a distribution's packages come from. Suite names may
-// hold {codename}, replaced by the image's release codename.
-type Distro struct {
-	Suites []aptrepo.Suite `json:"suites"`
-	// Keyring is the archive keyring file the suites' InRelease must be
-	// signed by.
-	Keyring string `json:"keyring"`
-}
-
 // Defaults are the distributions' own archives and keyrings.
-var Defaults = map[string]Distro{
+var Defaults = map[string]aptrepo.Mirror{
 	"debian": {
 		Suites: []aptrepo.Suite{
 			{URL: "http://deb.debian.org/debian", Name: "{codename}"},
@@ -76,21 +63,10 @@ var Defaults = map[string]Distro{
 	},
 }
 
-// Fixable says how a finding of an image of family can be fixed.
-func Fixable(family string, f scan.Finding) string {
-	if f.Category != scan.SystemVulnerability || f.Package == nil || f.FixedVersion == "" {
-		return FixNone
-	}
-	if _, ok := Defaults[family]; ok && f.Package.Type == "deb" {
-		return FixImage
-	}
-	return FixCommands
-}
-
 // Fixer builds fixed images.
 type Fixer struct {
-	// Distros overrides Defaults per distribution family.
-	Distros map[string]Distro
+	// Mirrors overrides Defaults per distribution family.
+	Mirrors map[string]aptrepo.Mirror
 	// HTTP fetches repository data; it must be the guarded client.
 	HTTP *http.Client
 	Now  func() time.Time
@@ -391,8 +367,8 @@ func (r *Result) Close() error {
 	return os.RemoveAll(d)
 }
 
-func (f *Fixer) distro(family string) (Distro, bool) {
-	if d, ok := f.Distros[family]; ok {
+func (f *Fixer) distro(family string) (aptrepo.Mirror, bool) {
+	if d, ok := f.Mirrors[family]; ok {
 		return d, true
 	}
 	d, ok := Defaults[family]
@@ -401,8 +377,8 @@ func (f *Fixer) distro(family string) (Distro, bool) {
 
 // repositories verifies the suites of the release: every one must verify,
 // or nothing is used.
-func (f *Fixer) repositories(ctx context.Context, d Distro, codename string) (*aptrepo.Client, []*aptrepo.Release, error) {
-	kr, err := aptrepo.ReadKeyring(d.Keyring)
+func (f *Fixer) repositories(ctx context.Context, d aptrepo.Mirror, codename string) (*aptrepo.Client, []*aptrepo.Release, error) {
+	kr, err := d.ReadKeyring()
 	if err != nil {
 		return nil, nil, err
 	}

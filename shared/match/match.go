@@ -257,16 +257,17 @@ func matchPackage(ix *advisory.Index, eco string, os *scan.OS, p scan.Package) (
 		switch {
 		case f.Category == scan.MaliciousSample:
 			// A malicious release has no "fixed version": the package itself is the attack.
-			f.Status, f.FixedVersion = "", ""
+			f.Status, f.FixedVersion, f.Fixable = "", "", FixNone
 			f.Remediation = fmt.Sprintf("Remove %s from the image and from the project's dependencies now, rebuild from a clean base, and treat any secrets the build or the container could reach as exposed: rotate them.", p.Name)
 		case f.FixedVersion != "":
 			f.Status = "fixed"
 			f.Remediation = Remediation(os, p, f.FixedVersion)
+			f.Fixable = Fixable(os, p)
 		case f.FixNote != "":
-			f.Status = "unfixed"
+			f.Status, f.Fixable = "unfixed", FixNone
 			f.Remediation = "No fix: " + f.FixNote + ". Remove the package if unused, or mitigate."
 		default:
-			f.Status = "unfixed"
+			f.Status, f.Fixable = "unfixed", FixNone
 			f.Remediation = "No fixed version is published yet; remove the package if unused, or mitigate and watch for a fix."
 		}
 		out = append(out, f)

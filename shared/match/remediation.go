@@ -7,6 +7,30 @@ import (
 	"github.com/layerscan/layerscan/shared/scan"
 )
 
+// How a vulnerability with a fixed version can be fixed (Finding.Fixable).
+const (
+	// FixImage: layerscan builds the fixed image (POST /v1/images/{digest}/fix).
+	FixImage = "image"
+	// FixCommands: apply the remediation commands; layerscan cannot build
+	// the image for this package's kind or distribution.
+	FixCommands = "commands"
+	// FixNone: no fixed version is known.
+	FixNone = "none"
+)
+
+// ImageFamilies are the distributions whose packages a fix can install
+// into an image: dpkg databases are plain text layerscan rewrites. apk and
+// rpm images get commands (docs/fix.md says why).
+var ImageFamilies = map[string]bool{"debian": true, "ubuntu": true}
+
+// Fixable says how a vulnerability of p with a fixed version is fixed.
+func Fixable(os *scan.OS, p scan.Package) string {
+	if p.Type == "deb" && os != nil && ImageFamilies[os.Family] {
+		return FixImage
+	}
+	return FixCommands
+}
+
 // Remediation is the command that installs the fixed version of p.
 func Remediation(os *scan.OS, p scan.Package, fixed string) string {
 	family := ""

@@ -68,7 +68,10 @@ type Steps struct {
 	// against the image's previous one, the task, and whether a re-match
 	// rebuilt it (notifications hang off it).
 	Reported func(ctx context.Context, r *report.Report, c *changes.Change, t *scanrecord.TaskRef, scanID string, rematch bool)
-	Now      func() time.Time
+	// Extra are steps beyond the scan's that the same dispatchers carry
+	// (fix-image, which the suite runs).
+	Extra dispatch.Handlers
+	Now   func() time.Time
 }
 
 func (d *Steps) now() time.Time {
@@ -139,6 +142,14 @@ func (ReportJob) Step() string { return StepBuildReport }
 
 // Handlers are the steps as the dispatchers deliver them.
 func (d *Steps) Handlers() dispatch.Handlers {
+	h := d.scanHandlers()
+	for step, fn := range d.Extra {
+		h[step] = fn
+	}
+	return h
+}
+
+func (d *Steps) scanHandlers() dispatch.Handlers {
 	return dispatch.Handlers{
 		StepScanImage: dispatch.Typed(func(ctx context.Context, j ScanJob) error {
 			_, err := d.Plan(ctx, j.Request)

@@ -36,7 +36,7 @@ import (
 // ReportLogic must be bumped whenever the report built from the same layer
 // facts and advisory DB may change (squash, matching or report rules): it
 // decides whether a stored report may be reused.
-const ReportLogic = 6
+const ReportLogic = 7
 
 // reportInputs is what one report is built from.
 type reportInputs struct {

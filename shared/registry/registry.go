@@ -223,3 +223,20 @@ func pages(more func() bool, next func() ([]string, error), what string) ([]stri
 	}
 	return out, nil
 }
+
+// Push writes img to ref (a fixed image): blobs the repository has are not
+// sent again.
+func Push(ctx context.Context, ref string, insecure bool, img v1.Image, o source.Options) (string, error) {
+	r, err := name.ParseReference(ref, nameOptions(insecure)...)
+	if err != nil {
+		return "", fmt.Errorf("image reference %q: %w", ref, err)
+	}
+	if err := remote.Write(r, img, remoteOptions(ctx, o)...); err != nil {
+		return "", fmt.Errorf("push %s: %w", r, sanitize(err))
+	}
+	d, err := img.Digest()
+	if err != nil {
+		return "", err
+	}
+	return d.String(), nil
+}

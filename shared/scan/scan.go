@@ -123,6 +123,9 @@ type Finding struct {
 	Path        string `json:"path,omitempty"`
 	LayerDiffID string `json:"layerDiffID,omitempty"`
 	Remediation string `json:"remediation,omitempty"`
+	// Fixable says how a vulnerability is fixed: image (layerscan builds a
+	// fixed image), commands (apply Remediation), none (no fixed version).
+	Fixable     string `json:"fixable,omitempty"`
 	Whitelisted bool   `json:"whitelisted"`
 	// VEXStatus and VEXJustification are the VEX statement that suppressed
 	// the finding (not_affected, fixed), which also marks it whitelisted.

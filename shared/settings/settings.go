@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/layerscan/layerscan/shared/aptrepo"
 	"github.com/layerscan/layerscan/shared/checks"
 	"github.com/layerscan/layerscan/shared/notify"
 	"github.com/layerscan/layerscan/shared/verdict"
@@ -41,6 +42,33 @@ type Settings struct {
 	// admission webhook evaluate; "default" is built in unless redefined.
 	Policies  []verdict.Policy `json:"policies"`
 	Admission Admission        `json:"admission"`
+	// Fix is the Image Risk Fixing Configuration and the package mirrors
+	// fixes read (docs/fix.md).
+	Fix Fix `json:"fix"`
+}
+
+// Fix configures one-click and automatic fixing.
+type Fix struct {
+	// Auto runs a fix task over Scope every Cycle.
+	Auto  bool  `json:"auto"`
+	Cycle Cycle `json:"cycle"`
+	// Scope is the repositories automatic fixing covers (the scan scope's
+	// rules); no rules covers every repository of every connection.
+	Scope []Rule `json:"scope"`
+	// TimeRangeDays limits automatic fixing to images updated (pushed,
+	// else created) in the last N days; 0 covers every image.
+	TimeRangeDays int `json:"timeRangeDays"`
+	// Overwrite moves the original tag to the fixed image instead of
+	// pushing <tag>_fixd beside it.
+	Overwrite bool `json:"overwrite"`
+	// Mirrors override the distributions' archives per family (debian,
+	// ubuntu): a mirror inside the VPC, a snapshot.
+	Mirrors map[string]aptrepo.Mirror `json:"mirrors,omitempty"`
+}
+
+// InScope reports whether automatic fixing covers a tag.
+func (f Fix) InScope(c Connection, repository, tag string) bool {
+	return Scan{Scope: f.Scope}.InScope(c, repository, tag)
 }
 
 // Admission configures the Kubernetes admission webhook.
@@ -144,6 +172,7 @@ func Default() Settings {
 		Task:   Task{TimeoutMinutes: 240},
 		Checks: checks.Default(), Notifications: []notify.Target{}, Policies: []verdict.Policy{},
 		Admission: Admission{Unscanned: "deny"},
+		Fix:       Fix{Cycle: OneWeek, Scope: []Rule{}},
 	}
 }
 
@@ -172,12 +201,45 @@ func (s *Settings) Validate() error {
 	if s.Scan.Cycle.Length() == 0 && s.Scan.Cycle != Stop {
 		return fieldErr("scan.cycle", "%q is not one of 3d, 1w, 2w, stop", s.Scan.Cycle)
 	}
-	if len(s.Scan.Scope) > maxRules {
-		return fieldErr("scan.scope", "%d rules, over %d", len(s.Scan.Scope), maxRules)
+	if err := validateRules("scan.scope", s.Scan.Scope); err != nil {
+		return err
 	}
-	for i := range s.Scan.Scope {
-		r := &s.Scan.Scope[i]
-		f := fmt.Sprintf("scan.scope[%d]", i)
+	if err := validateRules("fix.scope", s.Fix.Scope); err != nil {
+		return err
+	}
+	if s.Fix.Cycle.Length() == 0 {
+		return fieldErr("fix.cycle", "%q is not one of 3d, 1w, 2w", s.Fix.Cycle)
+	}
+	if s.Fix.TimeRangeDays < 0 {
+		return fieldErr("fix.timeRangeDays", "%d is negative", s.Fix.TimeRangeDays)
+	}
+	for fam, m := range s.Fix.Mirrors {
+		if fam != "debian" && fam != "ubuntu" {
+			return fieldErr("fix.mirrors", "%q: fixed images are built for debian and ubuntu", fam)
+		}
+		if err := m.Validate(); err != nil {
+			return &FieldError{Field: "fix.mirrors." + fam, Err: err}
+		}
+	}
+	for name, v := range map[string]int{"scan.timeRangeDays": s.Scan.TimeRangeDays, "scan.retentionDays": s.Scan.RetentionDays, "task.timeoutMinutes": s.Task.TimeoutMinutes} {
+		if v < 0 {
+			return fieldErr(name, "%d is negative", v)
+		}
+	}
+	if s.Task.TimeoutMinutes == 0 {
+		return fieldErr("task.timeoutMinutes", "must be at least 1")
+	}
+	return s.validateRest()
+}
+
+// validateRules checks scope rules and compiles their tag expressions.
+func validateRules(field string, rules []Rule) error {
+	if len(rules) > maxRules {
+		return fieldErr(field, "%d rules, over %d", len(rules), maxRules)
+	}
+	for i := range rules {
+		r := &rules[i]
+		f := fmt.Sprintf("%s[%d]", field, i)
 		for j, n := range r.Namespaces {
 			if !nameRe.MatchString(n) {
 				return fieldErr(fmt.Sprintf("%s.namespaces[%d]", f, j), "%q is not a namespace name", n)
@@ -192,14 +254,10 @@ func (s *Settings) Validate() error {
 			return fieldErr(f+".tagRegex", "%v", err)
 		}
 	}
-	for name, v := range map[string]int{"scan.timeRangeDays": s.Scan.TimeRangeDays, "scan.retentionDays": s.Scan.RetentionDays, "task.timeoutMinutes": s.Task.TimeoutMinutes} {
-		if v < 0 {
-			return fieldErr(name, "%d is negative", v)
-		}
-	}
-	if s.Task.TimeoutMinutes == 0 {
-		return fieldErr("task.timeoutMinutes", "must be at least 1")
-	}
+	return nil
+}
+
+func (s *Settings) validateRest() error {
 	if p := s.Quota.Purchased; p != nil && *p < 0 {
 		return fieldErr("quota.purchased", "%d is negative", *p)
 	}
@@ -274,6 +332,9 @@ func Parse(b []byte) (Settings, error) {
 	}
 	if s.Scan.Scope == nil {
 		s.Scan.Scope = []Rule{}
+	}
+	if s.Fix.Scope == nil {
+		s.Fix.Scope = []Rule{}
 	}
 	if s.Notifications == nil {
 		s.Notifications = []notify.Target{}

@@ -388,3 +388,19 @@ func ThrottleHour(registry, hour string) string { return ThrottlePrefix + regist
 func ThrottleSlot(registry, hour string, n int) string {
 	return ThrottleHour(registry, hour) + fmt.Sprintf("%06d", n)
 }
+
+// FixResult is one fix of a task's image: the plan, the fix layer's
+// digests, the verification and where the fixed image went.
+func FixResult(task string, item int) string {
+	return FixesPrefix + "results/" + task + "/" + fmt.Sprintf("%06d", item) + ".json"
+}
+
+// RemediationPrefix holds the latest remediation status of each image.
+const RemediationPrefix = FixesPrefix + "images/"
+
+// Remediation is an image's latest remediation status, by the digest of
+// the image that was fixed.
+func Remediation(digest string) string { return RemediationPrefix + digest + ".json" }
+
+// FixCycle is created once per automatic fixing cycle: the run's task.
+func FixCycle(cycle string) string { return FixesPrefix + "cycles/" + cycle }

@@ -167,6 +167,7 @@ func (e *Env) Steps(ctx context.Context) (*pipeline.Steps, error) {
 		Store: e.Store, Dispatch: e.dispatcher, Analyzers: builtin.SetWith(sigs),
 		Sources: builtin.Sources(), Registry: e.registryOptions(), Progress: e.Log.Writer(), Now: e.now,
 		Reported: e.reported, Sealer: secretSealer{e.Registries.Secrets},
+		Extra: dispatch.Handlers{StepFix: dispatch.Typed(e.RunFix)},
 	}
 	return e.steps, nil
 }

@@ -129,6 +129,7 @@ func (e *Env) APIHandler() http.Handler {
 	e.changeRoutes(mux)
 	e.verdictRoutes(mux)
 	e.harborRoutes(mux)
+	e.fixRoutes(mux)
 	mux.HandleFunc("POST /v1/scans", e.allow(apikeys.Scan, func(w http.ResponseWriter, r *http.Request) {
 		body, err := readBody(w, r)
 		if err != nil {

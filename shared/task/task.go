@@ -12,6 +12,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"regexp"
@@ -32,6 +33,8 @@ const (
 	OnDemand = "on-demand"
 	// Rematch re-reports stored images after an advisory-DB update.
 	Rematch = "rematch"
+	// Fix builds, verifies and pushes fixed images (one-click or automatic).
+	Fix = "fix"
 )
 
 // Task statuses.
@@ -180,6 +183,7 @@ const (
 	planned   = "planned"
 	failed    = "failed"
 	scanRec   = "scan-"
+	fixRec    = "fix"
 )
 
 // Admission is the create-once decision about one image.
@@ -223,6 +227,23 @@ func Finished(ctx context.Context, st store.Store, id string, item int, r ScanRe
 	return err
 }
 
+// FixOutcome is the create-once outcome of fixing one image: its status
+// (ImageSucceeded, ImageFailed or Skipped), why, and what the fix did.
+type FixOutcome struct {
+	Status string `json:"status"`
+	Reason string `json:"reason,omitempty"`
+	// Detail is the fix's log: per package the version chosen and where it
+	// came from, what was refused and why, the verification and the push.
+	Detail json.RawMessage `json:"detail,omitempty"`
+	At     string          `json:"at"`
+}
+
+// Fixed records the outcome of fixing an image.
+func Fixed(ctx context.Context, st store.Store, id string, item int, o FixOutcome) error {
+	_, err := store.PutJSONIfAbsent(ctx, st, storekey.TaskRecord(id, item, fixRec), o)
+	return err
+}
+
 type plannedRec struct {
 	ScanIDs []string `json:"scanIDs"`
 	At      string   `json:"at"`
@@ -245,6 +266,8 @@ type Entry struct {
 	// OutOfScope marks an on-demand scan outside the scope rules.
 	OutOfScope bool   `json:"outOfScope,omitempty"`
 	Updated    string `json:"updated,omitempty"`
+	// Fix is a fix task's log of the image (FixOutcome.Detail).
+	Fix json.RawMessage `json:"fix,omitempty"`
 }
 
 // Final reports whether the entry will not change any more.
@@ -380,6 +403,14 @@ func entry(ctx context.Context, st store.Store, id string, i int, it Item, names
 	}
 	get := func(name string, v any) error {
 		return store.GetJSON(ctx, st, storekey.TaskRecord(id, i, name), v)
+	}
+	if has[fixRec] {
+		var o FixOutcome
+		if err := get(fixRec, &o); err != nil {
+			return e, err
+		}
+		e.Status, e.Reason, e.Fix, e.Updated = o.Status, o.Reason, o.Detail, o.At
+		return e, nil
 	}
 	if has[planned] {
 		var p plannedRec

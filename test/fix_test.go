@@ -1,0 +1,285 @@
+package test
+
+import (
+	"archive/tar"
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/layerscan/layerscan/shared/apikeys"
+	"github.com/layerscan/layerscan/shared/aptrepo"
+	"github.com/layerscan/layerscan/shared/deb"
+	"github.com/layerscan/layerscan/shared/report"
+	"github.com/layerscan/layerscan/shared/scan"
+	"github.com/layerscan/layerscan/shared/suite"
+	"github.com/layerscan/layerscan/shared/task"
+)
+
+// aptMirror is the Debian archive this machine's apt is configured with
+// (deb822 .sources files, else sources.list lines): the fix test reads
+// the same repository apt does, and no host is written here.
+func aptMirror(t *testing.T) aptrepo.Mirror {
+	t.Helper()
+	var m aptrepo.Mirror
+	files, _ := filepath.Glob("/etc/apt/sources.list.d/*.sources")
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		deb.ReadParagraphs(strings.NewReader(string(b)), func(p deb.Paragraph) error {
+			if !strings.Contains(p.Get("Types"), "deb") || !strings.Contains(p.Get("Components"), "main") {
+				return nil
+			}
+			for _, u := range strings.Fields(p.Get("URIs")) {
+				if !strings.Contains(u, "debian") {
+					continue
+				}
+				for _, s := range strings.Fields(p.Get("Suites")) {
+					m.Suites = append(m.Suites, aptrepo.Suite{URL: u, Name: s})
+				}
+				if k := p.Get("Signed-By"); k != "" && m.Keyring == "" {
+					m.Keyring = k
+				}
+			}
+			return nil
+		})
+	}
+	if f, err := os.Open("/etc/apt/sources.list"); err == nil {
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			fs := strings.Fields(sc.Text())
+			if len(fs) >= 4 && fs[0] == "deb" && strings.Contains(fs[1], "debian") {
+				m.Suites = append(m.Suites, aptrepo.Suite{URL: fs[1], Name: fs[2]})
+			}
+		}
+		f.Close()
+	}
+	if m.Keyring == "" {
+		m.Keyring = "/usr/share/keyrings/debian-archive-keyring.gpg"
+	}
+	if len(m.Suites) == 0 {
+		t.Fatal("this machine's apt sources name no Debian archive")
+	}
+	return m
+}
+
+// mirrorDialer dials loopback and the addresses the mirror's hosts have,
+// and refuses every other: the fix reaches the apt mirror and the test
+// registry, nothing else.
+func mirrorDialer(t *testing.T, m aptrepo.Mirror) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	allowed := map[netip.Addr]bool{}
+	for _, s := range m.Suites {
+		u, _ := url.Parse(s.URL)
+		ips, _ := net.DefaultResolver.LookupNetIP(context.Background(), "ip", u.Hostname())
+		for _, ip := range ips {
+			allowed[ip.Unmap()] = true
+		}
+	}
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		host, _, _ := net.SplitHostPort(addr)
+		ip, err := netip.ParseAddr(host)
+		if err != nil || (!ip.IsLoopback() && !allowed[ip.Unmap()]) {
+			return nil, fmt.Errorf("test dialer: %s is neither loopback nor the apt mirror", addr)
+		}
+		var d net.Dialer
+		return d.DialContext(ctx, network, addr)
+	}
+}
+
+// fixLog is the fix log of a fix task's only image.
+func fixLog(t *testing.T, v task.View) suite.FixLog {
+	t.Helper()
+	if len(v.Log) != 1 || v.Log[0].Fix == nil {
+		t.Fatalf("fix task log: %+v", v.Log)
+	}
+	var lg suite.FixLog
+	if err := json.Unmarshal(v.Log[0].Fix, &lg); err != nil {
+		t.Fatal(err)
+	}
+	return lg
+}
+
+// TestFixDebianImage: the corpus Debian image, pushed to a real
+// docker-registry and scanned, is fixed from the Debian archive this
+// machine's apt uses (InRelease verified with the keyring package): the
+// fixed image is pushed as <tag>_fixd on top of the original layers, its
+// rescan has none of the openssl CVEs EXPECTED.md lists, and the fixed
+// openssl runs in a chroot of its root filesystem.
+func TestFixDebianImage(t *testing.T) {
+	needDockerRegistry(t)
+	addr := startDebianRegistry(t)
+	img := corpusDebian(t)
+	push(t, img, addr+"/team/app:1.0")
+	d, _ := img.Digest()
+
+	a := newAPIEnv(t)
+	mirror := aptMirror(t)
+	a.env.Guard.Dial = mirrorDialer(t, mirror)
+	a.do(t, "POST", "/v1/registries", `{"id":"r","kind":"generic","hosts":["`+addr+`"],"insecure":true,"imagesPerHour":-1,"auth":{"method":"none"}}`)
+	mj, _ := json.Marshal(mirror)
+	a.putSettings(t, `{"fix":{"cycle":"1w","mirrors":{"debian":`+string(mj)+`}}}`)
+	a.scanOK(t, addr+"/team/app:1.0")
+	before := getReport(t, a, d.String())
+	for _, f := range before.Findings {
+		if f.Package != nil && f.Package.Name == "openssl" && f.Fixable != "image" {
+			t.Errorf("%s of openssl: fixable %q, want image", f.ID, f.Fixable)
+		}
+	}
+
+	// A viewer may not fix; a malformed request is a 400 and starts nothing.
+	ctx := context.Background()
+	_, viewer, _ := a.env.Keys.Create(ctx, apikeys.Viewer, "v", nil, "test")
+	fixPath := "/v1/images/" + d.String() + "/fix"
+	if code, _ := a.doAs(t, viewer, "POST", fixPath, `{"repository":"`+addr+`/team/app","tag":"1.0"}`); code != http.StatusForbidden {
+		t.Errorf("viewer fix: %d", code)
+	}
+	for _, body := range []string{`{"repository":"`+addr+`/team/app"}`, `{"repository":"team","tag":"1.0"}`, `{"repository":"`+addr+`/team/app","tag":"1.0","x":1}`} {
+		if code, resp := a.do(t, "POST", fixPath, body); code != http.StatusBadRequest {
+			t.Errorf("fix %s: %d %s", body, code, resp)
+		}
+	}
+
+	code, body := a.do(t, "POST", fixPath, `{"repository":"`+addr+`/team/app","tag":"1.0"}`)
+	if code != http.StatusAccepted {
+		t.Fatalf("fix: %d %s", code, body)
+	}
+	var started task.View
+	json.Unmarshal([]byte(body), &started)
+	v := a.taskDone(t, started.ID)
+	lg := fixLog(t, v)
+	if v.Type != task.Fix || v.Status != task.Succeeded {
+		t.Fatalf("fix task: %+v\n%s", v, v.Log[0].Fix)
+	}
+	// Per package: the version chosen and where it came from.
+	var openssl bool
+	for _, u := range lg.Upgrades {
+		if u.Package == "openssl" {
+			openssl = true
+			if deb.Compare(u.To, "3.0.22-1~deb12u2") < 0 || u.From != "3.0.20-1~deb12u2" || !strings.Contains(u.Origin, "security") {
+				t.Errorf("openssl upgrade: %+v", u)
+			}
+		}
+	}
+	if !openssl || len(lg.Repositories) == 0 || !strings.Contains(lg.Repositories[0], "signed by") {
+		t.Errorf("fix log: %+v", lg)
+	}
+	if !lg.Verification.OK || lg.Pushed != addr+"/team/app:1.0_fixd" {
+		t.Fatalf("verification %+v, pushed %q", lg.Verification, lg.Pushed)
+	}
+
+	// The pushed image: the original layers, one more, one history line.
+	ref, _ := name.ParseReference(lg.Pushed, name.Insecure)
+	fixed, err := remote.Image(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	orig, fl := layerDigests(t, img), layerDigests(t, fixed)
+	if len(fl) != len(orig)+1 || strings.Join(fl[:len(orig)], ",") != strings.Join(orig, ",") {
+		t.Errorf("fixed layers %v, original %v", fl, orig)
+	}
+	cfg, _ := fixed.ConfigFile()
+	if h := cfg.History[len(cfg.History)-1]; !strings.Contains(h.CreatedBy, "layerscan fix") || !strings.Contains(h.CreatedBy, "openssl") {
+		t.Errorf("history: %+v", h)
+	}
+	fd, _ := fixed.Digest()
+	after := getReport(t, a, fd.String())
+	for _, id := range []string{"CVE-2026-35189", "CVE-2026-42767", "CVE-2026-54872", "CVE-2026-84782"} {
+		if !has(before, id) || has(after, id) {
+			t.Errorf("%s: before %v, after %v", id, has(before, id), has(after, id))
+		}
+	}
+	for _, p := range after.Packages {
+		if (p.Name == "openssl" || p.Name == "libssl3") && deb.Compare(p.Version, "3.0.22-1~deb12u2") < 0 {
+			t.Errorf("%s %s after the fix", p.Name, p.Version)
+		}
+	}
+	if n := countCategory(after, scan.SystemVulnerability); n != 0 {
+		t.Errorf("%d system vulnerabilities remain after fixing every fixable one", n)
+	}
+	code, body = a.do(t, "GET", "/v1/fixes", "")
+	var listed struct{ Images []suite.RemediationStatus }
+	json.Unmarshal([]byte(body), &listed)
+	if code != http.StatusOK || len(listed.Images) != 1 || listed.Images[0].Status != suite.RemediationFixed || listed.Images[0].Digest != d.String() || listed.Images[0].FixedImage != lg.Pushed {
+		t.Errorf("GET /v1/fixes: %d %s", code, body)
+	}
+
+	// The fixed openssl runs inside the fixed root filesystem.
+	if os.Geteuid() != 0 {
+		t.Log("not root: the chroot check of the fixed image is skipped")
+		return
+	}
+	root := t.TempDir()
+	untar(t, mutate.Extract(fixed), root)
+	out, err := exec.Command("chroot", root, "/usr/bin/openssl", "version").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "OpenSSL 3.0.22") {
+		t.Errorf("openssl version in the fixed image: %v %s", err, out)
+	}
+	out, err = exec.Command("chroot", root, "/usr/bin/dpkg", "--verify", "openssl", "libssl3").CombinedOutput()
+	if err != nil || len(out) > 0 {
+		t.Errorf("dpkg --verify in the fixed image: %v %s", err, out)
+	}
+	if fi, err := os.Lstat(filepath.Join(root, "lib")); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		t.Errorf("/lib is no longer the merged-/usr symlink: %v %v", fi, err)
+	}
+}
+
+func countCategory(r report.Report, c scan.Category) int {
+	n := 0
+	for _, f := range r.Findings {
+		if f.Category == c && !f.Whitelisted {
+			n++
+		}
+	}
+	return n
+}
+
+// untar unpacks a flattened filesystem (mutate.Extract) into dir.
+func untar(t *testing.T, rc io.ReadCloser, dir string) {
+	t.Helper()
+	defer rc.Close()
+	tr := tar.NewReader(rc)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := filepath.Join(dir, filepath.Clean("/"+h.Name))
+		switch h.Typeflag {
+		case tar.TypeDir:
+			os.MkdirAll(p, os.FileMode(h.Mode)&os.ModePerm|0o700)
+		case tar.TypeSymlink:
+			os.MkdirAll(filepath.Dir(p), 0o755)
+			os.Symlink(h.Linkname, p)
+		case tar.TypeLink:
+			os.MkdirAll(filepath.Dir(p), 0o755)
+			os.Link(filepath.Join(dir, filepath.Clean("/"+h.Linkname)), p)
+		case tar.TypeReg:
+			os.MkdirAll(filepath.Dir(p), 0o755)
+			f, err := os.OpenFile(p, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, os.FileMode(h.Mode)&os.ModePerm)
+			if err != nil {
+				t.Fatal(err)
+			}
+			io.Copy(f, tr)
+			f.Close()
+		}
+	}
+}
