@@ -149,7 +149,7 @@ func TestFixDebianImage(t *testing.T) {
 	if code, _ := a.doAs(t, viewer, "POST", fixPath, `{"repository":"`+addr+`/team/app","tag":"1.0"}`); code != http.StatusForbidden {
 		t.Errorf("viewer fix: %d", code)
 	}
-	for _, body := range []string{`{"repository":"`+addr+`/team/app"}`, `{"repository":"team","tag":"1.0"}`, `{"repository":"`+addr+`/team/app","tag":"1.0","x":1}`} {
+	for _, body := range []string{`{"repository":"` + addr + `/team/app"}`, `{"repository":"team","tag":"1.0"}`, `{"repository":"` + addr + `/team/app","tag":"1.0","x":1}`} {
 		if code, resp := a.do(t, "POST", fixPath, body); code != http.StatusBadRequest {
 			t.Errorf("fix %s: %d %s", body, code, resp)
 		}

@@ -186,8 +186,20 @@ func ParseRelations(s string) ([][]Relation, error) {
 }
 
 func parseRelation(s string) (Relation, error) {
-	if i := strings.IndexAny(s, "[<"); i >= 0 && !strings.HasPrefix(s[i:], "<<") && !strings.HasPrefix(s[i:], "<=") {
-		s = strings.TrimSpace(s[:i])
+	// cut architecture restrictions and build profiles, outside the version
+	depth := 0
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '(':
+			depth++
+		case ')':
+			depth--
+		case '[', '<':
+			if depth == 0 {
+				s = strings.TrimSpace(s[:i])
+				i = len(s)
+			}
+		}
 	}
 	var r Relation
 	name, rest, _ := strings.Cut(s, "(")
