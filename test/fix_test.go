@@ -219,6 +219,9 @@ func TestFixDebianImage(t *testing.T) {
 		t.Errorf("GET /v1/fixes: %d %s", code, body)
 	}
 
+	// The same on one machine: `layerscan fix`, with the store's settings.
+	cliFix(t, addr, mj)
+
 	// The fixed openssl runs inside the fixed root filesystem.
 	if os.Geteuid() != 0 {
 		t.Log("not root: the chroot check of the fixed image is skipped")
@@ -281,5 +284,38 @@ func untar(t *testing.T, rc io.ReadCloser, dir string) {
 			io.Copy(f, tr)
 			f.Close()
 		}
+	}
+}
+
+// cliFix runs `layerscan fix` on the pushed corpus image (pushing to
+// another tag) and on the Alpine corpus image, which gets commands.
+func cliFix(t *testing.T, addr string, mirror []byte) {
+	bin := buildCLI(t)
+	dir := t.TempDir()
+	copyDB(t, dir)
+	settingsFile := filepath.Join(t.TempDir(), "settings.json")
+	os.WriteFile(settingsFile, []byte(`{"fix":{"cycle":"1w","mirrors":{"debian":`+string(mirror)+`}}}`), 0o644)
+	if out, err := exec.Command(bin, "settings", "set", settingsFile, "--store", dir).CombinedOutput(); err != nil {
+		t.Fatalf("settings set: %v %s", err, out)
+	}
+	cmd := exec.Command(bin, "fix", "--store", dir, "--insecure", "--quiet", "--push", addr+"/team/app:cli-fixed", addr+"/team/app:1.0")
+	out, err := cmd.Output()
+	var lg suite.FixLog
+	json.Unmarshal(out, &lg)
+	if err != nil || lg.Pushed != addr+"/team/app:cli-fixed" || lg.Verification == nil || !lg.Verification.OK || len(lg.Upgrades) == 0 {
+		t.Fatalf("layerscan fix: %v\n%s", err, out)
+	}
+	ref, _ := name.ParseReference(lg.Pushed, name.Insecure)
+	if desc, err := remote.Head(ref); err != nil || desc.Digest.String() != lg.PushedDigest {
+		t.Errorf("pushed %s: %v %v", lg.Pushed, desc, err)
+	}
+	alpine := filepath.Join(sharedDir(t), "corpus", "images", "alpine-3.9-app.tar")
+	var stderr strings.Builder
+	cmd = exec.Command(bin, "fix", "--store", dir, "--quiet", "--layout", filepath.Join(t.TempDir(), "out"), alpine)
+	cmd.Stderr = &stderr
+	out, err = cmd.Output()
+	json.Unmarshal(out, &lg)
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 || !strings.Contains(stderr.String(), "fix images are not supported for this distribution: apply these commands") || !strings.Contains(stderr.String(), "apk add --upgrade") {
+		t.Errorf("layerscan fix of an Alpine image: %v\n%s", err, stderr.String())
 	}
 }

@@ -52,6 +52,7 @@ Usage:
   layerscan keys create --role ROLE | revoke ID | list [--store DIR]     API keys (admin, operator, viewer, ci)
   layerscan settings get | set FILE|- [--if-match ETAG] [--store DIR]    the scan settings (docs/settings.md)
   layerscan tasks list [--type T] [--status S] | show ID [--store DIR]   scan tasks and their execution logs
+  layerscan fix [--overwrite] [--push REF] [--layout DIR] IMAGE          build, verify and push the fixed image (docs/fix.md)
   layerscan version
 
 Run 'layerscan scan -h' for the scan flags.
@@ -92,6 +93,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		code, err = cmdSettings(ctx, args[1:], os.Stdin, stdout, stderr)
 	case "tasks":
 		code, err = cmdTasks(ctx, args[1:], stdout, stderr)
+	case "fix":
+		code, err = cmdFix(ctx, args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "layerscan", pipeline.Version)
 	case "-h", "--help", "help":

@@ -8,11 +8,13 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 
@@ -22,6 +24,7 @@ import (
 	"github.com/layerscan/layerscan/shared/dispatch"
 	"github.com/layerscan/layerscan/shared/fix"
 	"github.com/layerscan/layerscan/shared/netguard"
+	"github.com/layerscan/layerscan/shared/pipeline"
 	"github.com/layerscan/layerscan/shared/registry"
 	"github.com/layerscan/layerscan/shared/report"
 	"github.com/layerscan/layerscan/shared/scan"
@@ -387,12 +390,11 @@ func (e *Env) fix(ctx context.Context, t *task.Task, it task.Item, j FixJob, lg 
 	}
 	defer os.RemoveAll(tmp)
 	fx := &fix.Fixer{Mirrors: s.Fix.Mirrors, HTTP: e.fixClient(s), Now: e.now, TempDir: tmp}
-	res, err := fx.Fix(ctx, sel[0].Image, &rep, fix.Request{Findings: j.Findings, Note: "task " + t.ID})
+	res, vs, err := FixVerified(ctx, d, fx, sel[0].Image, &rep, fix.Request{Findings: j.Findings, Note: "task " + t.ID}, tmp, lg)
 	if err != nil {
 		return failed("%v", err)
 	}
 	defer res.Close()
-	lg.Result = res
 	if res.Image == nil {
 		switch {
 		case res.Fixable == fix.FixCommands:
@@ -402,24 +404,6 @@ func (e *Env) fix(ctx context.Context, t *task.Task, it task.Item, j FixJob, lg 
 		}
 		return task.Skipped, "no system vulnerability with a fixed version to fix", nil
 	}
-
-	// Verify before pushing: the fixed image is scanned from a local
-	// layout with the same steps, in this process.
-	dir := tmp + "/layout"
-	lp, err := layout.Write(dir, empty.Index)
-	if err == nil {
-		err = lp.AppendImage(res.Image)
-	}
-	if err != nil {
-		return "", "", fmt.Errorf("write the fixed image: %w", err)
-	}
-	vs := *d
-	vs.Reported, vs.Extra = nil, nil
-	reps, err := vs.ScanLocal(ctx, scanrecord.Request{Source: source.Ref{Kind: source.KindOCILayout, Location: dir}, Trigger: "fix verification"}, 2)
-	if err != nil || len(reps) != 1 {
-		return failed("verification scan: %v", err)
-	}
-	lg.Verification = verify(&rep, reps[0], res)
 	if !lg.Verification.OK && !j.PushUnverified {
 		return failed("verification failed, nothing pushed: %s", strings.Join(lg.Verification.Problems, "; "))
 	}
@@ -454,6 +438,45 @@ func (e *Env) fix(ctx context.Context, t *task.Task, it task.Item, j FixJob, lg 
 		reason += " (pushed unverified, as asked: " + strings.Join(lg.Verification.Problems, "; ") + ")"
 	}
 	return task.ImageSucceeded, reason, nil
+}
+
+// FixVerified builds the fixed image of img (whose report is rep) and
+// verifies it before anything is pushed: the fixed image is written to a
+// local layout under dir and scanned there with d's steps, in this
+// process. lg receives the plan and the verification. The result's Image
+// is nil when nothing could be upgraded; the caller closes the result.
+// The steps returned scan in this process and tell nobody of their
+// reports, for the caller's scan of what it pushes.
+func FixVerified(ctx context.Context, d *pipeline.Steps, fx *fix.Fixer, img v1.Image, rep *report.Report, req fix.Request, dir string, lg *FixLog) (*fix.Result, *pipeline.Steps, error) {
+	res, err := fx.Fix(ctx, img, rep, req)
+	if err != nil {
+		return nil, nil, err
+	}
+	lg.Result = res
+	vs := *d
+	vs.Reported, vs.Extra = nil, nil
+	if res.Image == nil {
+		return res, &vs, nil
+	}
+	at := filepath.Join(dir, "layout")
+	lp, err := layout.Write(at, empty.Index)
+	if err == nil {
+		err = lp.AppendImage(res.Image)
+	}
+	if err != nil {
+		res.Close()
+		return nil, nil, fmt.Errorf("write the fixed image: %w", err)
+	}
+	reps, err := vs.ScanLocal(ctx, scanrecord.Request{Source: source.Ref{Kind: source.KindOCILayout, Location: at}, Trigger: "fix verification"}, 2)
+	if err == nil && len(reps) != 1 {
+		err = fmt.Errorf("%d reports", len(reps))
+	}
+	if err != nil {
+		res.Close()
+		return nil, nil, fmt.Errorf("verification scan: %w", err)
+	}
+	lg.Verification = verify(rep, reps[0], res)
+	return res, &vs, nil
 }
 
 func refusedText(rs []fix.Refused) string {
