@@ -10,7 +10,7 @@ export GOTOOLCHAIN := local
 TOOLS         := $(if $(XDG_CACHE_HOME),$(XDG_CACHE_HOME),$(HOME)/.cache)/layerscan-tools
 MINIO_VERSION := v0.0.0-20260212201848-7aac2a2c5b7c
 
-FUNCTIONS := scan-api registry-events periodic-scan scan-image analyze-layer build-report sync-advisories janitor
+FUNCTIONS := scan-api registry-events periodic-scan scan-image analyze-layer build-report fix-image sync-advisories janitor
 
 .PHONY: all build functions demo test deps vet bench clean
 

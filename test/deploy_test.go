@@ -20,8 +20,8 @@ func functionsInCode(t *testing.T) []string {
 	for _, d := range dirs {
 		out = append(out, filepath.Base(filepath.Dir(d)))
 	}
-	if len(out) != 8 {
-		t.Fatalf("%d functions under functions/, want 8: %v", len(out), out)
+	if len(out) != 9 {
+		t.Fatalf("%d functions under functions/, want 9: %v", len(out), out)
 	}
 	return out
 }
@@ -82,7 +82,7 @@ func TestSYAMLNamesEveryFunctionAndTrigger(t *testing.T) {
 	res := m(doc["resources"])
 	wantTriggers := map[string][]string{
 		"scan-api": {"http"}, "registry-events": {"eventbridge", "http"}, "periodic-scan": {"timer"},
-		"scan-image": {"oss"}, "analyze-layer": {"oss"}, "build-report": {"oss"},
+		"scan-image": {"oss"}, "analyze-layer": {"oss"}, "build-report": {"oss"}, "fix-image": {"oss"},
 		"sync-advisories": {"timer"}, "janitor": {"timer"},
 	}
 	for _, fn := range functionsInCode(t) {
@@ -185,7 +185,7 @@ func TestSAMTemplateNamesEveryFunction(t *testing.T) {
 	}
 	want := map[string]string{
 		"scan-api": "", "registry-events": "EventBridgeRule", "periodic-scan": "Schedule",
-		"scan-image": "S3", "analyze-layer": "S3", "build-report": "S3",
+		"scan-image": "S3", "analyze-layer": "S3", "build-report": "S3", "fix-image": "S3",
 		"sync-advisories": "Schedule", "janitor": "Schedule",
 	}
 	found := map[string]bool{}
