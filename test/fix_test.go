@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
@@ -155,6 +156,34 @@ func TestFixDebianImage(t *testing.T) {
 		}
 	}
 
+	// Automatic fixing: the timer starts one fix task per fixing cycle over
+	// the images of the fixing scope; a rule that covers nothing fixes nothing.
+	a.putSettings(t, `{"fix":{"auto":true,"cycle":"1w","scope":[{"registry":"r","repositories":["team/other"]}],"mirrors":{"debian":`+string(mj)+`}}}`)
+	out, err := a.env.PeriodicScan(ctx, nil)
+	var o suite.Outcome
+	json.Unmarshal(out, &o)
+	autoID, _ := o.Detail.(map[string]any)["fixTask"].(string)
+	if err != nil || !strings.HasPrefix(autoID, "autofix-") {
+		t.Fatalf("periodic-scan with automatic fixing: %v %s", err, out)
+	}
+	if v := a.taskDone(t, autoID); v.Type != task.Fix || v.Counts.Total != 0 {
+		t.Errorf("automatic fixing outside its scope: %+v", v)
+	}
+	a.env.Now = func() time.Time { return time.Now().Add(8 * 24 * time.Hour) } // the next fixing cycle
+	a.putSettings(t, `{"fix":{"auto":true,"cycle":"1w","timeRangeDays":36500,"scope":[{"registry":"r","repositories":["team/app"],"tagRegex":"1\\..*"}],"mirrors":{"debian":`+string(mj)+`}}}`)
+	out, _ = a.env.PeriodicScan(ctx, nil)
+	o = suite.Outcome{}
+	json.Unmarshal(out, &o)
+	autoID2, _ := o.Detail.(map[string]any)["fixTask"].(string)
+	auto := a.taskDone(t, autoID2)
+	if autoID2 == autoID || auto.Status != task.Succeeded || auto.Counts.Total != 1 || fixLog(t, auto).Pushed != addr+"/team/app:1.0_fixd" {
+		t.Fatalf("automatic fixing: %s %+v", autoID2, auto)
+	}
+	if again, _ := a.env.PeriodicScan(ctx, nil); strings.Contains(string(again), "fixTask") {
+		t.Errorf("a second timer run in the same fixing cycle started another fix: %s", again)
+	}
+	a.env.Now = nil
+
 	code, body := a.do(t, "POST", fixPath, `{"repository":"`+addr+`/team/app","tag":"1.0"}`)
 	if code != http.StatusAccepted {
 		t.Fatalf("fix: %d %s", code, body)
@@ -229,7 +258,7 @@ func TestFixDebianImage(t *testing.T) {
 	}
 	root := t.TempDir()
 	untar(t, mutate.Extract(fixed), root)
-	out, err := exec.Command("chroot", root, "/usr/bin/openssl", "version").CombinedOutput()
+	out, err = exec.Command("chroot", root, "/usr/bin/openssl", "version").CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "OpenSSL 3.0.22") {
 		t.Errorf("openssl version in the fixed image: %v %s", err, out)
 	}

@@ -224,18 +224,29 @@ func (e *Env) StartFix(ctx context.Context, d string, req FixRequest, trigger st
 		return nil, err
 	}
 	it := task.Item{Registry: c.ID, Host: host, Repository: repoRef.RepositoryStr(), Tag: req.Tag, Digest: d}
-	return e.startFixTask(ctx, s, trigger, req.Repository+":"+req.Tag, []task.Item{it}, FixJob{Overwrite: req.Overwrite, Findings: req.Findings, Push: req.Push, PushUnverified: req.PushUnverified})
+	return e.startFixTask(ctx, s, "", trigger, req.Repository+":"+req.Tag, []task.Item{it}, FixJob{Overwrite: req.Overwrite, Findings: req.Findings, Push: req.Push, PushUnverified: req.PushUnverified})
 }
 
-// startFixTask creates a fix task and queues one job per image.
-func (e *Env) startFixTask(ctx context.Context, s settings.Settings, trigger, scope string, items []task.Item, proto FixJob) (*task.View, error) {
+// startFixTask creates a fix task (of that ID, unless "") and queues one
+// job per image; a task of that ID that exists is answered as it is.
+func (e *Env) startFixTask(ctx context.Context, s settings.Settings, id, trigger, scope string, items []task.Item, proto FixJob) (*task.View, error) {
 	d, err := e.Steps(ctx)
 	if err != nil {
 		return nil, err
 	}
 	t := e.newTask(s, task.Fix, trigger, scope, items)
-	if _, err := task.Create(ctx, e.Store, t); err != nil {
+	if id != "" {
+		t.ID = id
+	}
+	created, err := task.Create(ctx, e.Store, t)
+	if err != nil {
 		return nil, err
+	}
+	if !created {
+		if t, err = task.Load(ctx, e.Store, t.ID); err != nil {
+			return nil, err
+		}
+		return task.Read(ctx, e.Store, t)
 	}
 	now := e.now().Format(time.RFC3339)
 	for i := range items {
@@ -389,7 +400,9 @@ func (e *Env) fix(ctx context.Context, t *task.Task, it task.Item, j FixJob, lg 
 		return "", "", err
 	}
 	defer os.RemoveAll(tmp)
-	fx := &fix.Fixer{Mirrors: s.Fix.Mirrors, HTTP: e.fixClient(s), Now: e.now, TempDir: tmp}
+	// The archive's signatures and Valid-Until are judged by the machine's
+	// clock, not the suite's (which tests move).
+	fx := &fix.Fixer{Mirrors: s.Fix.Mirrors, HTTP: e.fixClient(s), TempDir: tmp}
 	res, vs, err := FixVerified(ctx, d, fx, sel[0].Image, &rep, fix.Request{Findings: j.Findings, Note: "task " + t.ID}, tmp, lg)
 	if err != nil {
 		return failed("%v", err)
@@ -579,6 +592,106 @@ func upgradedHas(up map[string]fix.Upgrade, f scan.Finding) bool {
 		}
 	}
 	return false
+}
+
+// autoFix starts the automatic fixing run of the current fixing cycle,
+// once however many timer instances run: a fix task over the stored
+// images in the fixing scope that were updated within the time range and
+// have a finding a fixed image can remove. It answers the task's ID, ""
+// when the run of this cycle exists already.
+func (e *Env) autoFix(ctx context.Context, s settings.Settings) (string, error) {
+	cycle, _, _ := settings.Scan{Cycle: s.Fix.Cycle, CycleAnchor: "1970-01-01T00:00:00Z"}.CycleAt(e.now())
+	id := "autofix-" + cycle
+	if ok, err := e.Store.Exists(ctx, storekey.Task(id)); err != nil || ok {
+		return "", err
+	}
+	items, err := e.autoFixItems(ctx, s)
+	if err != nil {
+		return "", err
+	}
+	v, err := e.startFixTask(ctx, s, id, "automatic fixing", "fixing cycle "+cycle, items, FixJob{Overwrite: s.Fix.Overwrite})
+	if err != nil {
+		return "", err
+	}
+	e.Log.Printf("periodic-scan: automatic fixing %s: task %s with %d image(s)", cycle, v.ID, len(items))
+	return v.ID, nil
+}
+
+// autoFixItems are the images automatic fixing covers.
+func (e *Env) autoFixItems(ctx context.Context, s settings.Settings) ([]task.Item, error) {
+	keys, err := e.Store.List(ctx, storekey.ImagesPrefix)
+	if err != nil {
+		return nil, err
+	}
+	set, err := e.Live.Set(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var since time.Time
+	if s.Fix.TimeRangeDays > 0 {
+		since = e.now().AddDate(0, 0, -s.Fix.TimeRangeDays)
+	}
+	items := []task.Item{}
+	for _, k := range keys {
+		d, ok := strings.CutSuffix(strings.TrimPrefix(k, storekey.ImagesPrefix), "/latest.json")
+		if !ok || !digest.Valid(d) || len(items) >= maxListed {
+			continue
+		}
+		l, ok, err := pipeline.LoadLatest(ctx, e.Store, d)
+		if err != nil || !ok || l.Tag == "" || strings.HasSuffix(l.Tag, FixSuffix) {
+			continue
+		}
+		ref, err := name.ParseReference(l.Ref)
+		if err != nil {
+			continue
+		}
+		host, repo := ref.Context().RegistryStr(), ref.Context().RepositoryStr()
+		c, ok := set.ForHost(host)
+		if !ok || !s.Fix.InScope(settings.Connection{ID: c.ID, Hosts: c.Hosts}, repo, l.Tag) {
+			continue
+		}
+		if done, err := e.Store.Exists(ctx, storekey.Remediation(d)); err != nil || done {
+			continue // fixed (or found unfixable) once: a new digest is a new image
+		}
+		if !since.IsZero() {
+			if t, ok := e.imageTime(ctx, d); !ok || t.Before(since) {
+				continue
+			}
+		}
+		if fixable, err := e.hasImageFix(ctx, l.ReportKey); err != nil || !fixable {
+			continue
+		}
+		items = append(items, task.Item{Registry: c.ID, Host: host, Repository: repo, Tag: l.Tag, Digest: d})
+	}
+	return items, nil
+}
+
+// imageTime is when the image was made: its config's creation time (the
+// registries' push times are not kept per digest).
+func (e *Env) imageTime(ctx context.Context, d string) (time.Time, bool) {
+	var cfg struct {
+		Created time.Time `json:"created"`
+	}
+	if err := store.GetJSON(ctx, e.Store, storekey.ImageConfig(d), &cfg); err != nil || cfg.Created.IsZero() {
+		return time.Time{}, false
+	}
+	return cfg.Created, true
+}
+
+// hasImageFix reports whether a report has a finding a fixed image removes.
+func (e *Env) hasImageFix(ctx context.Context, key string) (bool, error) {
+	var r struct {
+		Findings []scan.Finding `json:"findings"`
+	}
+	if err := store.GetJSON(ctx, e.Store, key, &r); err != nil {
+		return false, err
+	}
+	for _, f := range r.Findings {
+		if f.Fixable == fix.FixImage && !f.Whitelisted {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // Remediations lists every image's latest remediation status, of one

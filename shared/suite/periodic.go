@@ -63,6 +63,15 @@ func (e *Env) PeriodicScan(ctx context.Context, body []byte) ([]byte, error) {
 	} else {
 		out.Ignored = "the scan cycle is stopped: no periodic scans"
 	}
+	if s.Fix.Auto {
+		id, err := e.autoFix(ctx, s)
+		if err != nil {
+			return nil, fmt.Errorf("automatic fixing: %w", err)
+		}
+		if id != "" {
+			detail["fixTask"] = id
+		}
+	}
 	open, err := task.Open(ctx, e.Store)
 	if err != nil {
 		return nil, err

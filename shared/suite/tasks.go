@@ -238,6 +238,10 @@ func (e *Env) settleStarted(ctx context.Context, t *task.Task, en task.Entry) er
 	if !now.After(t.DeadlineTime()) {
 		return nil
 	}
+	if t.Type == task.Fix {
+		// Create-once: a fix that finishes meanwhile stands.
+		return task.Fixed(ctx, e.Store, t.ID, en.Item, task.FixOutcome{Status: task.ImageFailed, Reason: "the fix did not finish by the task timeout", At: now.Format(time.RFC3339)})
+	}
 	if len(en.ScanIDs) == 0 {
 		return task.PlanFailed(ctx, e.Store, t.ID, en.Item, errors.New("the image was started but not planned by the task timeout"), now)
 	}
