@@ -280,7 +280,6 @@ func (f *Fixer) Fix(ctx context.Context, img v1.Image, rep *report.Report, req R
 	}
 	res.dir = tmp
 	debs := map[string]fetched{}
-	var accepted []string
 	for _, n := range order {
 		t := byPkg[n]
 		inst, ok := db.installed(n)
@@ -291,9 +290,8 @@ func (f *Fixer) Fix(ctx context.Context, img v1.Image, rep *report.Report, req R
 		refuse := func(version, reason string) {
 			res.Refused = append(res.Refused, Refused{Package: n, Version: version, Findings: t.findings, Reason: reason})
 		}
-		if _, done := rs.chosen[n]; done {
-			accepted = append(accepted, n) // pulled in by an earlier one
-			continue
+		if p, done := rs.chosen[n]; done && deb.Compare(sourceVersion(p.cand.Control), t.minSource) >= 0 {
+			continue // pulled in by an earlier one, at a version that fixes it
 		}
 		cand, ok := rs.candidateFor(n, func(c aptrepo.Candidate) bool {
 			return deb.Compare(c.Version(), inst.Get("Version")) > 0 && deb.Compare(sourceVersion(c.Control), t.minSource) >= 0
@@ -340,7 +338,6 @@ func (f *Fixer) Fix(ctx context.Context, img v1.Image, rep *report.Report, req R
 		for name, p := range trial {
 			rs.chosen[name] = p
 		}
-		accepted = append(accepted, n)
 	}
 	if len(rs.chosen) == 0 {
 		res.Close()
@@ -441,7 +438,7 @@ func (f *Fixer) build(img v1.Image, fs *rootfs, db *dpkgDB, rs *resolver, debs m
 		if old, ok := db.installed(n); ok {
 			u.From = old.Get("Version")
 		}
-		if t, ok := targets[n]; ok {
+		if t, ok := targets[n]; ok && deb.Compare(sourceVersion(p.cand.Control), t.minSource) >= 0 {
 			u.Findings = t.findings
 		}
 		res.Upgrades = append(res.Upgrades, u)

@@ -327,7 +327,7 @@ func TestFix(t *testing.T) {
 		if u := got["libfoo1"]; u.To != "1.0-2" || u.From != "1.0-1" || !strings.Contains(u.Origin, "test/main") {
 			t.Errorf("libfoo1: %+v", u)
 		}
-		if u := got["libbar"]; u.To != "2.0-1" || u.PulledBy != "libfoo1" {
+		if u := got["libbar"]; u.To != "2.0-1" || u.PulledBy != "libfoo1" || len(u.Findings) != 0 {
 			t.Errorf("libbar is pulled in by libfoo1: %+v", u)
 		}
 		refused := map[string]string{}

@@ -102,7 +102,7 @@ func (w *layerWriter) install(f fetched) (deb.Paragraph, *deb.Package, error) {
 			switch h.Typeflag {
 			case tar.TypeLink:
 				nh.Linkname = w.fs.resolve(clean(h.Linkname))
-			case tar.TypeReg, tar.TypeRegA:
+			case tar.TypeReg:
 				nh.Typeflag = tar.TypeReg
 				if conff[p] {
 					m := md5.New()

@@ -136,7 +136,7 @@ func (fs *rootfs) readLayer(tr *tar.Reader, deleted, opaque map[string]bool, has
 			e.link = h.Linkname
 		case tar.TypeLink:
 			e.link = clean(h.Linkname)
-		case tar.TypeReg, tar.TypeRegA:
+		case tar.TypeReg:
 			e.typ = tar.TypeReg
 			switch {
 			case wantFile(p):
