@@ -72,6 +72,7 @@ test: deps
 # its inputs into ~/.cache/layerscan-bench), writing bench/results.{csv,md}.
 bench:
 	LAYERSCAN_SHARED=$(abspath $(SHARED)) $(GO) test -run '^$$' -bench . -benchmem -benchtime 3x -timeout 60m ./test/...
+	$(GO) test -run '^$$' -bench . -benchtime 2x ./shared/fix/
 	$(GO) run ./bench -shared $(abspath $(SHARED))
 
 clean:

@@ -34,7 +34,7 @@ import (
 // aptMirror is the Debian archive this machine's apt is configured with
 // (deb822 .sources files, else sources.list lines): the fix test reads
 // the same repository apt does, and no host is written here.
-func aptMirror(t *testing.T) aptrepo.Mirror {
+func aptMirror(t testing.TB) aptrepo.Mirror {
 	t.Helper()
 	var m aptrepo.Mirror
 	files, _ := filepath.Glob("/etc/apt/sources.list.d/*.sources")

@@ -6,6 +6,7 @@
 package aptrepo
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -284,7 +285,10 @@ func (c *Client) Packages(ctx context.Context, r *Release, arch string, want fun
 		base := comp + "/binary-" + arch + "/Packages"
 		var name string
 		var sum fileSum
-		for _, ext := range []string{".xz", ".gz", ""} {
+		// gzip first: its 32 KiB window decodes fast in little memory, where
+		// xz's dictionary (up to 64 MiB) and decoder cost seconds and most
+		// of a fix's heap; xz when there is no gzip (Debian security).
+		for _, ext := range []string{".gz", ".xz", ""} {
 			if s, ok := r.sha256[base+ext]; ok {
 				name, sum = base+ext, s
 				break
@@ -318,7 +322,10 @@ func (c *Client) Packages(ctx context.Context, r *Release, arch string, want fun
 }
 
 func readIndex(f io.Reader, name string, s Suite, comp string, want func(string) bool, out []Candidate) ([]Candidate, error) {
-	var rd io.Reader = f
+	// The decompressors read a byte at a time: unbuffered, every byte of
+	// a 9 MB index was a read(2).
+	var rd io.Reader = bufio.NewReaderSize(f, 1<<20)
+	f = rd
 	switch {
 	case strings.HasSuffix(name, ".xz"):
 		z, err := xz.NewReader(f)
@@ -334,16 +341,67 @@ func readIndex(f io.Reader, name string, s Suite, comp string, want func(string)
 		defer z.Close()
 		rd = z
 	}
-	err := deb.ReadParagraphs(io.LimitReader(rd, MaxIndex), func(p deb.Paragraph) error {
-		if want(p.Get("Package")) {
-			out = append(out, Candidate{Control: p, Suite: s, Component: comp})
-		}
-		return nil
+	err := wantedParagraphs(io.LimitReader(rd, MaxIndex), want, func(p deb.Paragraph) {
+		out = append(out, Candidate{Control: p, Suite: s, Component: comp})
 	})
 	if err != nil {
 		return nil, fmt.Errorf("%s %s: %w", s, name, err)
 	}
 	return out, nil
+}
+
+// wantedParagraphs parses only the paragraphs whose Package field want
+// keeps: an index has tens of thousands, a fix wants a few hundred, and
+// parsing every field of every one was most of a fix's time and garbage.
+func wantedParagraphs(r io.Reader, want func(string) bool, keep func(deb.Paragraph)) error {
+	br := bufio.NewReaderSize(r, deb.MaxLine)
+	var para bytes.Buffer
+	skipping, started := false, false
+	flush := func() error {
+		if para.Len() > 0 && !skipping {
+			p, err := deb.ParseParagraph(para.Bytes())
+			if err != nil {
+				return err
+			}
+			keep(p)
+		}
+		para.Reset()
+		skipping, started = false, false
+		return nil
+	}
+	for {
+		line, err := br.ReadSlice('\n')
+		if err == bufio.ErrBufferFull {
+			if !skipping {
+				return fmt.Errorf("index line longer than %d bytes", br.Size())
+			}
+			continue // the rest of a long line of a paragraph not kept
+		}
+		if len(bytes.TrimSpace(line)) == 0 {
+			if ferr := flush(); ferr != nil {
+				return ferr
+			}
+		} else if !skipping {
+			if !started {
+				started = true
+				name, ok := bytes.CutPrefix(line, []byte("Package:"))
+				if ok && !want(string(bytes.TrimSpace(name))) {
+					skipping = true
+					continue
+				}
+			}
+			para.Write(line)
+			if para.Len() > deb.MaxLine {
+				return fmt.Errorf("index paragraph longer than %d bytes", deb.MaxLine)
+			}
+		}
+		if err == io.EOF {
+			return flush()
+		}
+		if err != nil {
+			return err
+		}
+	}
 }
 
 // Fetch downloads the candidate's .deb into w, checking its size and the

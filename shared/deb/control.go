@@ -76,10 +76,18 @@ const MaxLine = 1 << 20
 // parse is not rewritten.
 func ReadParagraphs(r io.Reader, fn func(Paragraph) error) error {
 	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 64<<10), MaxLine)
+	sc.Buffer(make([]byte, 0, 4<<10), MaxLine) // grows for long lines
 	var p Paragraph
+	var cont strings.Builder // continuation lines of p's last field
 	line := 0
+	endField := func() {
+		if cont.Len() > 0 {
+			p[len(p)-1].Value += cont.String()
+			cont.Reset()
+		}
+	}
 	flush := func() error {
+		endField()
 		if len(p) == 0 {
 			return nil
 		}
@@ -100,7 +108,11 @@ func ReadParagraphs(r io.Reader, fn func(Paragraph) error) error {
 			if len(p) == 0 {
 				return fmt.Errorf("line %d: continuation line outside a field", line)
 			}
-			p[len(p)-1].Value += "\n" + s
+			if cont.Len()+len(s) > MaxLine*16 {
+				return fmt.Errorf("line %d: a field longer than %d bytes", line, MaxLine*16)
+			}
+			cont.WriteString("\n")
+			cont.WriteString(s)
 			continue
 		}
 		if s[0] == '#' {
@@ -110,6 +122,7 @@ func ReadParagraphs(r io.Reader, fn func(Paragraph) error) error {
 		if !ok || k == "" || strings.ContainsAny(k, " \t") {
 			return fmt.Errorf("line %d: malformed field line %q", line, clip(s))
 		}
+		endField()
 		p = append(p, Field{k, strings.TrimSpace(v)})
 	}
 	if err := sc.Err(); err != nil {
