@@ -103,6 +103,14 @@ func mirrorDialer(t *testing.T, m aptrepo.Mirror) func(ctx context.Context, netw
 	}
 }
 
+func mustRef(t *testing.T, s string) name.Reference {
+	r, err := name.ParseReference(s, name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
 // fixLog is the fix log of a fix task's only image.
 func fixLog(t *testing.T, v task.View) suite.FixLog {
 	t.Helper()
@@ -143,6 +151,12 @@ func TestFixDebianImage(t *testing.T) {
 		}
 	}
 
+	for _, f := range before.Findings {
+		if f.ID == "GHSA-p6mc-m468-83gw" && f.Fixable != "commands" {
+			t.Errorf("lodash %s: fixable %q, want commands", f.ID, f.Fixable)
+		}
+	}
+
 	// A viewer may not fix; a malformed request is a 400 and starts nothing.
 	ctx := context.Background()
 	_, viewer, _ := a.env.Keys.Create(ctx, apikeys.Viewer, "v", nil, "test")
@@ -154,6 +168,22 @@ func TestFixDebianImage(t *testing.T) {
 		if code, resp := a.do(t, "POST", fixPath, body); code != http.StatusBadRequest {
 			t.Errorf("fix %s: %d %s", body, code, resp)
 		}
+	}
+
+	// The archive's real InRelease checked against a keyring that did not
+	// sign it: the fix is refused and nothing is pushed.
+	wrong := mirror
+	wrong.Keyring = "/usr/share/keyrings/debian-archive-removed-keys.gpg"
+	wj, _ := json.Marshal(wrong)
+	a.putSettings(t, `{"fix":{"cycle":"1w","mirrors":{"debian":`+string(wj)+`}}}`)
+	code, body := a.do(t, "POST", fixPath, `{"repository":"`+addr+`/team/app","tag":"1.0"}`)
+	var refused task.View
+	json.Unmarshal([]byte(body), &refused)
+	if v := a.taskDone(t, refused.ID); code != http.StatusAccepted || v.Status != task.Failed || !strings.Contains(v.Log[0].Reason, "signature") {
+		t.Errorf("fix with the wrong keyring: %d %+v", code, v)
+	}
+	if _, err := remote.Head(mustRef(t, addr+"/team/app:1.0_fixd")); err == nil {
+		t.Error("a fix over an unverified archive pushed an image")
 	}
 
 	// Automatic fixing: the timer starts one fix task per fixing cycle over
@@ -184,7 +214,7 @@ func TestFixDebianImage(t *testing.T) {
 	}
 	a.env.Now = nil
 
-	code, body := a.do(t, "POST", fixPath, `{"repository":"`+addr+`/team/app","tag":"1.0"}`)
+	code, body = a.do(t, "POST", fixPath, `{"repository":"`+addr+`/team/app","tag":"1.0"}`)
 	if code != http.StatusAccepted {
 		t.Fatalf("fix: %d %s", code, body)
 	}

@@ -650,8 +650,11 @@ func (e *Env) autoFixItems(ctx context.Context, s settings.Settings) ([]task.Ite
 		if !ok || !s.Fix.InScope(settings.Connection{ID: c.ID, Hosts: c.Hosts}, repo, l.Tag) {
 			continue
 		}
-		if done, err := e.Store.Exists(ctx, storekey.Remediation(d)); err != nil || done {
-			continue // fixed (or found unfixable) once: a new digest is a new image
+		var prev RemediationStatus
+		if err := store.GetJSON(ctx, e.Store, storekey.Remediation(d), &prev); err == nil && prev.Status != RemediationFailed && prev.Status != RemediationUnpushed {
+			continue // fixed, or found to need commands, once: a new digest is a new image
+		} else if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return nil, err
 		}
 		if !since.IsZero() {
 			if t, ok := e.imageTime(ctx, d); !ok || t.Before(since) {
