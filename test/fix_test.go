@@ -242,6 +242,14 @@ func TestFixDebianImage(t *testing.T) {
 		t.Fatalf("verification %+v, pushed %q", lg.Verification, lg.Pushed)
 	}
 
+	// A second delivery of the job (queues deliver twice) fixes nothing again.
+	if err := a.env.RunFix(ctx, suite.FixJob{Task: started.ID, Item: 0}); err != nil {
+		t.Fatal(err)
+	}
+	if desc, err := remote.Head(mustRef(t, lg.Pushed)); err != nil || desc.Digest.String() != lg.PushedDigest {
+		t.Errorf("a second delivery pushed again: %v %v", desc, err)
+	}
+
 	// The pushed image: the original layers, one more, one history line.
 	ref, _ := name.ParseReference(lg.Pushed, name.Insecure)
 	fixed, err := remote.Image(ref)

@@ -307,12 +307,18 @@ func (e *Env) RunFix(ctx context.Context, j FixJob) error {
 		return fmt.Errorf("fix job: task %s has no item %d", j.Task, j.Item)
 	}
 	it := t.Items[j.Item]
+	won, err := task.ClaimFix(ctx, e.Store, t.ID, j.Item, e.now())
+	if err != nil || !won {
+		return err // a second delivery of the job: the first does the fix
+	}
 	lg := &FixLog{Image: it.Host + "/" + it.Repository + "@" + it.Digest}
 	status, reason, err := e.fix(ctx, t, it, j, lg)
 	if err != nil {
-		// transient (the store): the job is retried
+		// the store failed: the outcome is recorded as a failure, since the
+		// claim keeps a retry from running
 		e.Log.Printf("fix-image: task %s item %d: %v", t.ID, j.Item, err)
-		return err
+		status, reason = task.ImageFailed, err.Error()
+		lg.Error = reason
 	}
 	detail, _ := json.Marshal(lg)
 	if err := store.PutJSON(ctx, e.Store, storekey.FixResult(t.ID, j.Item), lg); err != nil {
@@ -619,10 +625,6 @@ func (e *Env) autoFix(ctx context.Context, s settings.Settings) (string, error) 
 
 // autoFixItems are the images automatic fixing covers.
 func (e *Env) autoFixItems(ctx context.Context, s settings.Settings) ([]task.Item, error) {
-	keys, err := e.Store.List(ctx, storekey.ImagesPrefix)
-	if err != nil {
-		return nil, err
-	}
 	set, err := e.Live.Set(ctx)
 	if err != nil {
 		return nil, err
@@ -632,41 +634,37 @@ func (e *Env) autoFixItems(ctx context.Context, s settings.Settings) ([]task.Ite
 		since = e.now().AddDate(0, 0, -s.Fix.TimeRangeDays)
 	}
 	items := []task.Item{}
-	for _, k := range keys {
-		d, ok := strings.CutSuffix(strings.TrimPrefix(k, storekey.ImagesPrefix), "/latest.json")
-		if !ok || !digest.Valid(d) || len(items) >= maxListed {
-			continue
-		}
-		l, ok, err := pipeline.LoadLatest(ctx, e.Store, d)
-		if err != nil || !ok || l.Tag == "" || strings.HasSuffix(l.Tag, FixSuffix) {
-			continue
+	err = e.storedImages(ctx, func(d string, l pipeline.Latest) error {
+		if len(items) >= maxListed || l.Tag == "" || strings.HasSuffix(l.Tag, FixSuffix) {
+			return nil
 		}
 		ref, err := name.ParseReference(l.Ref)
 		if err != nil {
-			continue
+			return nil
 		}
 		host, repo := ref.Context().RegistryStr(), ref.Context().RepositoryStr()
 		c, ok := set.ForHost(host)
 		if !ok || !s.Fix.InScope(settings.Connection{ID: c.ID, Hosts: c.Hosts}, repo, l.Tag) {
-			continue
+			return nil
 		}
 		var prev RemediationStatus
 		if err := store.GetJSON(ctx, e.Store, storekey.Remediation(d), &prev); err == nil && prev.Status != RemediationFailed && prev.Status != RemediationUnpushed {
-			continue // fixed, or found to need commands, once: a new digest is a new image
+			return nil // fixed, or found to need commands, once: a new digest is a new image
 		} else if err != nil && !errors.Is(err, store.ErrNotFound) {
-			return nil, err
+			return err
 		}
 		if !since.IsZero() {
 			if t, ok := e.imageTime(ctx, d); !ok || t.Before(since) {
-				continue
+				return nil
 			}
 		}
 		if fixable, err := e.hasImageFix(ctx, l.ReportKey); err != nil || !fixable {
-			continue
+			return nil
 		}
 		items = append(items, task.Item{Registry: c.ID, Host: host, Repository: repo, Tag: l.Tag, Digest: d})
-	}
-	return items, nil
+		return nil
+	})
+	return items, err
 }
 
 // imageTime is when the image was made: its config's creation time (the

@@ -94,10 +94,6 @@ func (e *Env) StartRematch(ctx context.Context) (*task.View, error) {
 
 // rematchItems lists the images a re-match covers.
 func (e *Env) rematchItems(ctx context.Context, s settings.Settings, version string) ([]task.Item, error) {
-	keys, err := e.Store.List(ctx, storekey.ImagesPrefix)
-	if err != nil {
-		return nil, err
-	}
 	set, err := e.Live.Set(ctx)
 	if err != nil {
 		return nil, err
@@ -107,20 +103,12 @@ func (e *Env) rematchItems(ctx context.Context, s settings.Settings, version str
 		cutoff = e.now().AddDate(0, 0, -s.Scan.RetentionDays)
 	}
 	items := []task.Item{}
-	for _, k := range keys {
-		d, ok := strings.CutSuffix(strings.TrimPrefix(k, storekey.ImagesPrefix), "/latest.json")
-		if !ok || !digest.Valid(d) {
-			continue
-		}
-		l, ok, err := pipeline.LoadLatest(ctx, e.Store, d)
-		if err != nil || !ok {
-			continue
-		}
+	err = e.storedImages(ctx, func(d string, l pipeline.Latest) error {
 		if l.DBVersion == version {
-			continue // already against it
+			return nil // already against it
 		}
 		if created, err := time.Parse(time.RFC3339, l.Created); err == nil && !cutoff.IsZero() && created.Before(cutoff) {
-			continue
+			return nil
 		}
 		it := task.Item{Repository: l.Ref, Tag: l.Tag, Digest: d, Scan: l.ScanID}
 		if ref, err := name.ParseReference(l.Ref); err == nil && strings.Contains(l.Ref, "/") {
@@ -130,14 +118,38 @@ func (e *Env) rematchItems(ctx context.Context, s settings.Settings, version str
 			}
 			if c, ok := set.ForHost(host); ok {
 				if !s.Scan.InScope(settings.Connection{ID: c.ID, Hosts: c.Hosts}, repo, it.Tag) {
-					continue
+					return nil
 				}
 				it.Registry, it.Host, it.Repository = c.ID, host, repo
 			}
 		}
 		items = append(items, it)
+		return nil
+	})
+	return items, err
+}
+
+// storedImages calls fn with every stored image's digest and latest
+// pointer; an image whose pointer cannot be read is left out.
+func (e *Env) storedImages(ctx context.Context, fn func(d string, l pipeline.Latest) error) error {
+	keys, err := e.Store.List(ctx, storekey.ImagesPrefix)
+	if err != nil {
+		return err
 	}
-	return items, nil
+	for _, k := range keys {
+		d, ok := strings.CutSuffix(strings.TrimPrefix(k, storekey.ImagesPrefix), "/latest.json")
+		if !ok || !digest.Valid(d) {
+			continue
+		}
+		l, ok, err := pipeline.LoadLatest(ctx, e.Store, d)
+		if err != nil || !ok {
+			continue
+		}
+		if err := fn(d, l); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // serveReport answers an image's report against the current DB, or,

@@ -184,6 +184,7 @@ const (
 	failed    = "failed"
 	scanRec   = "scan-"
 	fixRec    = "fix"
+	fixClaim  = "fix-claim"
 )
 
 // Admission is the create-once decision about one image.
@@ -236,6 +237,14 @@ type FixOutcome struct {
 	// came from, what was refused and why, the verification and the push.
 	Detail json.RawMessage `json:"detail,omitempty"`
 	At     string          `json:"at"`
+}
+
+// ClaimFix lets one delivery of an image's fix job do the fix: a queue
+// may deliver a job twice, and two fixes would push two images. won is
+// false when another delivery claimed it first. A claimant that dies
+// leaves the entry to the task timeout, which fails it.
+func ClaimFix(ctx context.Context, st store.Store, id string, item int, at time.Time) (won bool, err error) {
+	return store.PutJSONIfAbsent(ctx, st, storekey.TaskRecord(id, item, fixClaim), map[string]string{"at": at.UTC().Format(time.RFC3339)})
 }
 
 // Fixed records the outcome of fixing an image.
