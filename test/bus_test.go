@@ -3,10 +3,14 @@ package test
 import (
 	"context"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -201,5 +205,106 @@ func copyDBTo(t testing.TB, st store.Store) {
 	}
 	if _, err := u.SyncSignatures(context.Background(), ""); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// stallingRegistry holds the first GET of one of the given blobs until
+// released, and says when it started: a function process is then killed
+// in the middle of that job.
+type stallingRegistry struct {
+	next    http.Handler
+	blobs   map[string]bool
+	started chan struct{}
+	release chan struct{}
+	once    sync.Once
+}
+
+func (s *stallingRegistry) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if i := strings.LastIndex(r.URL.Path, "/blobs/"); i >= 0 && r.Method == http.MethodGet && s.blobs[r.URL.Path[i+len("/blobs/"):]] {
+		first := false
+		s.once.Do(func() { first = true })
+		if first {
+			close(s.started)
+			<-s.release
+			return // the connection the killed process held
+		}
+	}
+	s.next.ServeHTTP(w, r)
+}
+
+// TestMinIOBusSurvivesAKilledInstance: the analyze-layer process is killed
+// while it downloads a layer; MinIO's retry of the failed delivery reaches
+// the instance started in its place, and the scan still ends in exactly
+// one claim and one report.
+func TestMinIOBusSurvivesAKilledInstance(t *testing.T) {
+	minioPath(t)
+	backend := startDebianRegistryOrGGCR(t)
+	img := corpusDebian(t)
+	push(t, img, backend+"/team/app:1.0")
+	u, _ := url.Parse("http://" + backend)
+	stall := &stallingRegistry{next: httputil.NewSingleHostReverseProxy(u), blobs: map[string]bool{}, started: make(chan struct{}), release: make(chan struct{})}
+	for _, d := range layerDigests(t, img) {
+		stall.blobs[d] = true
+	}
+	proxy := httptest.NewServer(stall)
+	defer proxy.Close()
+	host := strings.TrimPrefix(proxy.URL, "http://")
+
+	port := freePort(t)
+	env := append(busEnv("http://127.0.0.1:"+port), "LAYERSCAN_INSECURE_REGISTRIES="+host, "LAYERSCAN_BOOTSTRAP_KEY="+bootstrapKey)
+	steps := []string{pipeline.StepScanImage, pipeline.StepAnalyzeLayer, pipeline.StepBuildReport}
+	bin := buildFunctions(t, steps...)
+	var hooks []webhook
+	var layerPort string
+	var layerProc *os.Process
+	for _, step := range steps {
+		p := freePort(t)
+		fn, proc := startFunctionOn(t, bin, step, p, env)
+		if step == pipeline.StepAnalyzeLayer {
+			layerPort, layerProc = p, proc
+		}
+		hooks = append(hooks, webhook{step, strings.ToUpper(strings.ReplaceAll(step, "-", "")), fn.url})
+	}
+	st := startMinIOBus(t, port, hooks)
+	ctx := context.Background()
+	req := scanrecord.Request{Source: source.Ref{Kind: source.KindRegistry, Location: host + "/team/app:1.0", Insecure: true}, AllPlatforms: true, Trigger: "test"}
+	if err := dispatch.Enqueue(ctx, &dispatch.Queue{Store: st}, pipeline.ScanJob{Request: req}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-stall.started:
+	case <-time.After(60 * time.Second):
+		t.Fatal("no layer was fetched")
+	}
+	// Killed mid-job: the delivery fails, the job object stays.
+	layerProc.Kill()
+	layerProc.Wait()
+	close(stall.release)
+	startFunctionOn(t, bin, pipeline.StepAnalyzeLayer, layerPort, env)
+
+	d, _ := img.Digest()
+	deadline := time.Now().Add(120 * time.Second)
+	for {
+		if reports, _ := st.List(ctx, "reports/"+d.String()+"/"); len(reports) > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			left, _ := st.List(ctx, "queue/")
+			t.Fatalf("no report after the killed instance; jobs left %v", left)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	claims, results := 0, 0
+	scans, _ := st.List(ctx, "scans/")
+	for _, k := range scans {
+		switch {
+		case strings.HasSuffix(k, "/claim"):
+			claims++
+		case strings.HasSuffix(k, "/result.json"):
+			results++
+		}
+	}
+	if claims != 1 || results != 1 {
+		t.Errorf("%d claims and %d results, want 1 and 1", claims, results)
 	}
 }

@@ -61,11 +61,19 @@ func freePort(t testing.TB) string {
 // configuration in the environment. It listens on loopback only.
 func startFunction(t testing.TB, bin, name string, env []string) fnProc {
 	t.Helper()
-	port := freePort(t)
+	fn, _ := startFunctionOn(t, bin, name, freePort(t), env)
+	return fn
+}
+
+// startFunctionOn starts a function binary on a given port (a restarted
+// instance answers where the killed one did) and returns its process.
+func startFunctionOn(t testing.TB, bin, name, port string, env []string) (fnProc, *os.Process) {
+	t.Helper()
 	cmd := exec.Command(filepath.Join(bin, name))
 	cmd.Env = append(append(os.Environ(), "FC_SERVER_PORT="+port, "LAYERSCAN_LISTEN_HOST=127.0.0.1"), env...)
 	var logs bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &logs, &logs
+	var mu sync.Mutex
+	cmd.Stdout, cmd.Stderr = lockedWriter{&mu, &logs}, lockedWriter{&mu, &logs}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -73,7 +81,9 @@ func startFunction(t testing.TB, bin, name string, env []string) fnProc {
 		cmd.Process.Kill()
 		cmd.Wait()
 		if t.Failed() {
+			mu.Lock()
 			t.Logf("%s log:\n%s", name, logs.String())
+			mu.Unlock()
 		}
 	})
 	url := "http://127.0.0.1:" + port
@@ -84,11 +94,22 @@ func startFunction(t testing.TB, bin, name string, env []string) fnProc {
 			break
 		}
 		if i > 200 {
-			t.Fatalf("%s did not start: %s", name, logs.String())
+			t.Fatalf("%s did not start", name)
 		}
 		time.Sleep(25 * time.Millisecond)
 	}
-	return fnProc{name, url}
+	return fnProc{name, url}, cmd.Process
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
 
 func invoke(t *testing.T, fn fnProc, body []byte) (*http.Response, []byte) {

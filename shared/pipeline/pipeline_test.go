@@ -17,6 +17,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"testing"
+	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
@@ -428,6 +429,8 @@ func TestRedriveAndRunQueued(t *testing.T) {
 	if err != nil || !r.Complete {
 		t.Fatalf("after the re-drive: %+v %v", r, err)
 	}
+	defer func(w []time.Duration) { pipeline.VisibilityWaits = w }(pipeline.VisibilityWaits)
+	pipeline.VisibilityWaits = nil // consumed jobs are taken as done at once here
 	// A job object already consumed, and one of a scan that is gone, are done.
 	if err := d.RunQueued(ctx, jobs[1]); err != nil {
 		t.Errorf("consumed job: %v", err)
@@ -532,5 +535,56 @@ func BenchmarkManyLayers(b *testing.B) {
 			}
 			b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N*n), "µs/layer")
 		})
+	}
+}
+
+// lagging hides objects from the first reads, as a store whose reads lag
+// its notifications does.
+type lagging struct {
+	store.Store
+	hidden map[string]int
+}
+
+func (l *lagging) Get(ctx context.Context, key string) ([]byte, error) {
+	if l.hidden[key] > 0 {
+		l.hidden[key]--
+		return nil, store.ErrNotFound
+	}
+	return l.Store.Get(ctx, key)
+}
+
+// TestRunQueuedWaitsForALateObject: a job whose object a notification
+// announced before the store shows it is run, not taken as done; one
+// still unreadable after the waits is taken as run by an earlier delivery.
+func TestRunQueuedWaitsForALateObject(t *testing.T) {
+	defer func(w []time.Duration) { pipeline.VisibilityWaits = w }(pipeline.VisibilityWaits)
+	pipeline.VisibilityWaits = []time.Duration{time.Millisecond, time.Millisecond, time.Millisecond}
+	ctx := context.Background()
+	d, st := newSteps(t, &memSource{})
+	if err := dispatch.Enqueue(ctx, &dispatch.Queue{Store: st}, pipeline.ReportJob{ScanID: "20260101T000000Z-gone"}); err != nil {
+		t.Fatal(err)
+	}
+	left, _ := st.List(ctx, storekey.QueuePrefix)
+	lag := &lagging{Store: st, hidden: map[string]int{left[0]: 2}}
+	d.Store = lag
+	if err := d.RunQueued(ctx, left[0]); err != nil {
+		t.Fatal(err)
+	}
+	if left, _ := st.List(ctx, storekey.QueuePrefix); len(left) != 0 {
+		t.Errorf("the late job object was taken as done, not run: %v", left)
+	}
+	lag.hidden["queue/build-report/x.json"] = 10
+	if err := d.RunQueued(ctx, "queue/build-report/x.json"); err != nil {
+		t.Errorf("a job object gone for good: %v", err)
+	}
+}
+
+func TestWaitsUpTo(t *testing.T) {
+	var sum time.Duration
+	for _, w := range pipeline.WaitsUpTo(3 * time.Second) {
+		sum += w
+	}
+	if sum != 3*time.Second || len(pipeline.WaitsUpTo(0)) != 0 {
+		t.Errorf("%v", pipeline.WaitsUpTo(3*time.Second))
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/layerscan/layerscan/shared/dispatch"
 	"github.com/layerscan/layerscan/shared/report"
@@ -12,16 +13,47 @@ import (
 	"github.com/layerscan/layerscan/shared/storekey"
 )
 
+// VisibilityWaits are the pauses before a job object that a notification
+// announced, but that cannot be read, is taken as run by an earlier
+// delivery. OSS, S3 and MinIO read a new object after its notification,
+// so there are none by default: every duplicate delivery would pay them.
+// For a store whose reads lag its notifications (a replica),
+// LAYERSCAN_QUEUE_VISIBILITY_WAIT sets them; a lag beyond them, like a
+// lost job, leaves the scan to the janitor's re-drive.
+var VisibilityWaits []time.Duration
+
+// WaitsUpTo are doubling pauses, from 100 ms, that add up to about total.
+func WaitsUpTo(total time.Duration) []time.Duration {
+	var out []time.Duration
+	for w, sum := 100*time.Millisecond, time.Duration(0); sum < total; w *= 2 {
+		w = min(w, total-sum)
+		out = append(out, w)
+		sum += w
+	}
+	return out
+}
+
 // RunQueued runs the job object at key (queue/<step>/<id>.json) and deletes
-// it once done. A job object that is already gone was run by an earlier
-// delivery; a job whose scan is gone is dropped. Any other error leaves the
-// object for the platform's retry and the janitor.
+// it once done. A job object that is still gone after VisibilityWaits was
+// run by an earlier delivery; a job whose scan is gone is dropped. Any
+// other error leaves the object for the platform's retry and the janitor.
 func (d *Steps) RunQueued(ctx context.Context, key string) error {
 	step, ok := storekey.StepOf(key)
 	if !ok {
 		return fmt.Errorf("%s is not a job object key (queue/<step>/<id>.json)", key)
 	}
 	b, err := d.Store.Get(ctx, key)
+	for _, wait := range VisibilityWaits {
+		if !errors.Is(err, store.ErrNotFound) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+		b, err = d.Store.Get(ctx, key)
+	}
 	if errors.Is(err, store.ErrNotFound) {
 		d.logf("job %s: already done", key)
 		return nil

@@ -74,6 +74,14 @@ func FromEnv() (Config, error) {
 			c.InsecureRegistries = append(c.InsecureRegistries, h)
 		}
 	}
+	if v := os.Getenv("LAYERSCAN_QUEUE_VISIBILITY_WAIT"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 || d > 5*time.Minute {
+			return c, fmt.Errorf("LAYERSCAN_QUEUE_VISIBILITY_WAIT: %q is not a duration up to 5m", v)
+		}
+		// process-wide: one store per process
+		pipeline.VisibilityWaits = pipeline.WaitsUpTo(d)
+	}
 	if v := os.Getenv("LAYERSCAN_STUCK_AFTER"); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil {
