@@ -145,7 +145,7 @@ func BenchmarkFleet(b *testing.B) {
 	if v, err := strconv.Atoi(os.Getenv("LAYERSCAN_FLEET")); err == nil && v > 0 {
 		images = v
 	}
-	for _, n := range []int{1, 2, 4} {
+	for _, n := range []int{1, 2, 4, 8} {
 		b.Run(fmt.Sprint("processes=", n), func(b *testing.B) {
 			for range b.N {
 				fleetRun(b, images, n)

@@ -128,6 +128,7 @@ type Env struct {
 	dispatcher dispatch.Dispatcher
 	mu         sync.Mutex
 	steps      *pipeline.Steps
+	reports    reportCache
 }
 
 // NewEnv wires a store; dispatcher is the fan-out (nil: a dispatch.Queue

@@ -14,6 +14,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 
 	"github.com/layerscan/layerscan/shared/apikeys"
+	"github.com/layerscan/layerscan/shared/console"
 	"github.com/layerscan/layerscan/shared/digest"
 	"github.com/layerscan/layerscan/shared/event"
 	"github.com/layerscan/layerscan/shared/netguard"
@@ -130,6 +131,8 @@ func (e *Env) APIHandler() http.Handler {
 	e.verdictRoutes(mux)
 	e.harborRoutes(mux)
 	e.fixRoutes(mux)
+	e.consoleRoutes(mux)
+	mux.Handle(console.Prefix, console.Handler())
 	mux.HandleFunc("POST /v1/scans", e.allow(apikeys.Scan, func(w http.ResponseWriter, r *http.Request) {
 		body, err := readBody(w, r)
 		if err != nil {
