@@ -52,7 +52,7 @@ type apiEnv struct {
 	key   string // an admin key
 }
 
-func newAPIEnv(t *testing.T) *apiEnv {
+func newAPIEnv(t testing.TB) *apiEnv {
 	t.Helper()
 	dir := t.TempDir()
 	copyDB(t, dir)
@@ -91,7 +91,7 @@ func newAPIEnvOn(t *testing.T, dir string) *suite.Env {
 	return newSuiteEnv(suite.Config{Store: dir}, st, nil, nopLogger())
 }
 
-func newAPIEnvAt(t *testing.T, dir string) *apiEnv {
+func newAPIEnvAt(t testing.TB, dir string) *apiEnv {
 	t.Helper()
 	st, err := store.NewFS(dir)
 	if err != nil {
