@@ -15,6 +15,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/layerscan/layerscan/shared/apikeys"
+	"github.com/layerscan/layerscan/shared/notify"
 )
 
 // browser is headless Debian Chromium driven by chromedp.
@@ -247,6 +248,34 @@ func TestConsoleInChromium(t *testing.T) {
 	o.waitJS(`!!document.getElementById("fix-auto")`)
 	o.shot("12-settings-fix")
 
+	// Image Repository: a connection's throttle edited in place.
+	o.do(chromedp.Click(chromedp.CSS(`[data-settings-tab="registries"]`)))
+	o.waitJS(`!!document.querySelector('[data-registry="r"]')`)
+	o.do(chromedp.SetValue(chromedp.CSS(`[data-registry="r"]`), "50"))
+	o.do(chromedp.Click(chromedp.CSS(`[data-save-registry="r"]`)))
+	o.waitJS(`document.getElementById("settings-status").textContent.includes("Saved")`)
+	o.shot("13-settings-registries")
+	if _, body := a.do(t, "GET", "/v1/registries/r", ""); !strings.Contains(body, `"imagesPerHour": 50`) {
+		t.Errorf("throttle after the edit: %s", body)
+	}
+	// Vulnerability Whitelist Settings lists the rule made from the finding.
+	o.do(chromedp.Click(chromedp.CSS(`[data-settings-tab="vulns"]`)))
+	o.waitJS(`document.querySelector("#whitelist-table") && document.querySelector("#whitelist-table").textContent.includes(` + jsString(first) + `)`)
+	o.shot("14-settings-whitelist")
+	// Notifications: "send test" reaches the target.
+	t.Setenv("HOOK_SECRET", "console-hook-secret")
+	hook := &receiver{kind: notify.HTTP, secret: "console-hook-secret"}
+	hookURL := startReceiver(t, hook)
+	a.putSettings(t, `{"notifications":[{"id":"hook","kind":"http","url":"`+hookURL+`/in","secret":{"env":"HOOK_SECRET"},"allowPrivate":true}]}`)
+	o.do(chromedp.Click(chromedp.CSS(`[data-settings-tab="notifications"]`)))
+	o.waitJS(`!!document.querySelector("#notification-table button")`)
+	o.do(chromedp.Click(chromedp.CSS(`#notification-table button`)))
+	o.waitJS(`!!document.getElementById("test-sent")`)
+	o.shot("15-settings-notifications")
+	if got := hook.events(); len(got) != 1 || got[0].Kind != "test" {
+		t.Errorf("test notification: %+v", got)
+	}
+
 	// A viewer sees everything and can change nothing.
 	_, viewer, _ := a.env.Keys.Create(context.Background(), apikeys.Viewer, "viewer", nil, "test")
 	v := b.tab()
@@ -260,7 +289,7 @@ func TestConsoleInChromium(t *testing.T) {
 	if n := evalIn[int](v, `[...document.querySelectorAll("#dialog-body button[data-needs]")].filter(b => !b.disabled).length`); n != 0 {
 		t.Errorf("%d enabled change buttons for a viewer", n)
 	}
-	v.shot("13-viewer")
+	v.shot("16-viewer")
 	if code, _ := a.doAs(t, viewer, "POST", "/v1/whitelists", `{"type":"vulnerability","vulnerabilities":["CVE-1"]}`); code != http.StatusForbidden {
 		t.Errorf("viewer whitelist: %d", code)
 	}

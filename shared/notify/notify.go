@@ -540,3 +540,12 @@ func Markdown(e Event) string {
 	}
 	return b.String()
 }
+
+// Test sends a test message to t now, neither queued nor retried, and
+// answers whether the target took it (the console's "send test" button).
+func (s *Sender) Test(ctx context.Context, t Target) error {
+	now := s.now()
+	e := Event{Schema: Schema, ID: "test/" + t.ID + "/" + now.Format("20060102T150405Z"), Kind: "test", Created: now.Format(time.RFC3339),
+		Title: "layerscan: test notification", Detail: "This target receives layerscan's notifications."}
+	return s.send(ctx, t, Delivery{ID: e.ID, Target: t.ID, Event: e, Attempts: 1})
+}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/layerscan/layerscan/shared/apikeys"
+	"github.com/layerscan/layerscan/shared/notify"
 	"github.com/layerscan/layerscan/shared/pipeline"
 	"github.com/layerscan/layerscan/shared/quota"
 	"github.com/layerscan/layerscan/shared/report"
@@ -102,6 +103,23 @@ func (e *Env) controlRoutes(mux *http.ServeMux) {
 	}))
 	e.whitelistRoutes(mux)
 	e.vexRoutes(mux)
+	mux.HandleFunc("POST /v1/settings/notifications/{id}/test", e.allow(apikeys.Manage, func(w http.ResponseWriter, r *http.Request) {
+		s, err := settings.Load(r.Context(), e.Store)
+		if err != nil {
+			httpError(w, err)
+			return
+		}
+		i := slices.IndexFunc(s.Notifications, func(t notify.Target) bool { return t.ID == r.PathValue("id") })
+		if i < 0 {
+			httpError(w, fmt.Errorf("notification target %q: %w", r.PathValue("id"), store.ErrNotFound))
+			return
+		}
+		if err := e.sender(s).Test(r.Context(), s.Notifications[i]); err != nil {
+			writeJSON(w, http.StatusBadGateway, map[string]string{"error": err.Error()})
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"sent": true, "target": s.Notifications[i].ID})
+	}))
 	mux.HandleFunc("POST /v1/scan-now", e.allow(apikeys.Scan, func(w http.ResponseWriter, r *http.Request) {
 		var req struct {
 			RegistryTypes []string `json:"registryTypes"`

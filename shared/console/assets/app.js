@@ -222,13 +222,15 @@ async function image(digest) {
 }
 
 // ---- Scan Now ----
-function scanNow() {
-  const types = ["acr", "harbor", "quay", "gitlab", "ecr", "generic"];
-  const boxes = types.map((t) => h("label", { class: "row" }, h("input", { type: "checkbox", value: t, checked: true, "data-type": t }), t));
-  dialog(h("h2", {}, "Scan Now"), h("p", { class: "muted" }, "Scans the scope now (", h("a", { href: "#/settings", onclick: () => $("#dialog").close() }, "scope settings"), ")."), boxes,
+async function scanNow() {
+  const rr = await api("GET", "/v1/registries");
+  const kinds = [...new Set(((rr.json && rr.json.registries) || []).map((c) => c.kind === "acr-ee" ? "acr" : c.kind))];
+  const boxes = kinds.map((t) => h("label", { class: "row" }, h("input", { type: "checkbox", value: t, checked: true, "data-type": t }), t === "acr" ? "acr (ACR EE)" : t));
+  dialog(h("h2", {}, "Scan Now"), h("p", { class: "muted" }, "Scans the scope now in the registries of the types checked (", h("a", { href: "#/settings", onclick: () => $("#dialog").close() }, "scope settings"), ")."),
+    kinds.length ? boxes : h("p", { class: "error" }, "No registry is configured: add one under Scan Settings › Image Repository."),
     h("div", { class: "row" }, button("Scan", "scan", async () => {
       const sel = boxes.map((b) => b.querySelector("input")).filter((i) => i.checked).map((i) => i.value);
-      const r = await api("POST", "/v1/scan-now", { registryTypes: sel.length === types.length ? [] : sel });
+      const r = await api("POST", "/v1/scan-now", { registryTypes: sel.length === kinds.length ? [] : sel });
       dialog(r.ok ? h("p", { class: "ok" }, "Task ", h("a", { href: "#/tasks/" + r.json.id, id: "scan-task", onclick: () => $("#dialog").close() }, r.json.id), " started.") : fail("scan now", r));
     }, "primary")));
 }
@@ -320,7 +322,9 @@ async function settingsPage() {
   }
   case "notifications": {
     const n = json(s.notifications);
-    body.append(field("Targets (DingTalk, HTTP, HTTPS)", "notifications", n), status, button("Save", "manage", () => save((d) => { d.notifications = JSON.parse(n.value); }), "primary"));
+    const tests = h("table", { id: "notification-table" }, h("tbody", {}, (s.notifications || []).map((t) => h("tr", {}, h("td", {}, t.id), h("td", {}, t.kind), h("td", { class: "mono" }, t.url), h("td", {}, (t.events || []).join(", ") || "every event"),
+      h("td", {}, button("Send test", "manage", async () => { const r = await api("POST", "/v1/settings/notifications/" + encodeURIComponent(t.id) + "/test"); status.replaceChildren(r.ok ? h("span", { class: "ok", id: "test-sent" }, "Test sent to " + t.id + ".") : fail("test", r)); }))))));
+    body.append(tests, field("Targets (DingTalk, HTTP, HTTPS)", "notifications", n), status, button("Save", "manage", () => save((d) => { d.notifications = JSON.parse(n.value); }), "primary"));
     break;
   }
   case "policies": {
@@ -331,17 +335,43 @@ async function settingsPage() {
   case "registries": {
     const rr = await api("GET", "/v1/registries");
     const list = (rr.json && rr.json.registries) || [];
-    body.append(h("table", { id: "registry-table" }, h("thead", {}, h("tr", {}, h("th", {}, "ID"), h("th", {}, "Kind"), h("th", {}, "Hosts"), h("th", {}, "Images per hour"), h("th", {}, ""))),
-      h("tbody", {}, list.map((c) => h("tr", {}, h("td", {}, c.id), h("td", {}, c.kind), h("td", { class: "mono" }, (c.hosts || []).join(", ")), h("td", {}, c.imagesPerHour),
-        h("td", {}, button("Remove", "manage", async () => { const d = await api("DELETE", "/v1/registries/" + encodeURIComponent(c.id)); status.replaceChildren(d.ok ? h("span", { class: "ok" }, "Removed.") : fail("remove", d)); if (d.ok) settingsPage(); })))))), status);
+    const doc = h("textarea", { rows: 7, id: "registry-new" }, JSON.stringify({ id: "", kind: "harbor", hosts: ["registry.example.com"], imagesPerHour: 0, auth: { method: "basic", username: "robot", password: { env: "HARBOR_PASSWORD" } } }, null, 2));
+    body.append(h("table", { id: "registry-table" }, h("thead", {}, h("tr", {}, h("th", {}, "ID"), h("th", {}, "Kind"), h("th", {}, "Hosts"), h("th", {}, "Images per hour (0: the kind's default, -1: unlimited)"), h("th", {}, ""))),
+      h("tbody", {}, list.map((c) => {
+        const rate = h("input", { type: "number", value: c.imagesPerHour || 0, min: -1, "data-registry": c.id });
+        // The account's default ACR connections cannot be removed (the API answers 409).
+        const builtin = c.id === "acr" || c.id === "defaultAcr";
+        const saveBtn = button("Save", "manage", async () => { const u = await api("PUT", "/v1/registries/" + encodeURIComponent(c.id), Object.assign({}, c, { imagesPerHour: +rate.value })); status.replaceChildren(u.ok ? h("span", { class: "ok" }, "Saved.") : fail("throttle", u)); });
+        saveBtn.dataset.saveRegistry = c.id;
+        return h("tr", {}, h("td", {}, c.id), h("td", {}, c.kind), h("td", { class: "mono" }, (c.hosts || []).join(", ")), h("td", {}, rate, " ", saveBtn),
+          h("td", {}, builtin ? h("button", { type: "button", disabled: true, title: "The account's default ACR connections cannot be removed" }, "Default") : button("Remove", "manage", async () => { const d = await api("DELETE", "/v1/registries/" + encodeURIComponent(c.id)); status.replaceChildren(d.ok ? h("span", { class: "ok" }, "Removed.") : fail("remove", d)); if (d.ok) settingsPage(); })));
+      }))), status,
+      h("h3", {}, "Add a connection"), h("p", { class: "muted" }, "Secrets are given as {\"env\": NAME}, {\"file\": PATH} or a value, which is sealed and never shown again (docs/registries.md)."), doc,
+      h("div", { class: "row" }, button("Add", "manage", async () => {
+        let c; try { c = JSON.parse(doc.value); } catch (e) { return status.replaceChildren(h("span", { class: "error" }, String(e.message))); }
+        const a = await api("POST", "/v1/registries", c); status.replaceChildren(a.ok ? h("span", { class: "ok" }, "Added.") : fail("add", a)); if (a.ok) settingsPage();
+      }, "primary")));
     break;
   }
   case "files": case "vulns": {
     const type = settingsTab === "files" ? "file" : "vulnerability";
     const wr = await api("GET", "/v1/whitelists?type=" + type);
+    const rules = (wr.json && wr.json.rules) || [];
+    const editor = h("textarea", { rows: 7, id: "whitelist-doc" }, JSON.stringify(type === "file" ? { type, category: "sensitive-file", alertID: "LS-SECRET-*", repositories: [], note: "" } : { type, vulnerabilities: ["CVE-…"], repositories: [], images: [], note: "" }, null, 2));
+    let editing = "";
+    const saveRule = async () => {
+      let en; try { en = JSON.parse(editor.value); } catch (e) { return status.replaceChildren(h("span", { class: "error" }, String(e.message))); }
+      const w = editing ? await api("PUT", "/v1/whitelists/" + encodeURIComponent(editing), en) : await api("POST", "/v1/whitelists", en);
+      status.replaceChildren(w.ok ? h("span", { class: "ok" }, "Saved.") : fail("whitelist", w)); if (w.ok) settingsPage();
+    };
     body.append(h("table", { id: "whitelist-table" }, h("thead", {}, h("tr", {}, h("th", {}, "ID"), h("th", {}, "Rule"), h("th", {}, "Scope"), h("th", {}, "Note"), h("th", {}, ""))),
-      h("tbody", {}, ((wr.json && wr.json.rules) || []).map((w) => h("tr", {}, h("td", { class: "mono" }, w.id), h("td", { class: "mono" }, (w.vulnerabilities || []).join(", ") || ((w.category || "any") + " " + w.alertID)), h("td", {}, (w.repositories || []).concat(w.images || []).join(", ") || "every repository"), h("td", {}, w.note || ""),
-        h("td", {}, button("Delete", "manage", async () => { const d = await api("DELETE", "/v1/whitelists/" + encodeURIComponent(w.id)); status.replaceChildren(d.ok ? h("span", { class: "ok" }, "Deleted.") : fail("delete", d)); if (d.ok) settingsPage(); })))))), status);
+      h("tbody", {}, rules.map((w) => h("tr", {}, h("td", { class: "mono" }, w.id), h("td", { class: "mono" }, (w.vulnerabilities || []).join(", ") || ((w.category || "any") + " " + w.alertID)), h("td", {}, (w.repositories || []).concat(w.images || []).join(", ") || "every repository"), h("td", {}, w.note || ""),
+        h("td", {}, button("Edit", "manage", () => {
+          editing = w.id;
+          const en = Object.assign({}, w); for (const k of ["id", "created", "createdBy", "updated"]) delete en[k];
+          editor.value = JSON.stringify(en, null, 2); editor.focus();
+        }), " ", button("Delete", "manage", async () => { const d = await api("DELETE", "/v1/whitelists/" + encodeURIComponent(w.id)); status.replaceChildren(d.ok ? h("span", { class: "ok" }, "Deleted.") : fail("delete", d)); if (d.ok) settingsPage(); })))))), status,
+      h("h3", {}, "Create or edit a rule (scope: repositories, images; note)"), editor, h("div", { class: "row" }, button("Save rule", "manage", saveRule, "primary")));
     break;
   }
   }
