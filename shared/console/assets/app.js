@@ -392,7 +392,7 @@ async function route() {
     state.me = await r.json();
   }
   $("#nav").hidden = false;
-  $("#who").replaceChildren(h("span", { id: "role" }, state.me.role), " · ", h("a", { href: "#", class: "signout", onclick: (e) => { e.preventDefault(); signOut(); } }, "Sign out"));
+  $("#who").replaceChildren(h("span", { id: "role" }, state.me.role), state.me.can.manage || state.me.can.scan ? "" : " (read only)", " · ", h("a", { href: "#", class: "signout", onclick: (e) => { e.preventDefault(); signOut(); } }, "Sign out"));
   gate($("#scan-now"), "scan");
   const hash = location.hash.replace(/^#/, "") || "/";
   const page = hash.startsWith("/images") ? "images" : hash.startsWith("/tasks") ? "tasks" : hash.startsWith("/settings") ? "settings" : "risks";
