@@ -244,9 +244,20 @@ func TestConsoleInChromium(t *testing.T) {
 	o.do(chromedp.Click(chromedp.CSS(`#settings-body button.primary`)))
 	o.waitJS(`document.querySelector('[data-error-for="scan.retentionDays"]').textContent.includes("negative")`)
 	o.shot("11-settings-invalid")
+	// Baseline Configuration Management: a check switched off with its box.
+	o.do(chromedp.Click(chromedp.CSS(`[data-settings-tab="baseline"]`)))
+	o.waitJS(`!!document.querySelector('[data-check="passwordLeak"]')`)
+	o.do(chromedp.Click(chromedp.CSS(`[data-check="passwordLeak"]`)))
+	o.do(chromedp.Click(chromedp.CSS(`#settings-body button.primary`)))
+	o.waitJS(`!!document.getElementById("saved")`)
+	o.shot("12-settings-baseline")
+	if _, body := a.do(t, "GET", "/v1/settings", ""); !strings.Contains(body, `"passwordLeak": false`) {
+		t.Errorf("password-leak switch after saving: %s", body)
+	}
+	o.waitJS(`!!document.querySelector('[data-settings-tab="fix"]') && !document.getElementById("saved")`)
 	o.do(chromedp.Click(chromedp.CSS(`[data-settings-tab="fix"]`)))
 	o.waitJS(`!!document.getElementById("fix-auto")`)
-	o.shot("12-settings-fix")
+	o.shot("12-settings-fix2")
 
 	// Image Repository: a connection's throttle edited in place.
 	o.do(chromedp.Click(chromedp.CSS(`[data-settings-tab="registries"]`)))

@@ -10,6 +10,7 @@ import (
 	"sync"
 
 	"github.com/layerscan/layerscan/shared/apikeys"
+	"github.com/layerscan/layerscan/shared/checks"
 	"github.com/layerscan/layerscan/shared/pipeline"
 	"github.com/layerscan/layerscan/shared/scan"
 	"github.com/layerscan/layerscan/shared/store"
@@ -297,7 +298,11 @@ func (e *Env) Images(ctx context.Context, q string, offset, limit int) (map[stri
 //	GET /v1/risks?category=&severity=&repository=&q=&order=asc|desc&offset=&limit=
 //	GET /v1/risks/{category}/{id}?package= one row: the finding and its images
 //	GET /v1/images?q=&offset=&limit=       the stored images, newest scan first
+//	GET /v1/checks                         the check catalog the settings select from
 func (e *Env) consoleRoutes(mux *http.ServeMux) {
+	mux.HandleFunc("GET /v1/checks", e.allow(apikeys.ReadSettings, func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]any{"baseline": checks.Baseline, "build": checks.Build, "sensitiveFiles": checks.SensitiveFiles, "accessKeys": checks.AccessKeys, "passwords": checks.Passwords})
+	}))
 	mux.HandleFunc("GET /v1/whoami", e.allow(apikeys.ReadReports, func(w http.ResponseWriter, r *http.Request) {
 		k := callerKey(r.Context())
 		writeJSON(w, http.StatusOK, map[string]any{"id": k.ID, "role": k.Role, "name": k.Name, "repositories": k.Repositories, "can": map[string]bool{

@@ -315,9 +315,24 @@ async function settingsPage() {
     break;
   }
   case "baseline": case "sensitive": {
-    const c = json(s.checks);
-    body.append(h("p", { class: "muted" }, settingsTab === "baseline" ? "Check selection, including the AccessKey-leak and password-leak switches." : "Sensitive-file items and their switches."),
-      field("Checks", "checks", c), status, button("Save", "manage", () => save((d) => { d.checks = JSON.parse(c.value); }), "primary"));
+    const cat = await api("GET", "/v1/checks");
+    const c = JSON.parse(JSON.stringify(s.checks));
+    const box = (label, on, id) => { const i = h("input", { type: "checkbox", checked: on, "data-check": id }); return [i, h("label", { class: "check" }, i, h("span", {}, label))]; };
+    const list = (ids, disabled) => ids.map((id) => box(id, !disabled.includes(id), id));
+    if (settingsTab === "baseline") {
+      const ak = box("AccessKey-leak detection (" + cat.json.accessKeys.join(", ") + ")", c.accessKeyLeak, "accessKeyLeak");
+      const pw = box("Password-leak detection (" + cat.json.passwords.join(", ") + ")", c.passwordLeak, "passwordLeak");
+      const ms = box("Malicious-sample scanning", c.maliciousSamples, "maliciousSamples");
+      const bl = list(cat.json.baseline.concat(cat.json.build), c.disabledChecks || []);
+      body.append(h("h3", {}, "Switches"), ak[1], pw[1], ms[1], h("h3", {}, "Baseline and build-instruction checks"), h("div", { class: "grid" }, bl.map((x) => x[1])),
+        h("span", { class: "field-error", "data-error-for": "checks" }), status,
+        button("Save", "manage", () => save((d) => { d.checks.accessKeyLeak = ak[0].checked; d.checks.passwordLeak = pw[0].checked; d.checks.maliciousSamples = ms[0].checked; d.checks.disabledChecks = bl.filter((x) => !x[0].checked).map((x) => x[0].dataset.check); }), "primary"));
+    } else {
+      const on = box("Sensitive-file scan", c.sensitiveFiles, "sensitiveFiles");
+      const items = list(cat.json.sensitiveFiles, c.disabledSensitiveItems || []);
+      body.append(on[1], h("h3", {}, "Items"), h("div", { class: "grid" }, items.map((x) => x[1])), h("span", { class: "field-error", "data-error-for": "checks" }), status,
+        button("Save", "manage", () => save((d) => { d.checks.sensitiveFiles = on[0].checked; d.checks.disabledSensitiveItems = items.filter((x) => !x[0].checked).map((x) => x[0].dataset.check); }), "primary"));
+    }
     break;
   }
   case "notifications": {
