@@ -96,7 +96,7 @@ func TestArchitecture(t *testing.T) {
 }
 
 // keyLiteral is a store-key string literal of the layout's prefixes.
-var keyLiteral = regexp.MustCompile(`"(?:layers|images|reports|scans|queue|advisories|signatures|policy|config|tasks|tasklog|taskopen|quota|tags|throttle|events|audit|notifications|fixes|changes)/`)
+var keyLiteral = regexp.MustCompile(`"(?:layers|images|reports|scans|queue|advisories|signatures|policy|config|tasks|tasklog|taskopen|quota|tags|throttle|events|audit|notifications|fixes|changes|runtime)/`)
 
 // TestStoreKeysLiveInStorekey: no code outside shared/storekey spells a key.
 func TestStoreKeysLiveInStorekey(t *testing.T) {

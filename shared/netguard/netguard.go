@@ -12,6 +12,7 @@ package netguard
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -182,6 +183,14 @@ func (c *readTimeoutConn) Read(p []byte) (int, error) {
 // proxy from the environment: a proxy would dial for it, unchecked.
 func (g *Guard) Transport() http.RoundTripper {
 	return &guarded{g: g, next: transport(g.timeouts(), g.DialContext)}
+}
+
+// TransportTLS is Transport with its own TLS settings: a Kubernetes API
+// server's CA, which no other connection trusts.
+func (g *Guard) TransportTLS(cfg *tls.Config) http.RoundTripper {
+	tr := transport(g.timeouts(), g.DialContext)
+	tr.TLSClientConfig = cfg
+	return &guarded{g: g, next: tr}
 }
 
 // transport is an http.Transport with the bounded waits, dialling with dial.

@@ -178,3 +178,9 @@ func readBounded(p string) ([]byte, error) {
 // Masked is the secret as responses show it: where it comes from, never
 // its value (encrypted or not).
 func (s *Secret) Masked() *Secret { return s.masked() }
+
+// Validate checks that the secret names exactly one source.
+func (s *Secret) Validate() error { return s.validate() }
+
+// IsMasked reports whether s is a masked secret sent back unchanged.
+func (s *Secret) IsMasked() bool { return s != nil && s.Encrypted == "****" }

@@ -404,3 +404,19 @@ func Remediation(digest string) string { return RemediationPrefix + digest + ".j
 
 // FixCycle is created once per automatic fixing cycle: the run's task.
 func FixCycle(cycle string) string { return FixesPrefix + "cycles/" + cycle }
+
+// ClustersPrefix holds the Kubernetes cluster connections.
+const ClustersPrefix = ConfigPrefix + "clusters/"
+
+// Cluster is one cluster connection (its token sealed).
+func Cluster(id string) string { return ClustersPrefix + id + ".json" }
+
+// RuntimePrefix holds where each image was seen running.
+const RuntimePrefix = "runtime/"
+
+// RuntimeCluster is the prefix of one cluster's images.
+func RuntimeCluster(cluster string) string { return RuntimePrefix + cluster + "/" }
+
+// RuntimeImage is an image's workloads in a cluster, as its latest
+// runtime scan found them.
+func RuntimeImage(cluster, digest string) string { return RuntimeCluster(cluster) + digest + ".json" }

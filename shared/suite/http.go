@@ -132,6 +132,7 @@ func (e *Env) APIHandler() http.Handler {
 	e.harborRoutes(mux)
 	e.fixRoutes(mux)
 	e.consoleRoutes(mux)
+	e.clusterRoutes(mux)
 	mux.Handle(console.Prefix, console.Handler())
 	mux.HandleFunc("POST /v1/scans", e.allow(apikeys.Scan, func(w http.ResponseWriter, r *http.Request) {
 		body, err := readBody(w, r)

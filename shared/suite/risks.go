@@ -105,6 +105,32 @@ type RiskFilter struct {
 	// Ascending orders by severity from Unknown up (the seed's toggle).
 	Ascending     bool
 	Offset, Limit int
+	// Cluster, Namespace and Workload (Kind/name) keep the images a
+	// runtime scan found running there.
+	Cluster, Namespace, Workload string
+}
+
+// runtimeFilter is the set of digests running where f says, nil for no
+// runtime filter.
+func (e *Env) runtimeFilter(ctx context.Context, f RiskFilter) (map[string]bool, error) {
+	if f.Cluster == "" && f.Namespace == "" && f.Workload == "" {
+		return nil, nil
+	}
+	idx, err := e.runtimeIndex(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]bool{}
+	for d, ws := range idx {
+		for _, w := range ws {
+			// cluster/namespace/Kind/name
+			parts := strings.SplitN(w, "/", 3)
+			if len(parts) == 3 && (f.Cluster == "" || parts[0] == f.Cluster) && (f.Namespace == "" || parts[1] == f.Namespace) && (f.Workload == "" || parts[2] == f.Workload || strings.HasSuffix(parts[2], "/"+f.Workload)) {
+				out[d] = true
+			}
+		}
+	}
+	return out, nil
 }
 
 func (f RiskFilter) repositoryOK(ref string) bool {
@@ -137,8 +163,12 @@ func (e *Env) Risks(ctx context.Context, f RiskFilter) (map[string]any, error) {
 	rows := map[string]*RiskRow{}
 	text := strings.ToLower(f.Text)
 	images := 0
-	err := e.latestReports(ctx, func(r *riskReport, _ pipeline.Latest) {
-		if !f.repositoryOK(r.Image.Ref) {
+	runningHere, err := e.runtimeFilter(ctx, f)
+	if err != nil {
+		return nil, err
+	}
+	err = e.latestReports(ctx, func(r *riskReport, _ pipeline.Latest) {
+		if !f.repositoryOK(r.Image.Ref) || runningHere != nil && !runningHere[r.Image.Digest] {
 			return
 		}
 		images++
@@ -212,13 +242,20 @@ type RiskImage struct {
 	Remediation  string `json:"remediation,omitempty"`
 	Fixable      string `json:"fixable,omitempty"`
 	Evidence     string `json:"evidence,omitempty"`
+	// Workloads are where a runtime scan found the image running
+	// (cluster/namespace/Kind/name).
+	Workloads []string `json:"workloads,omitempty"`
 }
 
 // RiskDetail answers one risk row: the finding and every image it is in.
 func (e *Env) RiskDetail(ctx context.Context, category scan.Category, id, pkg string) (map[string]any, error) {
 	var first *scan.Finding
 	out := []RiskImage{}
-	err := e.latestReports(ctx, func(r *riskReport, _ pipeline.Latest) {
+	where, err := e.runtimeIndex(ctx)
+	if err != nil {
+		return nil, err
+	}
+	err = e.latestReports(ctx, func(r *riskReport, _ pipeline.Latest) {
 		for i, fd := range r.Findings {
 			if fd.Whitelisted || fd.Category != category || fd.ID != id || pkgName(fd) != pkg {
 				continue
@@ -226,7 +263,7 @@ func (e *Env) RiskDetail(ctx context.Context, category scan.Category, id, pkg st
 			if first == nil {
 				first = &r.Findings[i]
 			}
-			ri := RiskImage{Image: r.Image.Ref, Digest: r.Image.Digest, Path: fd.Path, LayerDiffID: fd.LayerDiffID, FixedVersion: fd.FixedVersion, Remediation: fd.Remediation, Fixable: fd.Fixable, Evidence: fd.Evidence}
+			ri := RiskImage{Image: r.Image.Ref, Digest: r.Image.Digest, Path: fd.Path, LayerDiffID: fd.LayerDiffID, FixedVersion: fd.FixedVersion, Remediation: fd.Remediation, Fixable: fd.Fixable, Evidence: fd.Evidence, Workloads: where[r.Image.Digest]}
 			if fd.Package != nil {
 				ri.Version = fd.Package.Version
 			}
@@ -310,7 +347,8 @@ func (e *Env) consoleRoutes(mux *http.ServeMux) {
 	}))
 	mux.HandleFunc("GET /v1/risks", e.allow(apikeys.ReadReports, func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
-		f := RiskFilter{Category: scan.Category(q.Get("category")), Repository: q.Get("repository"), Text: q.Get("q"), Ascending: q.Get("order") == "asc"}
+		f := RiskFilter{Category: scan.Category(q.Get("category")), Repository: q.Get("repository"), Text: q.Get("q"), Ascending: q.Get("order") == "asc",
+			Cluster: q.Get("cluster"), Namespace: q.Get("namespace"), Workload: q.Get("workload")}
 		if s := q.Get("severity"); s != "" {
 			v, err := scan.ParseSeverity(s)
 			if err != nil {

@@ -27,7 +27,7 @@ func (e *Env) LocalHandler() http.Handler {
 	mux.Handle("/v1/keys", api)
 	mux.Handle("/v1/keys/", api)
 	mux.Handle("/v1/audit", api)
-	for _, p := range []string{"/v1/settings", "/v1/settings/", "/v1/quota", "/v1/whitelists", "/v1/whitelists/", "/v1/scan-now", "/v1/tasks", "/v1/tasks/", "/v1/repositories/", "/v1/findings", "/v1/changes", "/v1/rematch", "/v1/admission", "/v1/vex", "/v1/vex/", "/v1/fixes", "/v1/fixes/", "/v1/images", "/v1/risks", "/v1/risks/", "/v1/whoami", "/v1/checks", "/api/v1/"} {
+	for _, p := range []string{"/v1/settings", "/v1/settings/", "/v1/quota", "/v1/whitelists", "/v1/whitelists/", "/v1/scan-now", "/v1/tasks", "/v1/tasks/", "/v1/repositories/", "/v1/findings", "/v1/changes", "/v1/rematch", "/v1/admission", "/v1/vex", "/v1/vex/", "/v1/fixes", "/v1/fixes/", "/v1/images", "/v1/risks", "/v1/risks/", "/v1/whoami", "/v1/checks", "/v1/clusters", "/v1/clusters/", "/api/v1/"} {
 		mux.Handle(p, api)
 	}
 	mux.Handle(console.Prefix, console.Handler())

@@ -35,6 +35,8 @@ const (
 	Rematch = "rematch"
 	// Fix builds, verifies and pushes fixed images (one-click or automatic).
 	Fix = "fix"
+	// Runtime scans the images a cluster's Pods run (manual only).
+	Runtime = "runtime"
 )
 
 // Task statuses.
@@ -81,6 +83,10 @@ type Item struct {
 	OutOfScope bool `json:"outOfScope,omitempty"`
 	// Scan is the scan whose facts a re-match reuses.
 	Scan string `json:"scan,omitempty"`
+	// Workloads are, for a runtime scan, where the image runs
+	// (namespace/Kind/name), and Note how its digest was found.
+	Workloads []string `json:"workloads,omitempty"`
+	Note      string   `json:"note,omitempty"`
 }
 
 // Ref is the item's image reference (by digest when known); an image not
@@ -277,6 +283,9 @@ type Entry struct {
 	Updated    string `json:"updated,omitempty"`
 	// Fix is a fix task's log of the image (FixOutcome.Detail).
 	Fix json.RawMessage `json:"fix,omitempty"`
+	// Workloads and Note are a runtime scan's (Item).
+	Workloads []string `json:"workloads,omitempty"`
+	Note      string   `json:"note,omitempty"`
 }
 
 // Final reports whether the entry will not change any more.
@@ -405,7 +414,7 @@ func (c Counts) status() string {
 }
 
 func entry(ctx context.Context, st store.Store, id string, i int, it Item, names []string) (Entry, error) {
-	e := Entry{Item: i, Image: it.Ref(), Tag: it.Tag, Status: Pending, OutOfScope: it.OutOfScope}
+	e := Entry{Item: i, Image: it.Ref(), Tag: it.Tag, Status: Pending, OutOfScope: it.OutOfScope, Workloads: it.Workloads, Note: it.Note}
 	has := map[string]bool{}
 	for _, n := range names {
 		has[n] = true
