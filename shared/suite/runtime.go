@@ -260,7 +260,9 @@ func scopePods(ctx context.Context, kc *kube.Client, c *clusters.Cluster) ([]kub
 		case err != nil:
 			return nil, nil, nil, fmt.Errorf("cluster %s: %w", c.ID, err)
 		}
-		needOwners := slices.ContainsFunc(pods, func(p kube.Pod) bool { return p.Owner != nil && (p.Owner.Kind == "ReplicaSet" || p.Owner.Kind == "Job") })
+		needOwners := slices.ContainsFunc(pods, func(p kube.Pod) bool {
+			return p.Owner != nil && (p.Owner.Kind == "ReplicaSet" || p.Owner.Kind == "Job")
+		})
 		if needOwners {
 			o, err := kc.Owners(ctx, ns)
 			if errors.As(err, &forbidden) {
@@ -465,4 +467,3 @@ func (e *Env) clusterRoutes(mux *http.ServeMux) {
 		writeJSON(w, http.StatusOK, map[string]any{"runtime": out})
 	}))
 }
-
