@@ -5,6 +5,9 @@ import (
 	"encoding/pem"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -231,6 +234,29 @@ func TestRuntimeScanOfACluster(t *testing.T) {
 	_, body = a.do(t, "GET", "/v1/risks/system-vulnerability/CVE-2026-35189?package=openssl", "")
 	if !strings.Contains(body, "prod/prod/Deployment/web") {
 		t.Errorf("the finding does not name its workloads: %.300s", body)
+	}
+
+	// The same on one machine: layerscan clusters add, layerscan scan --cluster.
+	bin := buildCLI(t)
+	dir := t.TempDir()
+	copyDB(t, dir)
+	caFile := filepath.Join(t.TempDir(), "ca.pem")
+	os.WriteFile(caFile, []byte(ca), 0o644)
+	for _, args := range [][]string{
+		{"registries", "add", "--store", dir, "--id", "r", "--kind", "generic", "--host", addr, "--insecure", "--images-per-hour", "-1"},
+		{"clusters", "add", "--store", dir, "--id", "prod", "--server", srv.URL, "--ca-file", caFile, "--token-env", "KUBE_TOKEN", "--namespace", "prod", "--workload", "prod/Deployment/web"},
+	} {
+		if out, err := exec.Command(bin, args...).CombinedOutput(); err != nil {
+			t.Fatalf("%v: %v %s", args, err, out)
+		}
+	}
+	cmd := exec.Command(bin, "scan", "--cluster", "prod", "--store", dir)
+	cmd.Env = append(os.Environ(), "KUBE_TOKEN=good-token")
+	out, err := cmd.Output()
+	var cv task.View
+	json.Unmarshal(out, &cv)
+	if err != nil || cv.Type != task.Runtime || len(cv.Log) != 1 || cv.Log[0].Status != task.ImageSucceeded || strings.Join(cv.Log[0].Workloads, ",") != "prod/Deployment/web" {
+		t.Errorf("layerscan scan --cluster (only Deployment/web in scope): %v %s", err, out)
 	}
 
 	// A refused token and an API server whose certificate is not trusted.

@@ -53,6 +53,8 @@ Usage:
   layerscan settings get | set FILE|- [--if-match ETAG] [--store DIR]    the scan settings (docs/settings.md)
   layerscan tasks list [--type T] [--status S] | show ID [--store DIR]   scan tasks and their execution logs
   layerscan fix [--overwrite] [--push REF] [--layout DIR] IMAGE          build, verify and push the fixed image (docs/fix.md)
+  layerscan clusters list|add|remove [--store DIR] [flags]               Kubernetes cluster connections (docs/runtime.md)
+  layerscan scan --cluster ID [--store DIR]                              scan the images a cluster's Pods run
   layerscan version
 
 Run 'layerscan scan -h' for the scan flags.
@@ -95,6 +97,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		code, err = cmdTasks(ctx, args[1:], stdout, stderr)
 	case "fix":
 		code, err = cmdFix(ctx, args[1:], stdout, stderr)
+	case "clusters":
+		code, err = cmdClusters(ctx, args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "layerscan", pipeline.Version)
 	case "-h", "--help", "help":
@@ -153,6 +157,7 @@ type scanFlags struct {
 	policy                          string
 	vex                             multi
 	listFormats                     bool
+	cluster                         string
 }
 
 func parseScanFlags(args []string, stdout, stderr io.Writer) (*scanFlags, []string, error) {
@@ -170,6 +175,7 @@ func parseScanFlags(args []string, stdout, stderr io.Writer) (*scanFlags, []stri
 		fs.PrintDefaults()
 	}
 	fs.BoolVar(&f.listFormats, "list-formats", false, "print the output formats, one per line, and exit")
+	fs.StringVar(&f.cluster, "cluster", "", "scan the images the Pods in scope of this cluster connection run (layerscan clusters add), as a runtime task")
 	fs.StringVar(&f.store, "store", defaultStore(), "object-store folder")
 	fs.StringVar(&f.format, "format", "table", "output format: "+strings.Join(format.Names, ", ")+" (any case)")
 	fs.StringVar(&f.output, "output", "", "write the report to this file instead of stdout")
@@ -240,6 +246,12 @@ func cmdScan(ctx context.Context, args []string, stdout, stderr io.Writer) (int,
 	if f.listFormats {
 		fmt.Fprintln(stdout, strings.Join(format.Names, "\n"))
 		return 0, nil
+	}
+	if f.cluster != "" {
+		if len(pos) != 0 {
+			return 2, fmt.Errorf("scan --cluster takes no IMAGE")
+		}
+		return scanCluster(ctx, f.store, f.cluster, f.workers, stdout, stderr)
 	}
 	if len(pos) != 1 {
 		return 2, fmt.Errorf("scan takes exactly one IMAGE, got %d", len(pos))
