@@ -363,7 +363,9 @@ func wantedParagraphs(r io.Reader, want func(string) bool, keep func(deb.Paragra
 			if err != nil {
 				return err
 			}
-			keep(p)
+			if want(p.Get("Package")) { // a continuation line may have changed it
+				keep(p)
+			}
 		}
 		para.Reset()
 		skipping, started = false, false
@@ -384,8 +386,10 @@ func wantedParagraphs(r io.Reader, want func(string) bool, keep func(deb.Paragra
 		} else if !skipping {
 			if !started {
 				started = true
+				// Indexes start each paragraph with its Package field; one
+				// that does not is not a package a fix could want.
 				name, ok := bytes.CutPrefix(line, []byte("Package:"))
-				if ok && !want(string(bytes.TrimSpace(name))) {
+				if !ok || !want(string(bytes.TrimSpace(name))) {
 					skipping = true
 					continue
 				}

@@ -16,6 +16,8 @@ import (
 
 	"github.com/ProtonMail/go-crypto/openpgp"
 	"github.com/ProtonMail/go-crypto/openpgp/clearsign"
+
+	"github.com/layerscan/layerscan/shared/deb"
 )
 
 func sign(t *testing.T, e *openpgp.Entity, text string) []byte {
@@ -99,4 +101,18 @@ func TestMirrorValidate(t *testing.T) {
 			t.Errorf("%+v: %v", tc.m, err)
 		}
 	}
+}
+
+// FuzzWantedParagraphs: an index (verified, but parsed before anything is
+// kept) never panics the filter, and every paragraph kept is wanted.
+func FuzzWantedParagraphs(f *testing.F) {
+	f.Add([]byte("Package: a\nVersion: 1\nDescription: x\n more\n\nPackage: b\nVersion: 2\n"))
+	f.Add([]byte("Package: a\n" + strings.Repeat("x", 70000) + "\n\nPackage: b\nVersion: 1\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		wantedParagraphs(bytes.NewReader(b), func(n string) bool { return n == "a" }, func(p deb.Paragraph) {
+			if p.Get("Package") != "a" {
+				t.Fatalf("kept %q", p.Get("Package"))
+			}
+		})
+	})
 }
