@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
+
 	"github.com/layerscan/layerscan/shared/suite"
 	"github.com/layerscan/layerscan/shared/task"
 )
@@ -235,6 +237,22 @@ func TestRuntimeScanOfACluster(t *testing.T) {
 	if !strings.Contains(body, "prod/prod/Deployment/web") {
 		t.Errorf("the finding does not name its workloads: %.300s", body)
 	}
+
+	// The console's risk lists filter by where the images run.
+	b := newBrowser(t)
+	w := b.tab()
+	w.signIn(a.base, a.key)
+	w.waitJS(`document.querySelector("main p.muted").textContent.startsWith("4 image(s)")`)
+	w.do(chromedp.SetValue(chromedp.CSS("#f-cluster"), "prod"))
+	w.do(chromedp.SetValue(chromedp.CSS("#f-workload"), "Deployment/web"))
+	w.do(chromedp.Click(chromedp.CSS(`.filters button[type="submit"]`)))
+	w.waitJS(`document.querySelector("main p.muted").textContent.startsWith("1 image(s)")`)
+	w.shot("runtime-filter")
+	w.open("#/tasks/"+v.ID, "#task-log")
+	if txt := evalIn[string](w, `document.getElementById("task-log").textContent`); !strings.Contains(txt, "runs in prod/Deployment/api, prod/Deployment/web") || !strings.Contains(txt, "registry not configured") {
+		t.Errorf("the runtime task's log page: %.400s", txt)
+	}
+	w.shot("runtime-task")
 
 	// The same on one machine: layerscan clusters add, layerscan scan --cluster.
 	bin := buildCLI(t)

@@ -85,11 +85,11 @@ function signIn() {
 }
 
 // ---- Container Image Scan ----
-const riskView = { cat: "system-vulnerability", severity: "", repository: "", q: "", asc: false, offset: 0 };
+const riskView = { cat: "system-vulnerability", severity: "", repository: "", q: "", asc: false, offset: 0, cluster: "", namespace: "", workload: "" };
 
 async function risks() {
   const v = riskView;
-  const qs = new URLSearchParams({ category: v.cat, severity: v.severity, repository: v.repository, q: v.q, order: v.asc ? "asc" : "desc", offset: v.offset, limit: PAGE });
+  const qs = new URLSearchParams({ category: v.cat, severity: v.severity, repository: v.repository, q: v.q, order: v.asc ? "asc" : "desc", offset: v.offset, limit: PAGE, cluster: v.cluster, namespace: v.namespace, workload: v.workload });
   const r = await api("GET", "/v1/risks?" + qs);
   if (!r.ok) return show(fail("risks", r));
   const d = r.json;
@@ -105,8 +105,11 @@ async function risks() {
   const repo = h("input", { id: "f-repository", placeholder: "repository", value: v.repository });
   const text = h("input", { id: "f-text", placeholder: "ID, title, package, path", value: v.q });
   const sevSel = h("select", { id: "f-severity" }, h("option", { value: "" }, "every severity"), SEVS.map((s) => h("option", { value: s, selected: s === v.severity }, s)));
-  const apply = () => { v.repository = repo.value.trim(); v.q = text.value.trim(); v.severity = sevSel.value; v.offset = 0; risks(); };
-  const filters = h("form", { class: "filters", onsubmit: (e) => { e.preventDefault(); apply(); } }, repo, sevSel, text, h("button", { type: "submit" }, "Filter"),
+  const cluster = h("input", { id: "f-cluster", placeholder: "cluster", value: v.cluster, size: 10 });
+  const ns = h("input", { id: "f-namespace", placeholder: "namespace", value: v.namespace, size: 10 });
+  const wl = h("input", { id: "f-workload", placeholder: "Kind/name", value: v.workload, size: 14 });
+  const apply = () => { v.repository = repo.value.trim(); v.q = text.value.trim(); v.severity = sevSel.value; v.cluster = cluster.value.trim(); v.namespace = ns.value.trim(); v.workload = wl.value.trim(); v.offset = 0; risks(); };
+  const filters = h("form", { class: "filters", onsubmit: (e) => { e.preventDefault(); apply(); } }, repo, sevSel, text, cluster, ns, wl, h("button", { type: "submit" }, "Filter"),
     h("button", { type: "button", id: "sort-toggle", onclick: () => { v.asc = !v.asc; v.offset = 0; risks(); } }, "Severity " + (v.asc ? "↑ Unknown first" : "↓ Critical first")));
   const rows = d.rows.map((row) => h("tr", { class: "clickable", "data-id": row.id, onclick: () => riskDetail(row) },
     h("td", {}, sev(row.severity)), h("td", { class: "mono" }, row.id), h("td", {}, row.title), h("td", {}, row.package || ""),
@@ -156,6 +159,7 @@ async function riskDetail(row) {
   const imgs = r.json.images.map((im) => h("div", { class: "image-card" },
     kv("Image", im.image, "mono"), kv("Installed", im.version), kv("Layer", (im.layerDiffID || "").slice(0, 19), "mono"), kv("History", im.createdBy, "mono"),
     kv("Path", im.path, "mono"), kv("Fix command", im.remediation, "mono fix-command"), kv("Evidence", im.evidence, "mono"),
+    kv("Runs in", (im.workloads || []).join(", "), "mono"),
     h("div", { class: "row" }, button("Whitelist in this repository", "manage", () => wl(repoOf(im.image))),
       f.category === "system-vulnerability" && im.fixable === "image" ? button("Fix this image", "fix", () => fixDialog(im, f)) : null)));
   dialog(h("h2", {}, f.id + " ", sev(f.severity)), h("p", {}, f.title), f.fixedVersion ? h("p", {}, "Fixed in " + f.fixedVersion) : null,
@@ -193,7 +197,7 @@ async function images() {
 }
 
 async function image(digest) {
-  const [rep, ch, st] = await Promise.all([api("GET", "/v1/images/" + digest + "/report"), api("GET", "/v1/images/" + digest + "/changes"), api("GET", "/v1/settings")]);
+  const [rep, ch, st, wk] = await Promise.all([api("GET", "/v1/images/" + digest + "/report"), api("GET", "/v1/images/" + digest + "/changes"), api("GET", "/v1/settings"), api("GET", "/v1/images/" + digest + "/workloads")]);
   if (!rep.ok) return show(fail("report", rep));
   const r = rep.json;
   const policies = ["default"].concat(((st.json || {}).policies || []).map((p) => p.name).filter((n) => n !== "default"));
@@ -214,6 +218,7 @@ async function image(digest) {
   show(h("h1", {}, r.image.ref), h("p", { class: "mono" }, r.image.digest + " · " + r.image.platform + " · " + (r.image.os ? r.image.os.name || r.image.os.family : "unknown OS")),
     h("div", { class: "row" }, h("span", {}, "Download:"), ["json", "sarif", "cyclonedx", "spdx", "html", "table"].map(download),
       r.image.os && (r.image.os.family === "debian" || r.image.os.family === "ubuntu") ? button("Fix this image", "fix", () => fixDialog({ image: r.image.ref, digest: r.image.digest }, null), "primary") : null),
+    wk.ok && wk.json.runtime.length ? [h("h2", {}, "Running in"), h("table", { id: "image-workloads" }, h("tbody", {}, wk.json.runtime.map((r) => h("tr", {}, h("td", {}, r.cluster), h("td", { class: "mono" }, r.workloads.join(", ")), h("td", { class: "mono" }, r.pods.join(", ")), h("td", {}, r.seen)))))] : null,
     h("h2", {}, "Layers"), h("table", {}, h("tbody", {}, r.layers.map((l) => h("tr", {}, h("td", {}, l.index), h("td", { class: "mono" }, l.diffID.slice(0, 19)), h("td", {}, l.status), h("td", { class: "mono" }, l.createdBy || ""))))),
     h("h2", {}, "Findings by category"), byCat,
     h("h2", {}, "Verdicts"), h("table", {}, verdicts),
@@ -236,7 +241,7 @@ async function scanNow() {
 }
 
 // ---- Task Management ----
-const TASK_TABS = [["scan", "Image Scan", ["scan-now", "periodic", "push", "on-demand"]], ["fix", "Image Remediation", ["fix"]], ["rematch", "Re-match", ["rematch"]]];
+const TASK_TABS = [["scan", "Image Scan", ["scan-now", "periodic", "push", "on-demand"]], ["runtime", "Runtime Scan", ["runtime"]], ["fix", "Image Remediation", ["fix"]], ["rematch", "Re-match", ["rematch"]]];
 let taskTab = "scan";
 async function tasks() {
   const r = await api("GET", "/v1/tasks?limit=200");
@@ -255,7 +260,7 @@ async function taskPage(id) {
   show(h("h1", {}, "Task " + t.id), h("p", {}, t.type + " · " + t.trigger + " · ", h("b", { id: "task-status" }, t.status), " · " + Math.round(t.progress * 100) + "% · " + t.counts.succeeded + " succeeded, " + t.counts.failed + " failed, " + t.counts.skipped + " skipped"),
     (t.errors || []).map((e) => h("p", { class: "error" }, e)),
     h("h2", {}, "Execution log"), h("table", { id: "task-log" }, h("thead", {}, h("tr", {}, h("th", {}, "Image"), h("th", {}, "Status"), h("th", {}, "Cause"))),
-      h("tbody", {}, (t.log || []).map((e) => h("tr", {}, h("td", { class: "mono" }, e.image), h("td", {}, e.status), h("td", {}, e.reason || "",
+      h("tbody", {}, (t.log || []).map((e) => h("tr", {}, h("td", { class: "mono" }, e.image, (e.workloads || []).length ? h("div", { class: "muted" }, "runs in " + e.workloads.join(", ")) : null), h("td", {}, e.status), h("td", {}, e.reason || "", e.note ? h("div", { class: "muted" }, e.note) : null,
         e.fix ? h("details", {}, h("summary", {}, "fix log"), h("pre", { class: "mono" }, JSON.stringify(e.fix, null, 1))) : null))))));
   if (t.status === "running") setTimeout(() => { if (location.hash === "#/tasks/" + id) taskPage(id); }, 1000);
 }
