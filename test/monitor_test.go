@@ -474,3 +474,34 @@ type AdmissionAnswer struct {
 		Warnings []string
 	}
 }
+
+// TestRematchUnderServe: under `layerscan serve` a re-match runs on the
+// in-process pool, as scans do, not on a store queue nobody drains there.
+func TestRematchUnderServe(t *testing.T) {
+	needDockerRegistry(t)
+	addr := startDebianRegistry(t)
+	img := corpusDebian(t)
+	push(t, img, addr+"/team/app:1.0")
+	a := newAPIEnvAt(t, t.TempDir())
+	a.do(t, "POST", "/v1/registries", `{"id":"r","kind":"generic","hosts":["`+addr+`"],"insecure":true,"imagesPerHour":-1,"auth":{"method":"none"}}`)
+	ctx := context.Background()
+	a.env.Config.AdvisoryMirror = npmMirror(t, "GHSA-35jh-r3h4-6jhm")
+	if _, err := a.env.SyncAdvisories(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	a.scanOK(t, addr+"/team/app:1.0")
+	a.env.Config.AdvisoryMirror = npmMirror(t)
+	out, err := a.env.SyncAdvisories(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var o suite.Outcome
+	json.Unmarshal(out, &o)
+	if v := a.taskDone(t, o.Task); v.Status != task.Succeeded || v.Counts.Total != 1 {
+		t.Fatalf("rematch under serve: %+v", v)
+	}
+	d, _ := img.Digest()
+	if r := getReport(t, a, d.String()); r.Stale || !has(r, "GHSA-35jh-r3h4-6jhm") {
+		t.Errorf("after the re-match: stale=%v %v", r.Stale, ids(r))
+	}
+}

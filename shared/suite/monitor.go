@@ -59,6 +59,12 @@ func (e *Env) StartRematch(ctx context.Context) (*task.View, error) {
 		return nil, err
 	}
 	if created {
+		// The steps' dispatcher: the store's queue in the cloud, the pool
+		// under serve (e.dispatcher stays the queue there).
+		d, err := e.Steps(ctx)
+		if err != nil {
+			return nil, err
+		}
 		now := e.now().Format(time.RFC3339)
 		var batch []pipeline.RematchItem
 		flush := func() error {
@@ -67,7 +73,7 @@ func (e *Env) StartRematch(ctx context.Context) (*task.View, error) {
 			}
 			j := pipeline.ReportJob{Rematch: &pipeline.RematchBatch{Task: id, Items: batch}}
 			batch = nil
-			return dispatch.Enqueue(ctx, e.dispatcher, j)
+			return dispatch.Enqueue(ctx, d.Dispatch, j)
 		}
 		for i, it := range items {
 			if _, err := task.Admit(ctx, e.Store, id, i, task.Admission{Outcome: task.Scanning, At: now}); err != nil {
