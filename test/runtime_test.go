@@ -222,6 +222,9 @@ func TestRuntimeScanOfACluster(t *testing.T) {
 	if !strings.Contains(body, "prod/Deployment/web") || !strings.Contains(body, "prod/web-5d8f-b (web)") {
 		t.Errorf("workloads: %s", body)
 	}
+	if code, _ := a.do(t, "GET", "/v1/images/not-a-digest/workloads", ""); code != http.StatusBadRequest {
+		t.Errorf("workloads of a malformed digest: %d", code)
+	}
 	var risks struct{ Images int }
 	_, body = a.do(t, "GET", "/v1/risks?cluster=prod&workload=Deployment/web", "")
 	json.Unmarshal([]byte(body), &risks)
@@ -283,5 +286,10 @@ func TestRuntimeScanOfACluster(t *testing.T) {
 	}
 	if code, body := a.do(t, "POST", "/v1/clusters/noca/scan", ""); code == http.StatusAccepted || !strings.Contains(body, "certificate") {
 		t.Errorf("untrusted API server: %d %s", code, body)
+	}
+	// A cluster that names the cloud metadata address is never dialled.
+	a.do(t, "POST", "/v1/clusters", `{"id":"meta","server":"https://169.254.169.254","token":{"env":"KUBE_TOKEN"}}`)
+	if code, body := a.do(t, "POST", "/v1/clusters/meta/scan", ""); code != http.StatusForbidden || !strings.Contains(body, "refused") {
+		t.Errorf("a cluster at the metadata address: %d %s", code, body)
 	}
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/layerscan/layerscan/shared/apikeys"
 	"github.com/layerscan/layerscan/shared/clusters"
+	"github.com/layerscan/layerscan/shared/digest"
 	"github.com/layerscan/layerscan/shared/kube"
 	"github.com/layerscan/layerscan/shared/netguard"
 	"github.com/layerscan/layerscan/shared/registries"
@@ -449,6 +450,10 @@ func (e *Env) clusterRoutes(mux *http.ServeMux) {
 		writeJSON(w, http.StatusAccepted, v)
 	}))
 	mux.HandleFunc("GET /v1/images/{digest}/workloads", e.allow(apikeys.ReadReports, func(w http.ResponseWriter, r *http.Request) {
+		if !digest.Valid(r.PathValue("digest")) {
+			httpError(w, BadEvent{errors.New("digest must be sha256:<64 hex>")})
+			return
+		}
 		keys, err := e.Store.List(r.Context(), storekey.RuntimePrefix)
 		if err != nil {
 			httpError(w, err)
