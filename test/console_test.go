@@ -141,9 +141,17 @@ func TestConsoleInChromium(t *testing.T) {
 		t.Errorf("signed in as %q", role)
 	}
 
-	// A scope with a tag regex, set on the Scan Configuration tab.
-	w.open("#/settings", `[data-field="scan.scope"]`)
-	w.do(chromedp.SetValue(chromedp.CSS(`[data-field="scan.scope"]`), `[{"registry":"r","repositories":["team/app"],"tagRegex":"1\\..*"}]`))
+	// A scope with a tag regex, set with the repository picker on the
+	// Scan Configuration tab.
+	w.open("#/settings", `[data-pick="r"]`)
+	w.do(chromedp.Click(chromedp.CSS(`[data-pick="r"]`)))
+	w.waitJS(`!!document.querySelector('[data-repo="team/app"]')`)
+	w.do(chromedp.Click(chromedp.CSS(`[data-repo="team/app"]`)))
+	w.do(chromedp.SetValue(chromedp.CSS("#picker-tag-regex"), `1\..*`))
+	w.do(chromedp.Click(chromedp.CSS("#picker-apply")))
+	if rules := evalIn[string](w, `JSON.stringify(JSON.parse(document.querySelector('[data-field="scan.scope"]').value))`); rules != `[{"registry":"r","repositories":["team/app"],"tagRegex":"1\\..*"}]` {
+		t.Errorf("the picker wrote %s", rules)
+	}
 	w.shot("02-settings-scan")
 	w.do(chromedp.Click(chromedp.CSS(`#settings-body button.primary`)))
 	w.waitJS(`!!document.getElementById("saved")`)

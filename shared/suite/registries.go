@@ -9,6 +9,8 @@ import (
 
 	"github.com/layerscan/layerscan/shared/apikeys"
 	"github.com/layerscan/layerscan/shared/registries"
+	"github.com/layerscan/layerscan/shared/settings"
+	"github.com/layerscan/layerscan/shared/store"
 )
 
 // Refused marks a request for a registry the service may not reach: HTTP
@@ -77,6 +79,32 @@ func (e *Env) registryRoutes(mux *http.ServeMux) {
 		e.Live.Invalidate()
 		e.audited(r, "registry.create", c.ID)
 		writeJSON(w, http.StatusCreated, c.Masked())
+	}))
+	// The repositories of a connection, for the console's scope picker:
+	// listed as periodic scans list them (the kind's API, else the catalog).
+	mux.HandleFunc("GET /v1/registries/{id}/repositories", e.allow(apikeys.ReadSettings, func(w http.ResponseWriter, r *http.Request) {
+		set, err := e.Live.Set(r.Context())
+		if err != nil {
+			httpError(w, err)
+			return
+		}
+		c, ok := set.ByID(r.PathValue("id"))
+		if !ok {
+			httpError(w, fmt.Errorf("registry connection %q: %w", r.PathValue("id"), store.ErrNotFound))
+			return
+		}
+		images, err := e.listConnection(r.Context(), c, settings.Scan{}, settings.Connection{ID: c.ID, Hosts: c.Hosts})
+		if err != nil {
+			httpError(w, err)
+			return
+		}
+		repos := []string{}
+		for _, im := range images {
+			if len(repos) == 0 || repos[len(repos)-1] != im.Repository {
+				repos = append(repos, im.Repository)
+			}
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"registry": c.ID, "repositories": repos})
 	}))
 	mux.HandleFunc("GET /v1/registries/{id}", e.allow(apikeys.ReadSettings, func(w http.ResponseWriter, r *http.Request) {
 		c, err := e.Registries.Get(r.Context(), r.PathValue("id"))

@@ -303,8 +303,29 @@ async function settingsPage() {
     const cycle = h("select", {}, ["3d", "1w", "2w", "stop"].map((c) => h("option", { value: c, selected: c === s.scan.cycle }, c)));
     const scope = json(s.scan.scope), auto = h("input", { type: "checkbox", checked: s.scan.autoAddRepositories }), tr = num(s.scan.timeRangeDays), ret = num(s.scan.retentionDays);
     const qd = q.ok ? q.json : {};
+    // The repository picker: a connection's repositories as check boxes,
+    // written into the scope rules as one rule for that connection.
+    const rr = await api("GET", "/v1/registries");
+    const conns = ((rr.json && rr.json.registries) || []).filter((c) => (c.hosts || []).length);
+    const pickerBody = h("div", { id: "repo-picker" });
+    const tagRe = h("input", { id: "picker-tag-regex", placeholder: "tag regex (empty: every tag)", size: 24 });
+    const picker = h("div", { class: "card" }, h("h3", {}, "Repository picker"), h("div", { class: "row" }, conns.map((c) => h("button", { type: "button", "data-pick": c.id, onclick: async () => {
+      const l = await api("GET", "/v1/registries/" + encodeURIComponent(c.id) + "/repositories");
+      if (!l.ok) return pickerBody.replaceChildren(fail("repositories", l));
+      let rules = []; try { rules = JSON.parse(scope.value); } catch { rules = []; }
+      const chosen = new Set(rules.filter((r) => r.registry === c.id).flatMap((r) => r.repositories || []));
+      const boxes = l.json.repositories.map((repo) => { const i = h("input", { type: "checkbox", value: repo, checked: chosen.has(repo), "data-repo": repo }); return [i, h("label", { class: "check" }, i, h("span", { class: "mono" }, repo))]; });
+      pickerBody.replaceChildren(h("p", { class: "muted" }, c.id + ": " + l.json.repositories.length + " repository(ies)"), h("div", { class: "grid" }, boxes.map((b) => b[1])),
+        h("div", { class: "row" }, tagRe, h("button", { type: "button", id: "picker-apply", onclick: () => {
+          let rs = []; try { rs = JSON.parse(scope.value); } catch { rs = []; }
+          rs = rs.filter((r) => r.registry !== c.id);
+          const repos = boxes.filter((b) => b[0].checked).map((b) => b[0].value);
+          if (repos.length) { const rule = { registry: c.id, repositories: repos }; if (tagRe.value.trim()) rule.tagRegex = tagRe.value.trim(); rs.push(rule); }
+          scope.value = JSON.stringify(rs, null, 2);
+        } }, "Use as the scope of " + c.id)));
+    } }, "Pick repositories of " + c.id))), pickerBody);
     body.append(h("p", {}, "Quota: " + (qd.consumed ?? "?") + " consumed of " + (qd.purchased === null ? "unlimited" : qd.purchased) + " this period (" + (qd.period || "") + ")"),
-      field("Scan cycle", "scan.cycle", cycle), field("Scope rules (registry, namespaces, repositories, tagRegex)", "scan.scope", scope), h("label", {}, auto, " add new repositories to the scope automatically"),
+      field("Scan cycle", "scan.cycle", cycle), field("Scope rules (registry, namespaces, repositories, tagRegex)", "scan.scope", scope), picker, h("label", {}, auto, " add new repositories to the scope automatically"),
       field("Time range (days; 0 is every image)", "scan.timeRangeDays", tr), field("Retention (days; 0 keeps everything)", "scan.retentionDays", ret), status,
       button("Save", "manage", () => save((d) => { d.scan.cycle = cycle.value; d.scan.scope = JSON.parse(scope.value); d.scan.autoAddRepositories = auto.checked; d.scan.timeRangeDays = +tr.value; d.scan.retentionDays = +ret.value; }), "primary"));
     break;
