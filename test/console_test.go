@@ -20,12 +20,12 @@ import (
 
 // browser is headless Debian Chromium driven by chromedp.
 type browser struct {
-	t     *testing.T
+	t     testing.TB
 	alloc context.Context
 	shots string
 }
 
-func newBrowser(t *testing.T) *browser {
+func newBrowser(t testing.TB) *browser {
 	chromium, err := exec.LookPath("chromium")
 	if err != nil {
 		if os.Getenv("CI") != "" {
