@@ -89,7 +89,10 @@ func TestAPIKeysAndRoles(t *testing.T) {
 	}
 	// A limited key reads only its repositories' scans.
 	code, body := a.doAs(t, operator, "POST", "/v1/scans", `{"image":"`+host+`/other/app:1"}`)
-	var out struct{ ScanIDs []string }
+	var out struct {
+		ScanIDs []string
+		Task    string
+	}
 	json.Unmarshal([]byte(body), &out)
 	if code != http.StatusAccepted || len(out.ScanIDs) != 1 {
 		t.Fatal(code, body)
@@ -97,6 +100,17 @@ func TestAPIKeysAndRoles(t *testing.T) {
 	waitScan(t, a.base, operator, out.ScanIDs[0])
 	if code, _ := a.doAs(t, limited, "GET", "/v1/scans/"+out.ScanIDs[0], ""); code != http.StatusForbidden {
 		t.Errorf("a limited key read another repository's scan: %d", code)
+	}
+	// ... and only the tasks, and task log entries, of its repositories.
+	limitedViewer := keyOf("viewer", host+"/team/*")
+	if code, body := a.doAs(t, limitedViewer, "GET", "/v1/tasks/"+out.Task, ""); code != http.StatusNotFound {
+		t.Errorf("a limited key read another repository's task: %d %s", code, body)
+	}
+	if _, body := a.doAs(t, limitedViewer, "GET", "/v1/tasks", ""); strings.Contains(body, out.Task) || !strings.Contains(body, `"tasks"`) {
+		t.Errorf("a limited key lists another repository's task: %s", body)
+	}
+	if _, body := a.do(t, "GET", "/v1/tasks", ""); !strings.Contains(body, out.Task) {
+		t.Errorf("the admin does not see the task: %s", body)
 	}
 
 	// Listed without hashes; stored hashed; revoked keys fail at once.

@@ -153,6 +153,9 @@ func (e *Env) controlRoutes(mux *http.ServeMux) {
 			limit = 100
 		}
 		vs, err := task.List(r.Context(), e.Store, q.Get("type"), q.Get("status"), limit)
+		if err == nil {
+			vs, err = e.visibleTasks(r.Context(), vs)
+		}
 		if err != nil {
 			httpError(w, err)
 			return
@@ -275,7 +278,50 @@ func (e *Env) TaskView(ctx context.Context, id string) (*task.View, error) {
 	if err != nil {
 		return nil, err
 	}
-	return task.Read(ctx, e.Store, t)
+	v, err := task.Read(ctx, e.Store, t)
+	if err != nil || !limitedKey(ctx) {
+		return v, err
+	}
+	// A key limited to repositories sees the entries of its images only,
+	// and no task that has none.
+	log := v.Log[:0]
+	for _, en := range v.Log {
+		if covers(ctx, en.Image) == nil {
+			log = append(log, en)
+		}
+	}
+	if len(log) == 0 && len(v.Log) > 0 {
+		return nil, fmt.Errorf("task %s: %w", id, task.ErrNotFound)
+	}
+	v.Log = log
+	return v, nil
+}
+
+func limitedKey(ctx context.Context) bool {
+	k := callerKey(ctx)
+	return k != nil && len(k.Repositories) > 0
+}
+
+// visibleTasks keeps, for a key limited to repositories, the tasks that
+// cover one of its images (their documents are read for that).
+func (e *Env) visibleTasks(ctx context.Context, vs []*task.View) ([]*task.View, error) {
+	if !limitedKey(ctx) {
+		return vs, nil
+	}
+	out := []*task.View{}
+	for _, v := range vs {
+		t, err := task.Load(ctx, e.Store, v.ID)
+		if errors.Is(err, task.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if slices.ContainsFunc(t.Items, func(it task.Item) bool { return covers(ctx, it.Ref()) == nil }) {
+			out = append(out, v)
+		}
+	}
+	return out, nil
 }
 
 // TagStatus is the GetRepoTagScanStatus analogue.
