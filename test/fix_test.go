@@ -3,7 +3,9 @@ package test
 import (
 	"archive/tar"
 	"bufio"
+	"compress/gzip"
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -18,13 +20,17 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ProtonMail/go-crypto/openpgp"
+	"github.com/ProtonMail/go-crypto/openpgp/armor"
 	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/layerscan/layerscan/shared/apikeys"
 	"github.com/layerscan/layerscan/shared/aptrepo"
 	"github.com/layerscan/layerscan/shared/deb"
+	"github.com/layerscan/layerscan/shared/fix"
 	"github.com/layerscan/layerscan/shared/report"
 	"github.com/layerscan/layerscan/shared/scan"
 	"github.com/layerscan/layerscan/shared/suite"
@@ -93,13 +99,20 @@ func mirrorDialer(t *testing.T, m aptrepo.Mirror) func(ctx context.Context, netw
 		}
 	}
 	return func(ctx context.Context, network, addr string) (net.Conn, error) {
-		host, _, _ := net.SplitHostPort(addr)
+		host, port, _ := net.SplitHostPort(addr)
 		ip, err := netip.ParseAddr(host)
-		if err != nil || (!ip.IsLoopback() && !allowed[ip.Unmap()]) {
+		if err != nil { // a name: dial what it resolves to, if allowed
+			ips, lerr := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+			if lerr != nil || len(ips) == 0 {
+				return nil, fmt.Errorf("test dialer: %s: %v", addr, lerr)
+			}
+			ip = ips[0]
+		}
+		if !ip.IsLoopback() && !allowed[ip.Unmap()] {
 			return nil, fmt.Errorf("test dialer: %s is neither loopback nor the apt mirror", addr)
 		}
 		var d net.Dialer
-		return d.DialContext(ctx, network, addr)
+		return d.DialContext(ctx, network, net.JoinHostPort(ip.String(), port))
 	}
 }
 
@@ -384,5 +397,154 @@ func cliFix(t *testing.T, addr string, mirror []byte) {
 	json.Unmarshal(out, &lg)
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 || !strings.Contains(stderr.String(), "fix images are not supported for this distribution: apply these commands") || !strings.Contains(stderr.String(), "apk add --upgrade") {
 		t.Errorf("layerscan fix of an Alpine image: %v\n%s", err, stderr.String())
+	}
+}
+
+// ubuntuArchiveKey is the fingerprint of "Ubuntu Archive Automatic Signing
+// Key (2018) <ftpmaster@ubuntu.com>", as Ubuntu publishes it: the trust
+// anchor of the Ubuntu test. The keyring package is fetched from the
+// archive it signs, so only a key with this fingerprint is taken from it.
+const ubuntuArchiveKey = "F6ECB3762474EDA9D21B7022871920D1991BC93C"
+
+// ubuntuKeyring is Ubuntu's archive key, armored, from the ubuntu-keyring
+// package of the archive the fix defaults to (Debian's archive here has
+// no Ubuntu keyring package).
+func ubuntuKeyring(t *testing.T, c *http.Client) string {
+	t.Helper()
+	root := fix.Defaults["ubuntu"].Suites[0].URL
+	resp, err := c.Get(root + "/dists/noble/main/binary-amd64/Packages.gz")
+	if err != nil {
+		t.Fatalf("the Ubuntu archive: %v", err)
+	}
+	defer resp.Body.Close()
+	z, err := gzip.NewReader(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	filename := ""
+	deb.ReadParagraphs(z, func(p deb.Paragraph) error {
+		if p.Get("Package") == "ubuntu-keyring" {
+			filename = p.Get("Filename")
+		}
+		return nil
+	})
+	if filename == "" {
+		t.Fatal("no ubuntu-keyring in noble main")
+	}
+	dr, err := c.Get(root + "/" + filename)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dr.Body.Close()
+	var armoredKey string
+	_, err = deb.Read(dr.Body, func(_ *deb.Package, tr *tar.Reader) error {
+		for {
+			h, err := tr.Next()
+			if err != nil {
+				return nil
+			}
+			if strings.TrimPrefix(h.Name, ".") != "/usr/share/keyrings/ubuntu-archive-keyring.gpg" {
+				continue
+			}
+			kr, err := openpgp.ReadKeyRing(tr)
+			if err != nil {
+				return err
+			}
+			for _, e := range kr {
+				if strings.EqualFold(hex.EncodeToString(e.PrimaryKey.Fingerprint), ubuntuArchiveKey) {
+					var b strings.Builder
+					w, _ := armor.Encode(&b, openpgp.PublicKeyType, nil)
+					e.Serialize(w)
+					w.Close()
+					armoredKey = b.String()
+				}
+			}
+		}
+	})
+	if err != nil || armoredKey == "" {
+		t.Fatalf("no key %s in ubuntu-keyring: %v", ubuntuArchiveKey, err)
+	}
+	return armoredKey
+}
+
+// TestFixUbuntuImage: the corpus Ubuntu 24.04 image, fixed from Ubuntu's
+// archive (noble, noble-updates, noble-security, verified with Ubuntu's
+// archive key): the three USNs EXPECTED.md lists are gone, and the fixed
+// packages are registered in the fixed image's dpkg database.
+func TestFixUbuntuImage(t *testing.T) {
+	needDockerRegistry(t)
+	addr := startDebianRegistry(t)
+	p, err := layout.FromPath(filepath.Join(sharedDir(t), "corpus", "images", "ubuntu-24.04-noble"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx, _ := p.ImageIndex()
+	m, _ := idx.IndexManifest()
+	img, err := p.Image(m.Manifests[0].Digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	push(t, img, addr+"/team/noble:24.04")
+	d, _ := img.Digest()
+
+	mirror := fix.Defaults["ubuntu"]
+	a := newAPIEnv(t)
+	a.env.Guard.Dial = mirrorDialer(t, mirror)
+	mirror.Keyring = ""
+	mirror.KeyringArmored = ubuntuKeyring(t, &http.Client{Transport: &http.Transport{DialContext: mirrorDialer(t, mirror)}, Timeout: time.Minute})
+	mj, _ := json.Marshal(mirror)
+	a.do(t, "POST", "/v1/registries", `{"id":"r","kind":"generic","hosts":["`+addr+`"],"insecure":true,"imagesPerHour":-1,"auth":{"method":"none"}}`)
+	a.putSettings(t, `{"fix":{"cycle":"1w","mirrors":{"ubuntu":`+string(mj)+`}}}`)
+	a.scanOK(t, addr+"/team/noble:24.04")
+	before := getReport(t, a, d.String())
+	usns := []string{"USN-6937-1", "USN-6986-1", "USN-7281-1"}
+	for _, id := range usns {
+		if !has(before, id) {
+			t.Fatalf("%s not found before the fix: %v", id, ids(before))
+		}
+	}
+	code, body := a.do(t, "POST", "/v1/images/"+d.String()+"/fix", `{"repository":"`+addr+`/team/noble","tag":"24.04"}`)
+	if code != http.StatusAccepted {
+		t.Fatalf("fix: %d %s", code, body)
+	}
+	var started task.View
+	json.Unmarshal([]byte(body), &started)
+	v := a.taskDone(t, started.ID)
+	lg := fixLog(t, v)
+	if v.Status != task.Succeeded || !lg.Verification.OK || lg.Pushed != addr+"/team/noble:24.04_fixd" {
+		t.Fatalf("fix task %+v\n%s", v, v.Log[0].Fix)
+	}
+	fixed, err := remote.Image(mustRef(t, lg.Pushed))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fd, _ := fixed.Digest()
+	after := getReport(t, a, fd.String())
+	for _, id := range usns {
+		if has(after, id) {
+			t.Errorf("%s remains after the fix", id)
+		}
+	}
+	for _, pk := range after.Packages {
+		if pk.Name == "libssl3t64" && deb.Compare(pk.Version, "3.0.13-0ubuntu3.4") < 0 || pk.Name == "libgnutls30t64" && deb.Compare(pk.Version, "3.8.3-1.1ubuntu3.3") < 0 {
+			t.Errorf("%s %s after the fix", pk.Name, pk.Version)
+		}
+	}
+	if !strings.Contains(strings.Join(lg.Repositories, " "), "Ubuntu Archive Automatic Signing Key") {
+		t.Errorf("repositories: %v", lg.Repositories)
+	}
+	// Debian's dpkg reads the fixed image's database and checks its files.
+	// (The image's own binaries cannot run in a chroot: the corpus rebuilt
+	// its file modes from git, and its ld.so is not executable.)
+	if _, err := exec.LookPath("dpkg-query"); err == nil {
+		root := t.TempDir()
+		untar(t, mutate.Extract(fixed), root)
+		out, err := exec.Command("dpkg-query", "--admindir="+filepath.Join(root, "var/lib/dpkg"), "-W", "-f", "${Version}", "libssl3t64").CombinedOutput()
+		if err != nil || deb.Compare(string(out), "3.0.13-0ubuntu3.4") < 0 {
+			t.Errorf("dpkg-query of the fixed image's database: %v %s", err, out)
+		}
+		if out, err := exec.Command("dpkg", "--root="+root, "--verify", "libssl3t64", "libgnutls30t64").CombinedOutput(); err != nil || len(out) > 0 {
+			t.Errorf("dpkg --verify of the fixed image: %v %s", err, out)
+		}
 	}
 }
