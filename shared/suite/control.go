@@ -114,6 +114,7 @@ func (e *Env) controlRoutes(mux *http.ServeMux) {
 			httpError(w, fmt.Errorf("notification target %q: %w", r.PathValue("id"), store.ErrNotFound))
 			return
 		}
+		e.audited(r, "notification.test", s.Notifications[i].ID)
 		if err := e.sender(s).Test(r.Context(), s.Notifications[i]); err != nil {
 			writeJSON(w, http.StatusBadGateway, map[string]string{"error": err.Error()})
 			return
