@@ -15,6 +15,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -22,9 +23,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/layerscan/layerscan/shared/advisory"
 	"github.com/layerscan/layerscan/shared/changes"
 	"github.com/layerscan/layerscan/shared/notify"
+	"github.com/layerscan/layerscan/shared/pipeline"
 	"github.com/layerscan/layerscan/shared/report"
+	"github.com/layerscan/layerscan/shared/store"
 	"github.com/layerscan/layerscan/shared/suite"
 	"github.com/layerscan/layerscan/shared/task"
 	"github.com/layerscan/layerscan/shared/verdict"
@@ -503,5 +507,37 @@ func TestRematchUnderServe(t *testing.T) {
 	d, _ := img.Digest()
 	if r := getReport(t, a, d.String()); r.Stale || !has(r, "GHSA-35jh-r3h4-6jhm") {
 		t.Errorf("after the re-match: stale=%v %v", r.Stale, ids(r))
+	}
+}
+
+// TestCLISyncRematches: `layerscan db sync` re-reports the stored images
+// against the DB it publishes, as the sync-advisories function does.
+func TestCLISyncRematches(t *testing.T) {
+	bin := buildCLI(t)
+	dir := t.TempDir()
+	from := filepath.Join(sharedDir(t), "corpus", "advisories")
+	run := func(args ...string) string {
+		out, err := exec.Command(bin, args...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("%v: %v %s", args, err, out)
+		}
+		return string(out)
+	}
+	run("db", "sync", "--store", dir, "--from", from)
+	run("scan", "--quiet", "--store", dir, filepath.Join(sharedDir(t), "corpus", "images", "alpine-3.9-app.tar"))
+	if out := run("db", "sync", "--store", dir, "--from", from); !strings.Contains(out, "re-matched 1 stored image(s)") {
+		t.Errorf("second sync: %s", out)
+	}
+	st, _ := store.NewFS(dir)
+	db, err := advisory.Current(context.Background(), st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, ok, err := pipeline.LoadLatest(context.Background(), st, "sha256:96b7f2d2216742a389c19eb391b21fab3ab57cb71e87bdc3a311520a7e6d0c80")
+	if err != nil || !ok || l.DBVersion != db.Manifest.Version {
+		t.Errorf("the stored image's latest report is against %q, the DB is %q (%v)", l.DBVersion, db.Manifest.Version, err)
+	}
+	if out := run("db", "sync", "--store", dir, "--from", from, "--no-rematch"); strings.Contains(out, "re-matched") {
+		t.Errorf("--no-rematch re-matched: %s", out)
 	}
 }

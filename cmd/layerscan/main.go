@@ -428,6 +428,7 @@ func cmdSync(ctx context.Context, args []string, stderr io.Writer) error {
 	storeDir := fs.String("store", defaultStore(), "object-store folder")
 	from := fs.String("from", "", "offline mirror folder in the osv.dev export layout (<Ecosystem>/all.zip) plus Alpine secdb; default: the public feeds")
 	sigs := fs.String("signatures", "", "folder of extra malware signatures (.yar/.yara rules, ClamAV .hdb/.hsb hash lists) published with the built-in ones")
+	noRematch := fs.Bool("no-rematch", false, "do not re-report the stored images against the new DB")
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
 		return err
@@ -443,8 +444,27 @@ func cmdSync(ctx context.Context, args []string, stderr io.Writer) error {
 	if _, err := u.SyncSignatures(ctx, *sigs); err != nil {
 		return err
 	}
-	_, err = u.SyncAdvisories(ctx, *from)
-	return err
+	if _, err = u.SyncAdvisories(ctx, *from); err != nil || *noRematch {
+		return err
+	}
+	// The stored images are re-reported against the new DB, from their
+	// facts, as the sync-advisories function does.
+	env := suite.NewEnv(suite.Config{Store: "file://" + *storeDir}, st, nil, log.New(stderr, "", 0))
+	pool, err := env.UseLocal(ctx, runtime.NumCPU())
+	if err != nil {
+		return err
+	}
+	v, err := env.StartRematch(ctx)
+	if errs := pool.Wait(); err == nil && len(errs) > 0 {
+		err = errors.Join(errs...)
+	}
+	if err != nil {
+		return fmt.Errorf("re-match: %w", err)
+	}
+	if v.Counts.Total > 0 {
+		fmt.Fprintf(stderr, "layerscan: re-matched %d stored image(s) (task %s)\n", v.Counts.Total, v.ID)
+	}
+	return nil
 }
 
 // serveOptions are the flags of `layerscan serve` over the suite's
