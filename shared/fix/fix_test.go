@@ -442,3 +442,29 @@ func keys(m map[string]string) []string {
 	sort.Strings(out)
 	return out
 }
+
+// FuzzRootfs: a hostile layer (the image's, which anyone may push) never
+// panics the fix's reading of it, and no path it resolves climbs out of
+// the root.
+func FuzzRootfs(f *testing.F) {
+	f.Add(tarball_(f, base(statusOf(ctl("a", "1", "")), file{name: "usr/lib/x", body: "x"})))
+	f.Add(tarball_(f, []file{{name: "a", link: "b"}, {name: "b", link: "a"}, {name: "c", link: "../../../etc"}, {name: "d/.wh..wh..opq"}, {name: "e/.wh.f"}}))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil })
+		if err != nil {
+			return
+		}
+		fs, err := readRootfs([]v1.Layer{layer}, func(p string) bool { return strings.HasPrefix(p, "etc/") })
+		if err != nil {
+			return
+		}
+		loadDB(fs)
+		for _, p := range []string{"a/x", "c/passwd", "lib/x86_64-linux-gnu/libc.so.6", "d/e/f"} {
+			for _, r := range []string{fs.resolve(p), fs.resolveDir(p)} {
+				if strings.HasPrefix(r, "/") || strings.HasPrefix(r, "..") || strings.Contains(r, "/../") {
+					t.Fatalf("%s resolves to %q", p, r)
+				}
+			}
+		}
+	})
+}
