@@ -402,9 +402,6 @@ const RemediationPrefix = FixesPrefix + "images/"
 // the image that was fixed.
 func Remediation(digest string) string { return RemediationPrefix + digest + ".json" }
 
-// FixCycle is created once per automatic fixing cycle: the run's task.
-func FixCycle(cycle string) string { return FixesPrefix + "cycles/" + cycle }
-
 // ClustersPrefix holds the Kubernetes cluster connections.
 const ClustersPrefix = ConfigPrefix + "clusters/"
 

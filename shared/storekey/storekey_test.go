@@ -16,7 +16,7 @@ func TestKeysAreValidStoreKeys(t *testing.T) {
 		AdvisoryEcosystem("v", "Rocky Linux:9"), SignaturesCurrent, Signatures("v"),
 		Whitelist, Periodic, SettingsVersion(3), Registry("acr"), APIKey("k1"), Task("t1"), TaskRecord("t1", 3, "started"),
 		QuotaDigest("202612", "c1", d), QuotaSlot("202612", 4), TagScan("h:5000", "ns/app", "v1"), ScopeSeen("r", "ns/app"), WhitelistRule("w1"),
-		FixResult("fix-1", 0), Remediation(d), FixCycle("20261201"), Cluster("prod"), RuntimeImage("prod", d),
+		FixResult("fix-1", 0), Remediation(d), Cluster("prod"), RuntimeImage("prod", d),
 	} {
 		if err := store.CheckKey(k); err != nil {
 			t.Errorf("%s: %v", k, err)
