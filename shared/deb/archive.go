@@ -3,7 +3,6 @@ package deb
 import (
 	"archive/tar"
 	"bufio"
-	"bytes"
 	"compress/bzip2"
 	"errors"
 	"fmt"
@@ -211,16 +210,4 @@ func readControl(name string, r io.Reader) (*Package, error) {
 		return nil, fmt.Errorf("%w: control file without Package and Version", ErrFormat)
 	}
 	return pkg, nil
-}
-
-// MD5Map reads an md5sums file into path (relative, no leading slash) → sum.
-func MD5Map(b []byte) map[string]string {
-	m := map[string]string{}
-	for _, l := range bytes.Split(b, []byte("\n")) {
-		sum, p, ok := strings.Cut(string(l), "  ")
-		if ok && len(sum) == 32 {
-			m[strings.TrimPrefix(p, "/")] = sum
-		}
-	}
-	return m
 }

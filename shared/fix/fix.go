@@ -134,16 +134,6 @@ type Layer struct {
 	Size   int64  `json:"size"`
 }
 
-// Fixed lists the finding IDs the upgrades remove.
-func (r *Result) Fixed() []string {
-	var out []string
-	for _, u := range r.Upgrades {
-		out = append(out, u.Findings...)
-	}
-	sort.Strings(out)
-	return out
-}
-
 // target is one installed binary package to upgrade.
 type target struct {
 	name     string
