@@ -424,6 +424,11 @@ func (e *Env) fix(ctx context.Context, t *task.Task, it task.Item, j FixJob, lg 
 		return task.Skipped, "no system vulnerability with a fixed version to fix", nil
 	}
 	if !lg.Verification.OK && !j.PushUnverified {
+		// The rescan's report names a local layout that is about to be
+		// removed: it must not join the stored images.
+		if err := e.Store.Delete(ctx, storekey.ImageLatest(lg.Verification.Digest)); err != nil {
+			return "", "", err
+		}
 		return failed("verification failed, nothing pushed: %s", strings.Join(lg.Verification.Problems, "; "))
 	}
 
