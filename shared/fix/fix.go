@@ -227,7 +227,7 @@ func (f *Fixer) Fix(ctx context.Context, img v1.Image, rep *report.Report, req R
 	if err != nil {
 		return nil, fmt.Errorf("image layers: %w", err)
 	}
-	fs, err := readRootfs(layers, func(p string) bool { return strings.HasPrefix(p, "etc/") })
+	fs, err := readRootfs(ctx, layers, func(p string) bool { return strings.HasPrefix(p, "etc/") })
 	if err != nil {
 		return nil, fmt.Errorf("read the image's filesystem: %w", err)
 	}

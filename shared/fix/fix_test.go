@@ -454,7 +454,7 @@ func FuzzRootfs(f *testing.F) {
 		if err != nil {
 			return
 		}
-		fs, err := readRootfs([]v1.Layer{layer}, func(p string) bool { return strings.HasPrefix(p, "etc/") })
+		fs, err := readRootfs(context.Background(), []v1.Layer{layer}, func(p string) bool { return strings.HasPrefix(p, "etc/") })
 		if err != nil {
 			return
 		}
@@ -467,4 +467,21 @@ func FuzzRootfs(f *testing.F) {
 			}
 		}
 	})
+}
+
+// swapped is a layer whose blob is not the one its digest names.
+type swapped struct{ v1.Layer }
+
+func (s swapped) Digest() (v1.Hash, error) {
+	return v1.NewHash("sha256:" + strings.Repeat("0", 64))
+}
+
+// TestRootfsRefusesADamagedLayer: the fix reads the image's layers with
+// layer.Walk, which checks each blob against its digest.
+func TestRootfsRefusesADamagedLayer(t *testing.T) {
+	img := imageOf(t, base(statusOf(ctl("a", "1", ""))))
+	ls, _ := img.Layers()
+	if _, err := readRootfs(context.Background(), []v1.Layer{swapped{ls[0]}}, func(string) bool { return false }); err == nil || !strings.Contains(err.Error(), "digest") {
+		t.Errorf("a layer that is not its digest's: %v", err)
+	}
 }

@@ -34,11 +34,22 @@ type layerWriter struct {
 	now     time.Time
 	written map[string]bool
 	notes   []string
+	bytes   int64
 }
+
+// Bounds on the fix layer: the packages come from a signed archive, but a
+// .deb is a compressed archive whose unpacked size only its bytes tell.
+const (
+	maxLayerBytes   = 16 << 30
+	maxLayerEntries = 1_000_000
+)
 
 func (w *layerWriter) header(h *tar.Header) error {
 	if w.written[h.Name] {
 		return nil
+	}
+	if w.bytes += h.Size; w.bytes > maxLayerBytes || len(w.written) >= maxLayerEntries {
+		return fmt.Errorf("the fix layer would exceed %d bytes or %d entries", int64(maxLayerBytes), maxLayerEntries)
 	}
 	w.written[h.Name] = true
 	h.Format = tar.FormatPAX
@@ -112,7 +123,8 @@ func (w *layerWriter) install(f fetched) (deb.Paragraph, *deb.Package, error) {
 					}
 					sum := hex.EncodeToString(m.Sum(nil))
 					sums["/"+p] = sum
-					if e, ok := w.fs.entries[target]; ok && e.md5 != "" && oldSums["/"+p] != "" && e.md5 != oldSums["/"+p] {
+					// changed since installed, or too large to hash: the image's stays
+					if e, ok := w.fs.entries[target]; ok && e.typ == tar.TypeReg && oldSums["/"+p] != "" && (e.md5 == "" || e.md5 != oldSums["/"+p]) {
 						nh.Name = target + ".dpkg-dist"
 						w.notes = append(w.notes, fmt.Sprintf("%s: /%s was changed in the image; it is kept, and the new version is /%s", f.cand.Name(), p, nh.Name))
 					}

@@ -2,6 +2,7 @@ package fix
 
 import (
 	"archive/tar"
+	"context"
 	"crypto/md5"
 	"encoding/hex"
 	"fmt"
@@ -10,6 +11,8 @@ import (
 	"strings"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/layerscan/layerscan/shared/layer"
 )
 
 // Bounds on what the image's file tree may make a fix hold: real images
@@ -53,27 +56,29 @@ func wantFile(p string) bool {
 	return false
 }
 
-// readRootfs walks the layers top-down: the first (highest) entry for a
+// maxHashed bounds a file whose MD5 is taken: conffiles are kilobytes,
+// and a larger file under /etc is taken as changed (it is kept).
+const maxHashed = 1 << 20
+
+// readRootfs walks the layers top-down with layer.Walk (its limits, its
+// path cleaning, and the check of each blob against its digest, so that a
+// damaged or swapped layer fails the fix): the first (highest) entry for a
 // path wins, and whiteouts and opaque directories hide what lies below
-// them. hash says which regular files' MD5 is wanted (conffiles).
-func readRootfs(layers []v1.Layer, hash func(string) bool) (*rootfs, error) {
+// them. Directories are known from the paths under them. hash says which
+// regular files' MD5 is wanted (conffiles).
+func readRootfs(ctx context.Context, layers []v1.Layer, hash func(string) bool) (*rootfs, error) {
 	fs := &rootfs{entries: map[string]entry{}, files: map[string][]byte{}}
 	deleted := map[string]bool{} // whiteouts of layers above
 	opaque := map[string]bool{}  // opaque directories of layers above
 	for i := len(layers) - 1; i >= 0; i-- {
-		rc, err := layers[i].Uncompressed()
+		res, err := fs.readLayer(ctx, layers[i], deleted, opaque, hash)
 		if err != nil {
 			return nil, fmt.Errorf("layer %d: %w", i, err)
 		}
-		del, opq, err := fs.readLayer(tar.NewReader(rc), deleted, opaque, hash)
-		rc.Close()
-		if err != nil {
-			return nil, fmt.Errorf("layer %d: %w", i, err)
-		}
-		for p := range del {
+		for _, p := range res.Whiteouts {
 			deleted[p] = true
 		}
-		for p := range opq {
+		for _, p := range res.OpaqueDirs {
 			opaque[p] = true
 		}
 	}
@@ -94,70 +99,70 @@ func hidden(p string, deleted, opaque map[string]bool) bool {
 	return false
 }
 
-func (fs *rootfs) readLayer(tr *tar.Reader, deleted, opaque map[string]bool, hash func(string) bool) (del, opq map[string]bool, err error) {
-	del, opq = map[string]bool{}, map[string]bool{}
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			return del, opq, nil
-		}
-		if err != nil {
-			return nil, nil, err
-		}
-		p := clean(h.Name)
-		if p == "" {
-			continue
-		}
-		dir, base := path.Split(p)
-		dir = strings.TrimSuffix(dir, "/")
-		if base == ".wh..wh..opq" {
-			opq[dir] = true
-			continue
-		}
-		if name, ok := strings.CutPrefix(base, ".wh."); ok {
-			del[path.Join(dir, name)] = true
-			continue
-		}
-		if hidden(p, deleted, opaque) {
-			continue
+func (fs *rootfs) readLayer(ctx context.Context, l v1.Layer, deleted, opaque map[string]bool, hash func(string) bool) (*layer.Result, error) {
+	digest, err := l.Digest()
+	if err != nil {
+		return nil, err
+	}
+	diffID, err := l.DiffID()
+	if err != nil {
+		return nil, err
+	}
+	rc, err := l.Compressed()
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	return layer.Walk(ctx, rc, layer.Expect{Digest: digest.String(), DiffID: diffID.String()}, layer.DefaultLimits, func(le layer.Entry, r io.Reader) error {
+		p, h := le.Path, le.Header
+		if p == "" || hidden(p, deleted, opaque) {
+			return nil
 		}
 		if _, seen := fs.entries[p]; seen {
-			continue
+			return nil
 		}
 		if len(fs.entries) >= maxEntries {
-			return nil, nil, fmt.Errorf("more than %d paths", maxEntries)
+			return fmt.Errorf("more than %d paths", maxEntries)
+		}
+		// the directories on its way are directories of the final tree,
+		// unless a higher layer made them something else
+		for d := path.Dir(p); d != "." && d != "/"; d = path.Dir(d) {
+			if _, ok := fs.entries[d]; ok {
+				break
+			}
+			fs.entries[d] = entry{typ: tar.TypeDir}
 		}
 		e := entry{typ: h.Typeflag}
 		switch h.Typeflag {
 		case tar.TypeSymlink:
 			if fs.links++; fs.links > maxSymlinks {
-				return nil, nil, fmt.Errorf("more than %d symlinks", maxSymlinks)
+				return fmt.Errorf("more than %d symlinks", maxSymlinks)
 			}
 			e.link = h.Linkname
 		case tar.TypeLink:
 			e.link = clean(h.Linkname)
 		case tar.TypeReg:
-			e.typ = tar.TypeReg
 			switch {
 			case wantFile(p):
 				if h.Size > maxDBFile || len(fs.files) >= maxDBFiles {
-					return nil, nil, fmt.Errorf("%s: the dpkg database is larger than a fix takes", p)
+					return fmt.Errorf("the dpkg database is larger than a fix takes")
 				}
-				b, err := io.ReadAll(io.LimitReader(tr, h.Size))
+				b, err := io.ReadAll(io.LimitReader(r, h.Size))
 				if err != nil {
-					return nil, nil, fmt.Errorf("%s: %w", p, err)
+					return err
 				}
 				fs.files[p] = b
-			case hash(p):
+			case hash(p) && h.Size <= maxHashed:
 				m := md5.New()
-				if _, err := io.Copy(m, tr); err != nil {
-					return nil, nil, fmt.Errorf("%s: %w", p, err)
+				if _, err := io.Copy(m, r); err != nil {
+					return err
 				}
 				e.md5 = hex.EncodeToString(m.Sum(nil))
 			}
 		}
 		fs.entries[p] = e
-	}
+		return nil
+	})
 }
 
 // clean turns a tar name into a path relative to the root; "" for the
