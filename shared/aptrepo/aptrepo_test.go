@@ -52,7 +52,8 @@ func TestRelease(t *testing.T) {
 	}))
 	defer srv.Close()
 	files["/dists/stable/main/binary-amd64/Packages"] = index
-	c := &Client{Keyring: openpgp.EntityList{key}, Now: func() time.Time { return now }}
+	// srv's client dials srv only: nothing else is reachable from the test
+	c := &Client{HTTP: srv.Client(), Keyring: openpgp.EntityList{key}, Now: func() time.Time { return now }}
 	for _, tc := range []struct {
 		name    string
 		inRel   []byte

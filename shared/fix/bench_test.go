@@ -125,7 +125,7 @@ func BenchmarkFixLayerPackageSize(b *testing.B) {
 			b.ResetTimer()
 			for range b.N {
 				p := peakHeap(func() {
-					res, err := (&Fixer{Mirrors: mirrors, TempDir: dir}).Fix(context.Background(), img, rep, Request{})
+					res, err := (&Fixer{Mirrors: mirrors, TempDir: dir, HTTP: loopback}).Fix(context.Background(), img, rep, Request{})
 					if err != nil || res.Image == nil {
 						b.Fatalf("%v %+v", err, res)
 					}

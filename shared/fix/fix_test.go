@@ -11,8 +11,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"sort"
 	"strings"
 	"testing"
@@ -315,7 +317,7 @@ func TestFix(t *testing.T) {
 	t.Run("upgrades, dependencies and refusals", func(t *testing.T) {
 		repo := newRepo(t)
 		repo.publish(t, newDebs())
-		res, err := (&Fixer{Mirrors: repo.mirror(t)}).Fix(ctx, image, rep, Request{})
+		res, err := (&Fixer{Mirrors: repo.mirror(t), HTTP: loopback}).Fix(ctx, image, rep, Request{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -378,7 +380,7 @@ func TestFix(t *testing.T) {
 		repo := newRepo(t)
 		repo.publish(t, newDebs())
 		repo.corrupt["pool/main/libbar_2.0-1.deb"] = true
-		res, err := (&Fixer{Mirrors: repo.mirror(t)}).Fix(ctx, image, rep, Request{Findings: []string{"CVE-1"}})
+		res, err := (&Fixer{Mirrors: repo.mirror(t), HTTP: loopback}).Fix(ctx, image, rep, Request{Findings: []string{"CVE-1"}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -392,7 +394,7 @@ func TestFix(t *testing.T) {
 		repo := newRepo(t)
 		repo.signer = newKey(t)
 		repo.publish(t, newDebs())
-		_, err := (&Fixer{Mirrors: repo.mirror(t)}).Fix(ctx, image, rep, Request{})
+		_, err := (&Fixer{Mirrors: repo.mirror(t), HTTP: loopback}).Fix(ctx, image, rep, Request{})
 		if !errors.Is(err, aptrepo.ErrUnverified) {
 			t.Errorf("fix over a badly signed repository: %v", err)
 		}
@@ -404,7 +406,7 @@ func TestFix(t *testing.T) {
 		img := imageOf(t, base("",
 			file{name: "var/lib/dpkg/status.d/"}, file{name: "var/lib/dpkg/status.d/libfoo1", body: libfoo1},
 			file{name: "var/lib/dpkg/status.d/libbar", body: libbar}, file{name: "usr/lib/libfoo.so.1", body: "foo 1.0-1"}))
-		res, err := (&Fixer{Mirrors: repo.mirror(t)}).Fix(ctx, img, rep, Request{Findings: []string{"CVE-1"}})
+		res, err := (&Fixer{Mirrors: repo.mirror(t), HTTP: loopback}).Fix(ctx, img, rep, Request{Findings: []string{"CVE-1"}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -425,12 +427,24 @@ func TestFix(t *testing.T) {
 		r := &report.Report{Image: report.Image{OS: &scan.OS{Family: "alpine", Version: "3.9.4"}}, Findings: []scan.Finding{
 			{Category: scan.SystemVulnerability, ID: "CVE-2019-1", Package: &scan.PackageRef{Name: "musl", Version: "1.1.20-r4", Type: "apk"}, FixedVersion: "1.1.20-r5"},
 		}}
-		res, err := (&Fixer{}).Fix(ctx, image, r, Request{})
+		res, err := (&Fixer{HTTP: loopback}).Fix(ctx, image, r, Request{})
 		if err != nil || res.Image != nil || res.Fixable != FixCommands || len(res.Commands) != 1 || !strings.HasPrefix(res.Commands[0], "apk add --upgrade musl=1.1.20-r5") {
 			t.Errorf("%+v %v", res, err)
 		}
 	})
 }
+
+// loopback is the HTTP client of every test fixer: were the code under
+// test to ask another host than the test's repository (a default mirror),
+// the test fails on the refusal, and nothing leaves the machine.
+var loopback = &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+	host, _, err := net.SplitHostPort(addr)
+	if ip, perr := netip.ParseAddr(host); err != nil || perr != nil || !ip.IsLoopback() {
+		return nil, fmt.Errorf("test dialer: %s is not loopback", addr)
+	}
+	var d net.Dialer
+	return d.DialContext(ctx, network, addr)
+}}}
 
 func md5hex(s string) string { h := md5.Sum([]byte(s)); return hex.EncodeToString(h[:]) }
 
