@@ -18,6 +18,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -138,6 +139,42 @@ type Client struct {
 	HTTP    *http.Client
 	Keyring openpgp.EntityList
 	Now     func() time.Time
+	// Dir, when set, keeps the verified indexes a Packages call downloads,
+	// by their SHA256, so that a second call over the same suites (for
+	// packages a relation named) reads them again instead of downloading
+	// them again. The caller removes it.
+	Dir string
+}
+
+// index opens the verified index file at u: kept in Dir from an earlier
+// call, else downloaded (into Dir, or a temporary file) and checked.
+func (c *Client) index(ctx context.Context, u string, sum fileSum) (*os.File, error) {
+	if c.Dir != "" {
+		if f, err := os.Open(filepath.Join(c.Dir, sum.sum)); err == nil {
+			return f, nil // named by the hash it was verified against
+		}
+	}
+	dir := c.Dir
+	if dir == "" {
+		dir = os.TempDir()
+	}
+	f, err := os.CreateTemp(dir, "index-*")
+	if err != nil {
+		return nil, err
+	}
+	err = c.Download(ctx, u, sum.sum, sum.size, f)
+	if err == nil {
+		_, err = f.Seek(0, io.SeekStart)
+	}
+	if err == nil && c.Dir != "" {
+		err = os.Rename(f.Name(), filepath.Join(c.Dir, sum.sum))
+	}
+	if err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return nil, err
+	}
+	return f, nil
 }
 
 // ReadKeyring reads an OpenPGP keyring file, binary (/usr/share/keyrings/
@@ -301,19 +338,15 @@ func (c *Client) Packages(ctx context.Context, r *Release, arch string, want fun
 		if sum.size > MaxIndex {
 			return nil, fmt.Errorf("%s: %d bytes, more than %d", u, sum.size, MaxIndex)
 		}
-		f, err := os.CreateTemp("", "layerscan-index-*")
+		f, err := c.index(ctx, u, sum)
 		if err != nil {
 			return nil, err
 		}
-		err = c.Download(ctx, u, sum.sum, sum.size, f)
-		if err == nil {
-			_, err = f.Seek(0, io.SeekStart)
-		}
-		if err == nil {
-			out, err = readIndex(f, name, r.Suite, comp, want, out)
-		}
+		out, err = readIndex(f, name, r.Suite, comp, want, out)
 		f.Close()
-		os.Remove(f.Name())
+		if c.Dir == "" {
+			os.Remove(f.Name())
+		}
 		if err != nil {
 			return nil, err
 		}

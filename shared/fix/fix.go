@@ -169,12 +169,12 @@ func (f *Fixer) now() time.Time {
 
 // Fix plans and, for dpkg families, builds the fixed image of img, whose
 // report is rep.
-func (f *Fixer) Fix(ctx context.Context, img v1.Image, rep *report.Report, req Request) (*Result, error) {
+func (f *Fixer) Fix(ctx context.Context, img v1.Image, rep *report.Report, req Request) (res *Result, err error) {
 	ids := map[string]bool{}
 	for _, id := range req.Findings {
 		ids[id] = true
 	}
-	res := &Result{Fixable: FixNone, Upgrades: []Upgrade{}, Refused: []Refused{}}
+	res = &Result{Fixable: FixNone, Upgrades: []Upgrade{}, Refused: []Refused{}}
 	var os_ *scan.OS
 	if rep.Image.OS != nil {
 		os_ = rep.Image.OS
@@ -236,8 +236,24 @@ func (f *Fixer) Fix(ctx context.Context, img v1.Image, rep *report.Report, req R
 		return nil, err
 	}
 
+	tmp, err := os.MkdirTemp(f.TempDir, "layerscan-fix-*")
+	if err != nil {
+		return nil, err
+	}
+	res.dir = tmp
+	defer func(work *Result) {
+		if err != nil {
+			work.Close() // the caller gets no result to close
+		}
+	}(res)
 	client, releases, err := f.repositories(ctx, distro, res.Release)
 	if err != nil {
+		return nil, err
+	}
+	// the verified indexes are kept for the reads of packages that a
+	// relation names, so no index is downloaded twice
+	client.Dir = filepath.Join(tmp, "indexes")
+	if err := os.Mkdir(client.Dir, 0o700); err != nil {
 		return nil, err
 	}
 	for _, r := range releases {
@@ -263,12 +279,6 @@ func (f *Fixer) Fix(ctx context.Context, img v1.Image, rep *report.Report, req R
 		return nil, err
 	}
 	rs := newResolver(db, cfg.Architecture, cands)
-
-	tmp, err := os.MkdirTemp(f.TempDir, "layerscan-fix-*")
-	if err != nil {
-		return nil, err
-	}
-	res.dir = tmp
 	debs := map[string]fetched{}
 	for _, n := range order {
 		t := byPkg[n]
@@ -329,6 +339,7 @@ func (f *Fixer) Fix(ctx context.Context, img v1.Image, rep *report.Report, req R
 			rs.chosen[name] = p
 		}
 	}
+	os.RemoveAll(client.Dir)
 	if len(rs.chosen) == 0 {
 		res.Close()
 		return res, nil
@@ -337,16 +348,12 @@ func (f *Fixer) Fix(ctx context.Context, img v1.Image, rep *report.Report, req R
 	for _, d := range debs {
 		os.Remove(d.file)
 	}
-	if err != nil {
-		res.Close()
-		return nil, err
-	}
-	return res, nil
+	return res, err
 }
 
 // Close removes the fix's files (the layer the fixed image reads).
 func (r *Result) Close() error {
-	if r.dir == "" {
+	if r == nil || r.dir == "" {
 		return nil
 	}
 	d := r.dir
