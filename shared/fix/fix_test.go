@@ -17,6 +17,7 @@ import (
 	"net/netip"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -114,6 +115,8 @@ type testRepo struct {
 	// corrupt serves these pool files with a changed byte.
 	corrupt map[string]bool
 	srv     *httptest.Server
+	mu      sync.Mutex
+	hits    map[string]int
 }
 
 func newKey(t testing.TB) *openpgp.Entity {
@@ -133,10 +136,13 @@ func armored(t testing.TB, e *openpgp.Entity) string {
 }
 
 func newRepo(t testing.TB) *testRepo {
-	r := &testRepo{files: map[string][]byte{}, corrupt: map[string]bool{}}
+	r := &testRepo{files: map[string][]byte{}, corrupt: map[string]bool{}, hits: map[string]int{}}
 	r.key = newKey(t)
 	r.signer = r.key
 	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		r.mu.Lock()
+		r.hits[strings.TrimPrefix(req.URL.Path, "/")]++
+		r.mu.Unlock()
 		b, ok := r.files[strings.TrimPrefix(req.URL.Path, "/")]
 		if !ok {
 			http.NotFound(w, req)
@@ -338,6 +344,11 @@ func TestFix(t *testing.T) {
 		}
 		if !strings.Contains(refused["tool"], "needs libnew (>= 5)") {
 			t.Errorf("tool: %q", refused["tool"])
+		}
+		// libnew was looked for in a second read of the index, from the copy
+		// the first one verified
+		if n := repo.hits["dists/test/main/binary-amd64/Packages"]; n != 1 {
+			t.Errorf("the index was downloaded %d times", n)
 		}
 		if !strings.Contains(refused["libbar"], "no version in the repositories fixes it") {
 			t.Errorf("libbar (needs 9.0-1): %q", refused["libbar"])
