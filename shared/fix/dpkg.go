@@ -101,6 +101,10 @@ type resolver struct {
 	chosen map[string]pick
 	// missing are names a relation needs that no index read so far has.
 	missing map[string]bool
+	// parsed caches relation fields by package, version and fields: the
+	// closure asks for the image's packages' Depends once per package it
+	// moves, which was a parse per package per move.
+	parsed map[string][][]deb.Relation
 }
 
 // pick is a chosen candidate and why it is installed.
@@ -111,7 +115,7 @@ type pick struct {
 }
 
 func newResolver(db *dpkgDB, arch string, cands []aptrepo.Candidate) *resolver {
-	r := &resolver{db: db, arch: arch, cands: map[string][]aptrepo.Candidate{}, chosen: map[string]pick{}, missing: map[string]bool{}}
+	r := &resolver{db: db, arch: arch, cands: map[string][]aptrepo.Candidate{}, chosen: map[string]pick{}, missing: map[string]bool{}, parsed: map[string][][]deb.Relation{}}
 	r.add(cands)
 	return r
 }
@@ -162,7 +166,7 @@ func (r *resolver) satisfied(rel deb.Relation, trial map[string]pick) bool {
 		return true
 	}
 	check := func(c deb.Paragraph) bool {
-		provs, _ := deb.ParseRelations(c.Get("Provides"))
+		provs := r.relations(c, "Provides")
 		for _, g := range provs {
 			for _, pr := range g {
 				if pr.Name != rel.Name {
@@ -211,7 +215,13 @@ func (r *resolver) candidateFor(name string, ok func(aptrepo.Candidate) bool) (a
 	return aptrepo.Candidate{}, false
 }
 
-func relations(p deb.Paragraph, fields ...string) [][]deb.Relation {
+// relations are a paragraph's relation fields, parsed once per package
+// version; a field that does not parse is left out.
+func (r *resolver) relations(p deb.Paragraph, fields ...string) [][]deb.Relation {
+	key := p.Get("Package") + "\x00" + p.Get("Version") + "\x00" + strings.Join(fields, ",")
+	if got, ok := r.parsed[key]; ok {
+		return got
+	}
 	var out [][]deb.Relation
 	for _, f := range fields {
 		rs, err := deb.ParseRelations(p.Get(f))
@@ -219,6 +229,7 @@ func relations(p deb.Paragraph, fields ...string) [][]deb.Relation {
 			out = append(out, rs...)
 		}
 	}
+	r.parsed[key] = out
 	return out
 }
 
@@ -240,7 +251,7 @@ func (r *resolver) try(root string, cand aptrepo.Candidate) (map[string]pick, er
 		queue = queue[1:]
 		c := trial[name].cand
 		// what the new version needs
-		for _, group := range relations(c.Control, "Pre-Depends", "Depends") {
+		for _, group := range r.relations(c.Control, "Pre-Depends", "Depends") {
 			if r.anySatisfied(group, trial) {
 				continue
 			}
@@ -265,7 +276,7 @@ func (r *resolver) try(root string, cand aptrepo.Candidate) (map[string]pick, er
 			}
 		}
 		// what it breaks among the packages the image keeps
-		for _, group := range relations(c.Control, "Breaks", "Conflicts") {
+		for _, group := range r.relations(c.Control, "Breaks", "Conflicts") {
 			for _, rel := range group {
 				if rel.Name == name {
 					continue
@@ -295,7 +306,7 @@ func (r *resolver) try(root string, cand aptrepo.Candidate) (map[string]pick, er
 				continue
 			}
 			p := r.control(other, trial)
-			for _, group := range relations(p, "Pre-Depends", "Depends") {
+			for _, group := range r.relations(p, "Pre-Depends", "Depends") {
 				if !mentions(group, name) || r.anySatisfied(group, trial) {
 					continue
 				}
@@ -304,7 +315,7 @@ func (r *resolver) try(root string, cand aptrepo.Candidate) (map[string]pick, er
 					for k, v := range trial {
 						t[k] = v
 					}
-					for _, g := range relations(x.Control, "Pre-Depends", "Depends") {
+					for _, g := range r.relations(x.Control, "Pre-Depends", "Depends") {
 						if mentions(g, name) && !r.anySatisfied(g, t) {
 							return false
 						}
