@@ -71,6 +71,14 @@ type Steps struct {
 	// Extra are steps beyond the scan's that the same dispatchers carry
 	// (fix-image, which the suite runs).
 	Extra dispatch.Handlers
+	// VisibilityWaits are the pauses before a job object that a
+	// notification announced, but that cannot be read, is taken as run by
+	// an earlier delivery. OSS, S3 and MinIO read a new object after its
+	// notification, so there are none by default: every duplicate delivery
+	// would pay them. For a store whose reads lag its notifications (a
+	// replica), LAYERSCAN_QUEUE_VISIBILITY_WAIT sets them; a lag beyond
+	// them, like a lost job, leaves the scan to the janitor's re-drive.
+	VisibilityWaits []time.Duration
 	Now   func() time.Time
 }
 

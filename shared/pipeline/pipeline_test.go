@@ -429,8 +429,6 @@ func TestRedriveAndRunQueued(t *testing.T) {
 	if err != nil || !r.Complete {
 		t.Fatalf("after the re-drive: %+v %v", r, err)
 	}
-	defer func(w []time.Duration) { pipeline.VisibilityWaits = w }(pipeline.VisibilityWaits)
-	pipeline.VisibilityWaits = nil // consumed jobs are taken as done at once here
 	// A job object already consumed, and one of a scan that is gone, are done.
 	if err := d.RunQueued(ctx, jobs[1]); err != nil {
 		t.Errorf("consumed job: %v", err)
@@ -557,10 +555,9 @@ func (l *lagging) Get(ctx context.Context, key string) ([]byte, error) {
 // announced before the store shows it is run, not taken as done; one
 // still unreadable after the waits is taken as run by an earlier delivery.
 func TestRunQueuedWaitsForALateObject(t *testing.T) {
-	defer func(w []time.Duration) { pipeline.VisibilityWaits = w }(pipeline.VisibilityWaits)
-	pipeline.VisibilityWaits = []time.Duration{time.Millisecond, time.Millisecond, time.Millisecond}
 	ctx := context.Background()
 	d, st := newSteps(t, &memSource{})
+	d.VisibilityWaits = []time.Duration{time.Millisecond, time.Millisecond, time.Millisecond}
 	if err := dispatch.Enqueue(ctx, &dispatch.Queue{Store: st}, pipeline.ReportJob{ScanID: "20260101T000000Z-gone"}); err != nil {
 		t.Fatal(err)
 	}

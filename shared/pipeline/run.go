@@ -13,15 +13,6 @@ import (
 	"github.com/layerscan/layerscan/shared/storekey"
 )
 
-// VisibilityWaits are the pauses before a job object that a notification
-// announced, but that cannot be read, is taken as run by an earlier
-// delivery. OSS, S3 and MinIO read a new object after its notification,
-// so there are none by default: every duplicate delivery would pay them.
-// For a store whose reads lag its notifications (a replica),
-// LAYERSCAN_QUEUE_VISIBILITY_WAIT sets them; a lag beyond them, like a
-// lost job, leaves the scan to the janitor's re-drive.
-var VisibilityWaits []time.Duration
-
 // WaitsUpTo are doubling pauses, from 100 ms, that add up to about total.
 func WaitsUpTo(total time.Duration) []time.Duration {
 	var out []time.Duration
@@ -34,7 +25,7 @@ func WaitsUpTo(total time.Duration) []time.Duration {
 }
 
 // RunQueued runs the job object at key (queue/<step>/<id>.json) and deletes
-// it once done. A job object that is still gone after VisibilityWaits was
+// it once done. A job object that is still gone after d.VisibilityWaits was
 // run by an earlier delivery; a job whose scan is gone is dropped. Any
 // other error leaves the object for the platform's retry and the janitor.
 func (d *Steps) RunQueued(ctx context.Context, key string) error {
@@ -43,7 +34,7 @@ func (d *Steps) RunQueued(ctx context.Context, key string) error {
 		return fmt.Errorf("%s is not a job object key (queue/<step>/<id>.json)", key)
 	}
 	b, err := d.Store.Get(ctx, key)
-	for _, wait := range VisibilityWaits {
+	for _, wait := range d.VisibilityWaits {
 		if !errors.Is(err, store.ErrNotFound) {
 			break
 		}

@@ -54,6 +54,10 @@ type Config struct {
 	// BootstrapKey (LAYERSCAN_BOOTSTRAP_KEY) is an admin API key accepted
 	// without being stored: the first key of a cloud deployment.
 	BootstrapKey string
+	// QueueVisibilityWait (LAYERSCAN_QUEUE_VISIBILITY_WAIT, a Go duration)
+	// is how long a job object a notification announced is re-read before
+	// it is taken as run (pipeline.Steps.VisibilityWaits); default none.
+	QueueVisibilityWait time.Duration
 	// Workers (LAYERSCAN_WORKERS) bounds the local pool of `layerscan
 	// serve`; 0 means one per CPU. Its --workers flag overrides it.
 	Workers int
@@ -79,8 +83,7 @@ func FromEnv() (Config, error) {
 		if err != nil || d < 0 || d > 5*time.Minute {
 			return c, fmt.Errorf("LAYERSCAN_QUEUE_VISIBILITY_WAIT: %q is not a duration up to 5m", v)
 		}
-		// process-wide: one store per process
-		pipeline.VisibilityWaits = pipeline.WaitsUpTo(d)
+		c.QueueVisibilityWait = d
 	}
 	if v := os.Getenv("LAYERSCAN_STUCK_AFTER"); v != "" {
 		d, err := time.ParseDuration(v)
@@ -176,7 +179,8 @@ func (e *Env) Steps(ctx context.Context) (*pipeline.Steps, error) {
 		Store: e.Store, Dispatch: e.dispatcher, Analyzers: builtin.SetWith(sigs),
 		Sources: builtin.Sources(), Registry: e.registryOptions(), Progress: e.Log.Writer(), Now: e.now,
 		Reported: e.reported, Sealer: secretSealer{e.Registries.Secrets},
-		Extra: dispatch.Handlers{StepFix: dispatch.Typed(e.RunFix)},
+		Extra:           dispatch.Handlers{StepFix: dispatch.Typed(e.RunFix)},
+		VisibilityWaits: pipeline.WaitsUpTo(e.Config.QueueVisibilityWait),
 	}
 	return e.steps, nil
 }
