@@ -79,7 +79,7 @@ type Steps struct {
 	// replica), LAYERSCAN_QUEUE_VISIBILITY_WAIT sets them; a lag beyond
 	// them, like a lost job, leaves the scan to the janitor's re-drive.
 	VisibilityWaits []time.Duration
-	Now   func() time.Time
+	Now             func() time.Time
 }
 
 func (d *Steps) now() time.Time {

@@ -16,7 +16,6 @@ import (
 	"github.com/layerscan/layerscan/shared/notify"
 	"github.com/layerscan/layerscan/shared/pipeline"
 	"github.com/layerscan/layerscan/shared/quota"
-	"github.com/layerscan/layerscan/shared/report"
 	"github.com/layerscan/layerscan/shared/scan"
 	"github.com/layerscan/layerscan/shared/scanrecord"
 	"github.com/layerscan/layerscan/shared/settings"
@@ -430,12 +429,6 @@ func (e *Env) Findings(ctx context.Context, f FindingFilter) (map[string]any, er
 	if f.Limit <= 0 || f.Limit > 10000 {
 		f.Limit = 1000
 	}
-	// Every image's latest shared report: the current one, or, while a
-	// re-match runs, the last one.
-	keys, err := e.Store.List(ctx, storekey.ImagesPrefix)
-	if err != nil {
-		return nil, err
-	}
 	// Only the first Limit are kept: the list is cut back whenever it
 	// doubles, so a fleet's findings never sit in memory at once.
 	byRank := func(a, b ImageFinding) int {
@@ -450,30 +443,12 @@ func (e *Env) Findings(ctx context.Context, f FindingFilter) (map[string]any, er
 	}
 	out := []ImageFinding{}
 	total := 0
-	for _, k := range keys {
-		d, ok := strings.CutSuffix(strings.TrimPrefix(k, storekey.ImagesPrefix), "/latest.json")
-		if !ok {
-			continue
-		}
-		l, ok, err := pipeline.LoadLatest(ctx, e.Store, d)
-		if err != nil {
-			return nil, err
-		}
-		if !ok {
-			continue
-		}
-		var r report.Report
-		if err := store.GetJSON(ctx, e.Store, l.ReportKey, &r); errors.Is(err, store.ErrNotFound) {
-			continue // pruned since latest.json was read
-		} else if err != nil {
-			return nil, err
-		}
+	// Every image's latest shared report (the current one, or, while a
+	// re-match runs, the last one), as the console's lists read them.
+	err := e.latestReports(ctx, func(r *riskReport, _ pipeline.Latest) {
 		repo := whitelist.Repository(r.Image.Ref)
 		if f.Repository != "" && repo != f.Repository && !strings.HasSuffix(repo, "/"+f.Repository) {
-			continue
-		}
-		if covers(ctx, r.Image.Ref) != nil {
-			continue
+			return
 		}
 		for _, fd := range r.Findings {
 			if fd.Whitelisted || f.Category != "" && fd.Category != f.Category || f.Severity != "" && fd.Severity != f.Severity {
@@ -485,6 +460,9 @@ func (e *Env) Findings(ctx context.Context, f FindingFilter) (map[string]any, er
 		if len(out) >= 2*f.Limit {
 			out = keep(out)
 		}
+	})
+	if err != nil {
+		return nil, err
 	}
 	out = keep(out)
 	return map[string]any{"total": total, "findings": out}, nil

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -136,7 +137,8 @@ func (e *Env) rematchItems(ctx context.Context, s settings.Settings, version str
 }
 
 // storedImages calls fn with every stored image's digest and latest
-// pointer; an image whose pointer cannot be read is left out.
+// pointer; one removed since the listing is left out, and a store error
+// is the caller's error.
 func (e *Env) storedImages(ctx context.Context, fn func(d string, l pipeline.Latest) error) error {
 	keys, err := e.Store.List(ctx, storekey.ImagesPrefix)
 	if err != nil {
@@ -148,8 +150,11 @@ func (e *Env) storedImages(ctx context.Context, fn func(d string, l pipeline.Lat
 			continue
 		}
 		l, ok, err := pipeline.LoadLatest(ctx, e.Store, d)
-		if err != nil || !ok {
-			continue
+		if err != nil {
+			return fmt.Errorf("image %s: %w", d, err) // a store error is not "no image"
+		}
+		if !ok {
+			continue // removed since the listing
 		}
 		if err := fn(d, l); err != nil {
 			return err
