@@ -541,3 +541,55 @@ func TestCLISyncRematches(t *testing.T) {
 		t.Errorf("--no-rematch re-matched: %s", out)
 	}
 }
+
+// TestPolicyChangeRereports: a whitelist rule, a VEX document or a check
+// switch changes what a report says, so the stored images are re-reported
+// from their facts at once (a re-match task, named in the answer), with no
+// scan; a settings change that leaves the policy alone starts none.
+func TestPolicyChangeRereports(t *testing.T) {
+	needDockerRegistry(t)
+	addr := startDebianRegistry(t)
+	img := corpusDebian(t)
+	push(t, img, addr+"/team/app:1.0")
+	d, _ := img.Digest()
+	a := newAPIEnv(t)
+	a.do(t, "POST", "/v1/registries", `{"id":"r","kind":"generic","hosts":["`+addr+`"],"insecure":true,"imagesPerHour":-1,"auth":{"method":"none"}}`)
+	a.scanOK(t, addr+"/team/app:1.0")
+	if !has(getReport(t, a, d.String()), "GHSA-p6mc-m468-83gw") {
+		t.Fatal("lodash's advisory is not reported")
+	}
+	change := func(method, path, body string) (int, string) {
+		req, _ := http.NewRequest(method, a.base+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+a.key)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode, resp.Header.Get("Layerscan-Task")
+	}
+	code, id := change("POST", "/v1/whitelists", `{"type":"vulnerability","vulnerabilities":["GHSA-p6mc-m468-83gw"],"note":"accepted"}`)
+	if code != http.StatusCreated || !strings.HasPrefix(id, "rematch-") {
+		t.Fatalf("whitelist: %d, task %q", code, id)
+	}
+	if v := a.taskDone(t, id); v.Status != task.Succeeded || v.Counts.Total != 1 {
+		t.Errorf("re-match after the whitelist: %+v", v)
+	}
+	r := getReport(t, a, d.String())
+	for _, f := range r.Findings {
+		if f.ID == "GHSA-p6mc-m468-83gw" && !f.Whitelisted {
+			t.Error("the re-reported image does not accept the whitelisted finding")
+		}
+	}
+	// A settings change that is no check switch leaves the reports alone.
+	if code, id := change("PUT", "/v1/settings", `{"scan":{"cycle":"2w"}}`); code != http.StatusOK || id != "" {
+		t.Errorf("settings without a policy change: %d, task %q", code, id)
+	}
+	// Switching a check off re-reports too.
+	if code, id := change("PUT", "/v1/settings", `{"scan":{"cycle":"2w"},"checks":{"disabledChecks":["LS-BUILD-USER-ROOT"],"accessKeyLeak":true,"passwordLeak":true,"sensitiveFiles":true,"maliciousSamples":true}}`); code != http.StatusOK || id == "" {
+		t.Errorf("a check switched off: %d, task %q", code, id)
+	} else if a.taskDone(t, id); has(getReport(t, a, d.String()), "LS-BUILD-USER-ROOT") {
+		t.Error("the switched-off check is still reported")
+	}
+}

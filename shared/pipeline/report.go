@@ -85,16 +85,14 @@ func (d *Steps) BuildReport(ctx context.Context, job ReportJob) (*report.Report,
 
 // loadInputs reads the scan's state, whitelist, advisory DB and markers,
 // each once.
-func (d *Steps) loadInputs(ctx context.Context, scanID string) (*reportInputs, error) {
-	st, err := scanrecord.LoadState(ctx, d.Store, scanID)
-	if err != nil {
-		return nil, err
-	}
+// storePolicy reads the whitelist, check selection and VEX statements of
+// the store, which every report is built under (a scan's request may add
+// to them).
+func (d *Steps) storePolicy(ctx context.Context) (*reportInputs, error) {
 	wl, err := whitelist.Load(ctx, d.Store)
 	if err != nil {
 		return nil, fmt.Errorf("whitelist: %w", err)
 	}
-	wl.Rules = append(wl.Rules, st.Request.Whitelist...)
 	set, err := settings.Load(ctx, d.Store)
 	if err != nil {
 		return nil, err
@@ -103,8 +101,32 @@ func (d *Steps) loadInputs(ctx context.Context, scanID string) (*reportInputs, e
 	if err != nil {
 		return nil, fmt.Errorf("VEX: %w", err)
 	}
-	stmts = append(stmts, st.Request.VEX...)
-	in := &reportInputs{st: st, wl: wl, checks: set.Checks, vex: stmts, markers: map[string]scanrecord.Marker{}}
+	return &reportInputs{wl: wl, checks: set.Checks, vex: stmts}, nil
+}
+
+// Policy identifies the store's whitelist, check selection and VEX as a
+// report built now records it (report.Scanner.Policy, Latest.Policy): a
+// stored report under another one is out of date.
+func (d *Steps) Policy(ctx context.Context) (string, error) {
+	in, err := d.storePolicy(ctx)
+	if err != nil {
+		return "", err
+	}
+	return in.policy(), nil
+}
+
+func (d *Steps) loadInputs(ctx context.Context, scanID string) (*reportInputs, error) {
+	st, err := scanrecord.LoadState(ctx, d.Store, scanID)
+	if err != nil {
+		return nil, err
+	}
+	in, err := d.storePolicy(ctx)
+	if err != nil {
+		return nil, err
+	}
+	in.st, in.markers = st, map[string]scanrecord.Marker{}
+	in.wl.Rules = append(in.wl.Rules, st.Request.Whitelist...)
+	in.vex = append(in.vex, st.Request.VEX...)
 	switch db, err := advisory.Current(ctx, d.Store); {
 	case errors.Is(err, advisory.ErrNoDB):
 	case err != nil:

@@ -72,7 +72,7 @@ func (e *Env) controlRoutes(mux *http.ServeMux) {
 		w.Header().Set("ETag", settings.ETag(s.Version))
 		writeJSON(w, http.StatusOK, s.Masked())
 	}))
-	mux.HandleFunc("PUT /v1/settings", e.allow(apikeys.Manage, func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("PUT /v1/settings", e.allow(apikeys.Manage, e.rereports(func(w http.ResponseWriter, r *http.Request) {
 		base, err := settings.ParseETag(r.Header.Get("If-Match"))
 		if err != nil {
 			httpError(w, err)
@@ -91,7 +91,7 @@ func (e *Env) controlRoutes(mux *http.ServeMux) {
 		e.audited(r, "settings.update", fmt.Sprintf("version %d", s.Version))
 		w.Header().Set("ETag", settings.ETag(s.Version))
 		writeJSON(w, http.StatusOK, s.Masked())
-	}))
+	})))
 	mux.HandleFunc("GET /v1/quota", e.allow(apikeys.ReadSettings, func(w http.ResponseWriter, r *http.Request) {
 		q, err := e.Quota(r.Context())
 		if err != nil {
@@ -487,7 +487,7 @@ func (e *Env) whitelistRoutes(mux *http.ServeMux) {
 		}
 		writeJSON(w, http.StatusOK, map[string]any{"rules": l})
 	}))
-	mux.HandleFunc("POST /v1/whitelists", e.allow(apikeys.Manage, func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("POST /v1/whitelists", e.allow(apikeys.Manage, e.rereports(func(w http.ResponseWriter, r *http.Request) {
 		en, err := decode(w, r)
 		if err == nil {
 			en, err = entries().Create(r.Context(), en, whoCalls(r.Context()))
@@ -498,7 +498,7 @@ func (e *Env) whitelistRoutes(mux *http.ServeMux) {
 		}
 		e.audited(r, "whitelist.create", en.ID)
 		writeJSON(w, http.StatusCreated, en)
-	}))
+	})))
 	mux.HandleFunc("GET /v1/whitelists/{id}", e.allow(apikeys.ReadSettings, func(w http.ResponseWriter, r *http.Request) {
 		en, err := entries().Get(r.Context(), r.PathValue("id"))
 		if err != nil {
@@ -507,7 +507,7 @@ func (e *Env) whitelistRoutes(mux *http.ServeMux) {
 		}
 		writeJSON(w, http.StatusOK, en)
 	}))
-	mux.HandleFunc("PUT /v1/whitelists/{id}", e.allow(apikeys.Manage, func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("PUT /v1/whitelists/{id}", e.allow(apikeys.Manage, e.rereports(func(w http.ResponseWriter, r *http.Request) {
 		en, err := decode(w, r)
 		if err == nil {
 			en, err = entries().Update(r.Context(), r.PathValue("id"), en)
@@ -518,15 +518,15 @@ func (e *Env) whitelistRoutes(mux *http.ServeMux) {
 		}
 		e.audited(r, "whitelist.update", en.ID)
 		writeJSON(w, http.StatusOK, en)
-	}))
-	mux.HandleFunc("DELETE /v1/whitelists/{id}", e.allow(apikeys.Manage, func(w http.ResponseWriter, r *http.Request) {
+	})))
+	mux.HandleFunc("DELETE /v1/whitelists/{id}", e.allow(apikeys.Manage, e.rereports(func(w http.ResponseWriter, r *http.Request) {
 		if err := entries().Delete(r.Context(), r.PathValue("id")); err != nil {
 			httpError(w, err)
 			return
 		}
 		e.audited(r, "whitelist.delete", r.PathValue("id"))
 		w.WriteHeader(http.StatusNoContent)
-	}))
+	})))
 }
 
 // maxVEXBody bounds a VEX document.
@@ -554,7 +554,7 @@ func (e *Env) vexRoutes(mux *http.ServeMux) {
 		}
 		writeJSON(w, http.StatusOK, map[string]any{"documents": docs})
 	}))
-	mux.HandleFunc("POST /v1/vex", e.allow(apikeys.Manage, func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("POST /v1/vex", e.allow(apikeys.Manage, e.rereports(func(w http.ResponseWriter, r *http.Request) {
 		b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxVEXBody))
 		if err != nil {
 			httpError(w, err)
@@ -576,8 +576,8 @@ func (e *Env) vexRoutes(mux *http.ServeMux) {
 		}
 		e.audited(r, "vex.create", d.ID+" "+name)
 		writeJSON(w, http.StatusCreated, d)
-	}))
-	mux.HandleFunc("DELETE /v1/vex/{id}", e.allow(apikeys.Manage, func(w http.ResponseWriter, r *http.Request) {
+	})))
+	mux.HandleFunc("DELETE /v1/vex/{id}", e.allow(apikeys.Manage, e.rereports(func(w http.ResponseWriter, r *http.Request) {
 		id := r.PathValue("id")
 		if !task.ValidID(id) {
 			httpError(w, store.ErrNotFound)
@@ -593,5 +593,5 @@ func (e *Env) vexRoutes(mux *http.ServeMux) {
 		}
 		e.audited(r, "vex.delete", id)
 		w.WriteHeader(http.StatusNoContent)
-	}))
+	})))
 }

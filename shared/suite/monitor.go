@@ -3,6 +3,8 @@ package suite
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
@@ -32,16 +34,28 @@ const RematchBatch = 50
 
 // StartRematch re-reports, from their stored facts, every image scanned
 // within the retention period and in scope whose latest report is not
-// against the current advisory DB: one task of type rematch per DB
-// version (created once, however often it is asked for), fanned out in
-// batches through build-report. No layer is read.
+// against the current advisory DB and the current policy (whitelists,
+// check selection, VEX): one task of type rematch per DB version and
+// policy (created once, however often it is asked for), fanned out in
+// batches through build-report. No layer is read. A new DB starts one;
+// so does every change of the policy, since a report applies the policy
+// when it is built.
 func (e *Env) StartRematch(ctx context.Context) (*task.View, error) {
 	db, err := advisory.Current(ctx, e.Store)
 	if err != nil {
 		return nil, err
 	}
+	d, err := e.Steps(ctx)
+	if err != nil {
+		return nil, err
+	}
+	policy, err := d.Policy(ctx)
+	if err != nil {
+		return nil, err
+	}
 	version := db.Manifest.Version
-	id := "rematch-" + version
+	sum := sha256.Sum256([]byte(policy))
+	id := "rematch-" + version + "-" + hex.EncodeToString(sum[:6])
 	if t, err := task.Load(ctx, e.Store, id); err == nil {
 		return task.Read(ctx, e.Store, t)
 	}
@@ -49,11 +63,11 @@ func (e *Env) StartRematch(ctx context.Context) (*task.View, error) {
 	if err != nil {
 		return nil, err
 	}
-	items, err := e.rematchItems(ctx, s, version)
+	items, err := e.rematchItems(ctx, s, version, policy)
 	if err != nil {
 		return nil, err
 	}
-	t := e.newTask(s, task.Rematch, "advisory DB "+version, "stored images", items)
+	t := e.newTask(s, task.Rematch, "advisory DB "+version+", policy "+hex.EncodeToString(sum[:6]), "stored images", items)
 	t.ID = id
 	created, err := task.Create(ctx, e.Store, t)
 	if err != nil {
@@ -62,10 +76,6 @@ func (e *Env) StartRematch(ctx context.Context) (*task.View, error) {
 	if created {
 		// The steps' dispatcher: the store's queue in the cloud, the pool
 		// under serve (e.dispatcher stays the queue there).
-		d, err := e.Steps(ctx)
-		if err != nil {
-			return nil, err
-		}
 		now := e.now().Format(time.RFC3339)
 		var batch []pipeline.RematchItem
 		flush := func() error {
@@ -100,7 +110,7 @@ func (e *Env) StartRematch(ctx context.Context) (*task.View, error) {
 }
 
 // rematchItems lists the images a re-match covers.
-func (e *Env) rematchItems(ctx context.Context, s settings.Settings, version string) ([]task.Item, error) {
+func (e *Env) rematchItems(ctx context.Context, s settings.Settings, version, policy string) ([]task.Item, error) {
 	set, err := e.Live.Set(ctx)
 	if err != nil {
 		return nil, err
@@ -111,8 +121,8 @@ func (e *Env) rematchItems(ctx context.Context, s settings.Settings, version str
 	}
 	items := []task.Item{}
 	err = e.storedImages(ctx, func(d string, l pipeline.Latest) error {
-		if l.DBVersion == version {
-			return nil // already against it
+		if l.DBVersion == version && l.Policy == policy {
+			return nil // already against them
 		}
 		if created, err := time.Parse(time.RFC3339, l.Created); err == nil && !cutoff.IsZero() && created.Before(cutoff) {
 			return nil
@@ -275,4 +285,68 @@ func (e *Env) changeRoutes(mux *http.ServeMux) {
 		e.audited(r, "rematch.start", v.ID)
 		writeJSON(w, http.StatusAccepted, v)
 	}))
+}
+
+// rereports wraps a route that may change the policy reports are built
+// under (whitelists, VEX documents, the check selection in the settings):
+// when it succeeds and the policy changed, the stored images are
+// re-reported from their facts at once, and the re-match task is named in
+// the Layerscan-Task header. A report applies the policy when it is built,
+// so without this a change would show only in reports built later.
+func (e *Env) rereports(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		d, err := e.Steps(r.Context())
+		if err != nil {
+			httpError(w, err)
+			return
+		}
+		before, err := d.Policy(r.Context())
+		if err != nil {
+			httpError(w, err)
+			return
+		}
+		h(&policyWriter{ResponseWriter: w, e: e, r: r, d: d, before: before}, r)
+	}
+}
+
+// policyWriter starts the re-match when its route answers a success.
+type policyWriter struct {
+	http.ResponseWriter
+	e       *Env
+	r       *http.Request
+	d       *pipeline.Steps
+	before  string
+	written bool
+}
+
+func (p *policyWriter) WriteHeader(code int) {
+	if !p.written && code/100 == 2 {
+		p.rematch()
+	}
+	p.written = true
+	p.ResponseWriter.WriteHeader(code)
+}
+
+func (p *policyWriter) Write(b []byte) (int, error) {
+	if !p.written {
+		p.WriteHeader(http.StatusOK)
+	}
+	return p.ResponseWriter.Write(b)
+}
+
+func (p *policyWriter) rematch() {
+	ctx := p.r.Context()
+	after, err := p.d.Policy(ctx)
+	if err != nil || after == p.before {
+		return
+	}
+	v, err := p.e.StartRematch(ctx)
+	switch {
+	case errors.Is(err, advisory.ErrNoDB):
+		// nothing is matched before a DB exists
+	case err != nil:
+		p.e.Log.Printf("re-match after a policy change: %v", err)
+	default:
+		p.ResponseWriter.Header().Set("Layerscan-Task", v.ID)
+	}
 }

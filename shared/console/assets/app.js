@@ -43,7 +43,7 @@ async function api(method, path, body, headers) {
   const text = await resp.text();
   try { json = text ? JSON.parse(text) : null; } catch { json = { error: text }; }
   if (resp.status === 401) { signOut(); throw new Error("the key was refused"); }
-  return { status: resp.status, json, etag: resp.headers.get("ETag"), ok: resp.ok };
+  return { status: resp.status, json, etag: resp.headers.get("ETag"), task: resp.headers.get("Layerscan-Task"), ok: resp.ok };
 }
 
 // Buttons that change something carry data-needs; a key without the
@@ -136,23 +136,12 @@ async function riskDetail(row) {
     if (repository) rule.repositories = [repository];
     const w = await api("POST", "/v1/whitelists", rule);
     if (!w.ok) return dialog(fail("whitelist", w));
-    // Whitelists apply when a report is built: the images it covers are
-    // re-reported now (from their stored facts; no layer is read again).
-    const digests = new Map();
-    for (const im of r.json.images) if (!repository || repoOf(im.image) === repository) digests.set(im.digest, repoOf(im.image) + "@" + im.digest);
-    const scans = [];
-    for (const ref of digests.values()) {
-      const s = await api("POST", "/v1/scans", { image: ref });
-      if (s.ok) scans.push(...(s.json.scanIDs || []));
-    }
-    const note = h("p", { class: "muted" }, "Re-reporting " + scans.length + " image(s)…");
+    // The service re-reports the stored images under the new whitelist
+    // (a re-match task, named in the answer): the counts follow when it ends.
+    const note = h("p", { class: "muted" }, "Re-reporting the stored images…");
     dialog(h("p", { class: "ok" }, "Whitelisted " + f.id + (repository ? " in " + repository : " in every repository") + "."), note);
-    for (let i = 0; i < 120 && scans.length; i++) {
-      const st = await Promise.all(scans.map((id) => api("GET", "/v1/scans/" + encodeURIComponent(id))));
-      if (st.every((x) => !x.ok || x.json.status !== "running")) break;
-      await new Promise((res) => setTimeout(res, 500));
-    }
-    note.replaceChildren(h("span", { id: "whitelisted" }, scans.length + " image(s) re-reported."));
+    await waitTask(w.task);
+    note.replaceChildren(h("span", { id: "whitelisted" }, "The stored images are re-reported."));
     risks();
   };
   const kv = (k, v, cls) => v ? h("div", { class: "kv" }, h("span", { class: "k" }, k), h("span", { class: "v " + (cls || "") }, v)) : null;
@@ -165,6 +154,15 @@ async function riskDetail(row) {
   dialog(h("h2", {}, f.id + " ", sev(f.severity)), h("p", {}, f.title), f.fixedVersion ? h("p", {}, "Fixed in " + f.fixedVersion) : null,
     h("div", { class: "row" }, button("Whitelist in every repository", "manage", () => wl(""), "primary")),
     h("h3", {}, "Affected images (" + imgs.length + ")"), h("div", { id: "risk-images" }, imgs));
+}
+
+// waitTask waits (a minute at most) for a task to end.
+async function waitTask(id) {
+  for (let i = 0; id && i < 120; i++) {
+    const t = await api("GET", "/v1/tasks/" + encodeURIComponent(id));
+    if (!t.ok || t.json.status !== "running") return;
+    await new Promise((res) => setTimeout(res, 500));
+  }
 }
 
 function repoOf(ref) { const at = ref.indexOf("@"); let s = at >= 0 ? ref.slice(0, at) : ref; const c = s.lastIndexOf(":"); if (c > s.lastIndexOf("/")) s = s.slice(0, c); return s; }
