@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"log"
@@ -20,13 +19,10 @@ import (
 
 // cmdClusters manages Kubernetes cluster connections: list, add, remove.
 func cmdClusters(ctx context.Context, args []string, stdout, stderr io.Writer) (int, error) {
-	if len(args) == 0 {
-		return 2, fmt.Errorf("clusters takes list, add or remove")
+	verb, args, fs, storeDir, err := verbFlags("clusters", "list, add or remove", args, stderr)
+	if err != nil {
+		return 2, err
 	}
-	verb, args := args[0], args[1:]
-	fs := flag.NewFlagSet("clusters "+verb, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	storeDir := fs.String("store", defaultStore(), "object-store folder")
 	var c clusters.Cluster
 	var caFile, tokenEnv, tokenFile string
 	var tokenStdin bool

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -23,13 +22,10 @@ func printJSON(w io.Writer, v any) error {
 
 // cmdSettings reads and writes the settings document.
 func cmdSettings(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) (int, error) {
-	if len(args) == 0 {
-		return 2, fmt.Errorf("settings takes get or set")
+	verb, args, fs, storeDir, err := verbFlags("settings", "get or set", args, stderr)
+	if err != nil {
+		return 2, err
 	}
-	verb, args := args[0], args[1:]
-	fs := flag.NewFlagSet("settings "+verb, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	storeDir := fs.String("store", defaultStore(), "object-store folder")
 	ifMatch := fs.String("if-match", "", `write only over this version (the ETag "vN" that get printed on stderr)`)
 	pos, st, code, err := parseWithStore(fs, args, storeDir)
 	if err != nil {
@@ -78,13 +74,10 @@ func cmdSettings(ctx context.Context, args []string, stdin io.Reader, stdout, st
 
 // cmdTasks lists tasks and shows one with its execution log.
 func cmdTasks(ctx context.Context, args []string, stdout, stderr io.Writer) (int, error) {
-	if len(args) == 0 {
-		return 2, fmt.Errorf("tasks takes list or show")
+	verb, args, fs, storeDir, err := verbFlags("tasks", "list or show", args, stderr)
+	if err != nil {
+		return 2, err
 	}
-	verb, args := args[0], args[1:]
-	fs := flag.NewFlagSet("tasks "+verb, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	storeDir := fs.String("store", defaultStore(), "object-store folder")
 	typ := fs.String("type", "", "only tasks of this type: scan-now, periodic, push, on-demand")
 	status := fs.String("status", "", "only tasks of this status: running, succeeded, partially-failed, failed, timed-out")
 	asJSON := fs.Bool("json", false, "print JSON")

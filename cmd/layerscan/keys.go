@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"strings"
@@ -14,13 +13,10 @@ import (
 
 // cmdKeys manages API keys: create (prints the key once), revoke, list.
 func cmdKeys(ctx context.Context, args []string, stdout, stderr io.Writer) (int, error) {
-	if len(args) == 0 {
-		return 2, fmt.Errorf("keys takes create, revoke or list")
+	verb, args, fs, storeDir, err := verbFlags("keys", "create, revoke or list", args, stderr)
+	if err != nil {
+		return 2, err
 	}
-	verb, args := args[0], args[1:]
-	fs := flag.NewFlagSet("keys "+verb, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	storeDir := fs.String("store", defaultStore(), "object-store folder")
 	role := fs.String("role", "", "admin, operator, viewer or ci")
 	name := fs.String("name", "", "what the key is for")
 	var repos multi

@@ -20,15 +20,23 @@ type multi []string
 func (m *multi) String() string     { return strings.Join(*m, ",") }
 func (m *multi) Set(v string) error { *m = append(*m, v); return nil }
 
+// verbFlags starts a command of verbs (layerscan registries list, …): the
+// verb, the arguments after it, and the verb's flag set with --store.
+func verbFlags(command, verbs string, args []string, stderr io.Writer) (verb string, rest []string, fs *flag.FlagSet, storeDir *string, err error) {
+	if len(args) == 0 {
+		return "", nil, nil, nil, fmt.Errorf("%s takes %s", command, verbs)
+	}
+	fs = flag.NewFlagSet(command+" "+args[0], flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	return args[0], args[1:], fs, fs.String("store", defaultStore(), "object-store folder"), nil
+}
+
 // cmdRegistries manages registry connections: list, add, remove.
 func cmdRegistries(ctx context.Context, args []string, stdout, stderr io.Writer) (int, error) {
-	if len(args) == 0 {
-		return 2, fmt.Errorf("registries takes list, add or remove")
+	verb, args, fs, storeDir, err := verbFlags("registries", "list, add or remove", args, stderr)
+	if err != nil {
+		return 2, err
 	}
-	verb, args := args[0], args[1:]
-	fs := flag.NewFlagSet("registries "+verb, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	storeDir := fs.String("store", defaultStore(), "object-store folder")
 	var c registries.Connection
 	var hosts, extra, labels multi
 	var kind, secretEnv, secretFile string
