@@ -28,6 +28,9 @@ import (
 	"github.com/layerscan/layerscan/shared/task"
 )
 
+// MaxListing bounds the listing of a cluster's Pods and owners.
+const MaxListing = 5 * time.Minute
+
 // ReasonNoRegistry is why a running image from a host with no registry
 // connection is not scanned: no anonymous pull from an unknown host.
 const ReasonNoRegistry = "registry not configured"
@@ -94,7 +97,11 @@ func (e *Env) ScanCluster(ctx context.Context, id, trigger string) (*task.View, 
 	if err != nil {
 		return nil, err
 	}
-	pods, owners, errs, err := scopePods(ctx, kc, c)
+	// Each request is bounded; so is the whole listing, which an API server
+	// answering slowly page after page could otherwise stretch for hours.
+	lctx, cancel := context.WithTimeout(ctx, MaxListing)
+	pods, owners, errs, err := scopePods(lctx, kc, c)
+	cancel()
 	if err != nil {
 		return nil, err
 	}
