@@ -85,8 +85,8 @@ func (c *Cluster) Validate() error {
 	if c.Token == nil {
 		return invalid("token: a service-account token is needed (env, file or value)")
 	}
-	if err := c.Token.Validate(); err != nil {
-		return invalid("token: %v", err)
+	if why := c.Token.Check("token"); why != "" {
+		return invalid("%s", why)
 	}
 	if len(c.Namespaces) > 1000 || len(c.Workloads) > 1000 {
 		return invalid("at most 1000 namespaces and 1000 workloads")

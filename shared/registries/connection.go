@@ -191,7 +191,7 @@ func (c *Connection) Validate() error {
 		return invalid("auth.method", "%q is not none, basic or cloud", c.Auth.Method)
 	}
 	if c.Auth.Secret != nil {
-		if err := c.Auth.Secret.validate(); err != nil {
+		if err := c.Auth.Secret.validate("auth.secret"); err != nil {
 			return err
 		}
 	}
@@ -206,7 +206,7 @@ func (c *Connection) Validate() error {
 		}
 	}
 	if w := c.Webhook; w != nil && w.Secret != nil {
-		if err := w.Secret.validate(); err != nil {
+		if err := w.Secret.validate("webhook.secret"); err != nil {
 			return invalid("webhook.secret", "%v", err)
 		}
 	}

@@ -34,7 +34,7 @@ const encPrefix = "v1:"
 // maxSecretFile bounds what is read of a secret file.
 const maxSecretFile = 64 << 10
 
-func (s *Secret) validate() error {
+func (s *Secret) validate(field string) error {
 	n := 0
 	for _, v := range []string{s.Env, s.File, s.Encrypted, s.Value} {
 		if v != "" {
@@ -42,13 +42,13 @@ func (s *Secret) validate() error {
 		}
 	}
 	if n != 1 {
-		return invalid("auth.secret", "name exactly one of env, file, encrypted or value")
+		return invalid(field, "name exactly one of env, file, encrypted or value")
 	}
 	if s.Encrypted != "" && !strings.HasPrefix(s.Encrypted, encPrefix) {
-		return invalid("auth.secret.encrypted", "not a value this service encrypted (%s…)", encPrefix)
+		return invalid(field+".encrypted", "not a value this service encrypted (%s…)", encPrefix)
 	}
 	if s.File != "" && !strings.HasPrefix(s.File, "/") {
-		return invalid("auth.secret.file", "must be an absolute path")
+		return invalid(field+".file", "must be an absolute path")
 	}
 	return nil
 }
@@ -179,8 +179,14 @@ func readBounded(p string) ([]byte, error) {
 // its value (encrypted or not).
 func (s *Secret) Masked() *Secret { return s.masked() }
 
-// Validate checks that the secret names exactly one source.
-func (s *Secret) Validate() error { return s.validate() }
+// Check says what is wrong with the secret (field names it in the
+// message), or nil: it must name exactly one source.
+func (s *Secret) Check(field string) string {
+	if err := s.validate(field); err != nil {
+		return strings.TrimPrefix(err.Error(), ErrInvalid.Error()+": ")
+	}
+	return ""
+}
 
 // IsMasked reports whether s is a masked secret sent back unchanged.
 func (s *Secret) IsMasked() bool { return s != nil && s.Encrypted == "****" }
