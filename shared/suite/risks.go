@@ -36,8 +36,8 @@ type riskReport struct {
 // reportCache keeps decoded reports by the latest pointer that named them:
 // a report's key is rewritten when its image is re-reported under another
 // policy, but every write moves the pointer (its scan and time), so an
-// entry is never stale. Bounded; a full cache is emptied, as reports of a
-// fleet cycle through it.
+// entry is never stale. Bounded: past the bound an arbitrary entry makes
+// room, so a fleet larger than it still finds most of its reports.
 type reportCache struct {
 	mu sync.Mutex
 	m  map[string]*riskReport
@@ -58,8 +58,14 @@ func (c *reportCache) get(ctx context.Context, st store.Store, l pipeline.Latest
 		return nil, err
 	}
 	c.mu.Lock()
-	if c.m == nil || len(c.m) >= reportCacheSize {
+	if c.m == nil {
 		c.m = map[string]*riskReport{}
+	}
+	for k := range c.m {
+		if len(c.m) < reportCacheSize {
+			break
+		}
+		delete(c.m, k) // an arbitrary one: a larger fleet keeps most of its hits
 	}
 	c.m[key] = r
 	c.mu.Unlock()
