@@ -510,7 +510,8 @@ func TestRematchUnderServe(t *testing.T) {
 	}
 }
 
-// TestCLISyncRematches: `layerscan db sync` re-reports the stored images
+// TestCLISyncRematches: `layerscan db sync` (and `settings set` of a
+// changed check selection) re-reports the stored images
 // against the DB it publishes, as the sync-advisories function does.
 func TestCLISyncRematches(t *testing.T) {
 	bin := buildCLI(t)
@@ -539,6 +540,12 @@ func TestCLISyncRematches(t *testing.T) {
 	}
 	if out := run("db", "sync", "--store", dir, "--from", from, "--no-rematch"); strings.Contains(out, "re-matched") {
 		t.Errorf("--no-rematch re-matched: %s", out)
+	}
+	// layerscan settings set re-reports when the check selection changes.
+	doc := filepath.Join(t.TempDir(), "settings.json")
+	os.WriteFile(doc, []byte(`{"checks":{"disabledChecks":["LS-BUILD-USER-ROOT"],"accessKeyLeak":true,"passwordLeak":true,"sensitiveFiles":true,"maliciousSamples":true}}`), 0o644)
+	if out := run("settings", "set", doc, "--store", dir); !strings.Contains(out, "re-matched 1 stored image(s)") {
+		t.Errorf("settings set with a check switched off: %s", out)
 	}
 }
 

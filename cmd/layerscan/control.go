@@ -3,9 +3,12 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"log"
 	"os"
+	"runtime"
 	"text/tabwriter"
 
 	"github.com/layerscan/layerscan/shared/audit"
@@ -60,13 +63,32 @@ func cmdSettings(ctx context.Context, args []string, stdin io.Reader, stdout, st
 		if err != nil {
 			return 2, err
 		}
-		env := suite.NewEnv(cfg, st, nil, nil)
+		env := suite.NewEnv(cfg, st, nil, log.New(stderr, "", 0))
+		pool, err := env.UseLocal(ctx, runtime.NumCPU())
+		if err != nil {
+			return 1, err
+		}
+		before, err := env.Policy(ctx)
+		if err != nil {
+			return 1, err
+		}
 		s, err := env.PutSettings(ctx, b, base, "cli")
 		if err != nil {
 			return 1, err
 		}
 		audit.Record(ctx, st, audit.Entry{Who: "cli", Action: "settings.update", Target: fmt.Sprintf("version %d", s.Version)})
 		fmt.Fprintf(stderr, "settings version %d written (ETag %s)\n", s.Version, settings.ETag(s.Version))
+		// a changed check selection re-reports the stored images, here
+		v, err := env.RereportIfChanged(ctx, before)
+		if errs := pool.Wait(); err == nil && len(errs) > 0 {
+			err = errors.Join(errs...)
+		}
+		if err != nil {
+			return 1, fmt.Errorf("re-match: %w", err)
+		}
+		if v != nil && v.Counts.Total > 0 {
+			fmt.Fprintf(stderr, "re-matched %d stored image(s) (task %s)\n", v.Counts.Total, v.ID)
+		}
 		return 0, nil
 	}
 	return 2, fmt.Errorf("settings takes get or set, not %q", verb)

@@ -295,17 +295,12 @@ func (e *Env) changeRoutes(mux *http.ServeMux) {
 // so without this a change would show only in reports built later.
 func (e *Env) rereports(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		d, err := e.Steps(r.Context())
+		before, err := e.Policy(r.Context())
 		if err != nil {
 			httpError(w, err)
 			return
 		}
-		before, err := d.Policy(r.Context())
-		if err != nil {
-			httpError(w, err)
-			return
-		}
-		h(&policyWriter{ResponseWriter: w, e: e, r: r, d: d, before: before}, r)
+		h(&policyWriter{ResponseWriter: w, e: e, r: r, before: before}, r)
 	}
 }
 
@@ -314,7 +309,6 @@ type policyWriter struct {
 	http.ResponseWriter
 	e       *Env
 	r       *http.Request
-	d       *pipeline.Steps
 	before  string
 	written bool
 }
@@ -335,18 +329,35 @@ func (p *policyWriter) Write(b []byte) (int, error) {
 }
 
 func (p *policyWriter) rematch() {
-	ctx := p.r.Context()
-	after, err := p.d.Policy(ctx)
-	if err != nil || after == p.before {
-		return
-	}
-	v, err := p.e.StartRematch(ctx)
-	switch {
-	case errors.Is(err, advisory.ErrNoDB):
-		// nothing is matched before a DB exists
-	case err != nil:
+	v, err := p.e.RereportIfChanged(p.r.Context(), p.before)
+	if err != nil {
 		p.e.Log.Printf("re-match after a policy change: %v", err)
-	default:
+	} else if v != nil {
 		p.ResponseWriter.Header().Set("Layerscan-Task", v.ID)
 	}
+}
+
+// Policy is the policy reports are built under now (whitelists, VEX
+// documents, the check selection), as the report's scanner.policy says.
+func (e *Env) Policy(ctx context.Context) (string, error) {
+	d, err := e.Steps(ctx)
+	if err != nil {
+		return "", err
+	}
+	return d.Policy(ctx)
+}
+
+// RereportIfChanged starts the re-match of the stored images when the
+// policy is no longer before; nil when it is, or when no advisory DB
+// exists yet (nothing was matched).
+func (e *Env) RereportIfChanged(ctx context.Context, before string) (*task.View, error) {
+	after, err := e.Policy(ctx)
+	if err != nil || after == before {
+		return nil, err
+	}
+	v, err := e.StartRematch(ctx)
+	if errors.Is(err, advisory.ErrNoDB) {
+		return nil, nil
+	}
+	return v, err
 }
