@@ -34,6 +34,9 @@ import (
 // counter counts requests and response bytes on their way to a server.
 type counter struct {
 	requests, bytes atomic.Int64
+	// writes, reads and deletes split requests as S3 bills them: PUT, POST,
+	// COPY and LIST at one price; GET and HEAD at another; DELETE free.
+	writes, reads, deletes atomic.Int64
 	mu              sync.Mutex
 	kinds           map[string]int // method and key area, when LAYERSCAN_FLEET_BREAKDOWN is set
 }
@@ -50,6 +53,14 @@ func (c *counter) proxy(t testing.TB, target string) string {
 	breakdown := os.Getenv("LAYERSCAN_FLEET_BREAKDOWN") != ""
 	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c.requests.Add(1)
+		switch {
+		case r.Method == http.MethodDelete:
+			c.deletes.Add(1)
+		case r.Method == http.MethodPut, r.Method == http.MethodPost, r.URL.Query().Has("list-type"):
+			c.writes.Add(1)
+		default:
+			c.reads.Add(1)
+		}
 		if breakdown {
 			parts := strings.SplitN(strings.TrimPrefix(r.URL.Path, "/"), "/", 5)
 			area := strings.Join(parts[:min(len(parts), 3)], "/")
@@ -138,8 +149,11 @@ func peakRSS(pid int) int64 {
 // BenchmarkFleet scans a fleet of 200 images through the real bus (MinIO
 // notifications to the function binaries, N processes per step) and
 // re-matches it after a DB update. It reports images per minute, blob
-// bytes fetched over the images' total size, store requests per image,
-// the largest peak RSS of a function process and the re-match wall time.
+// bytes fetched over the images' total size, store requests per image
+// (split as S3 bills them: writes and lists, reads, deletes), the largest
+// peak RSS of a function process, and the re-match: its wall time, the
+// DB sync's and the planning's within it, and the functions' store
+// requests per image.
 func BenchmarkFleet(b *testing.B) {
 	images := 200
 	if v, err := strconv.Atoi(os.Getenv("LAYERSCAN_FLEET")); err == nil && v > 0 {
@@ -201,7 +215,7 @@ func fleetRun(b *testing.B, images, procs int) {
 	waitReports(b, st, images, 20*time.Minute)
 	scanWall := time.Since(start)
 	b.StopTimer()
-	requests := s3c.requests.Load()
+	requests, writes, reads, deletes := s3c.requests.Load(), s3c.writes.Load(), s3c.reads.Load(), s3c.deletes.Load()
 	fetched := blobs.bytes.Load()
 	if os.Getenv("LAYERSCAN_FLEET_BREAKDOWN") != "" {
 		s3c.mu.Lock()
@@ -210,6 +224,7 @@ func fleetRun(b *testing.B, images, procs int) {
 				b.Logf("%6d %s", n, k)
 			}
 		}
+		s3c.kinds = nil // the re-match's are logged on their own
 		s3c.mu.Unlock()
 	}
 	// A DB update: the re-match of the whole fleet, through the same bus.
@@ -218,10 +233,13 @@ func fleetRun(b *testing.B, images, procs int) {
 	if _, err := e.SyncAdvisories(ctx, nil); err != nil {
 		b.Fatal(err)
 	}
+	syncWall := time.Since(rstart)
+	pstart := time.Now()
 	v, err := e.StartRematch(ctx)
 	if err != nil {
 		b.Fatal(err)
 	}
+	planWall := time.Since(pstart) // listing the fleet and queueing its batches
 	for i := 0; ; i++ {
 		tv, err := e.TaskView(ctx, v.ID)
 		if err == nil && tv.Status != "running" {
@@ -233,6 +251,17 @@ func fleetRun(b *testing.B, images, procs int) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	rematchWall := time.Since(rstart)
+	rematchRequests := s3c.requests.Load() - requests
+	rematchWrites, rematchReads := s3c.writes.Load()-writes, s3c.reads.Load()-reads
+	if os.Getenv("LAYERSCAN_FLEET_BREAKDOWN") != "" {
+		s3c.mu.Lock()
+		for k, n := range s3c.kinds {
+			if n >= images/2 {
+				b.Logf("re-match: %6d %s", n, k)
+			}
+		}
+		s3c.mu.Unlock()
+	}
 	var rss int64
 	for _, p := range pids {
 		rss = max(rss, peakRSS(p))
@@ -240,8 +269,16 @@ func fleetRun(b *testing.B, images, procs int) {
 	b.ReportMetric(float64(images)/scanWall.Minutes(), "images/min")
 	b.ReportMetric(float64(fetched)/float64(total), "fetched/size")
 	b.ReportMetric(float64(requests)/float64(images), "store-req/image")
+	b.ReportMetric(float64(writes)/float64(images), "write-req/image")
+	b.ReportMetric(float64(reads)/float64(images), "read-req/image")
+	b.ReportMetric(float64(deletes)/float64(images), "delete-req/image")
 	b.ReportMetric(float64(rss)/1024, "peak-RSS-MiB")
 	b.ReportMetric(rematchWall.Seconds(), "rematch-s")
+	b.ReportMetric(syncWall.Seconds(), "rematch-sync-s")
+	b.ReportMetric(planWall.Seconds(), "rematch-plan-s")
+	b.ReportMetric(float64(rematchRequests)/float64(images), "rematch-req/image")
+	b.ReportMetric(float64(rematchWrites)/float64(images), "rematch-write-req/image")
+	b.ReportMetric(float64(rematchReads)/float64(images), "rematch-read-req/image")
 }
 
 // waitReports waits until n images have a report.

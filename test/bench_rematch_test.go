@@ -14,6 +14,7 @@ import (
 	"github.com/layerscan/layerscan/shared/scanrecord"
 	"github.com/layerscan/layerscan/shared/store"
 	"github.com/layerscan/layerscan/shared/storekey"
+	"github.com/layerscan/layerscan/shared/suite"
 )
 
 // BenchmarkRematchFleet re-matches 1,000 stored images made from the
@@ -95,5 +96,90 @@ func BenchmarkRematchFleet(b *testing.B) {
 				b.ReportMetric(wall.Seconds(), "fleet-wall-s")
 			}
 		})
+	}
+}
+
+// slowStore adds a round trip's latency to every request, as an object
+// store in the same region has and a folder does not.
+type slowStore struct {
+	store.Store
+	rtt time.Duration
+}
+
+func (s slowStore) Get(ctx context.Context, k string) ([]byte, error) {
+	time.Sleep(s.rtt)
+	return s.Store.Get(ctx, k)
+}
+
+func (s slowStore) Put(ctx context.Context, k string, b []byte) error {
+	time.Sleep(s.rtt)
+	return s.Store.Put(ctx, k, b)
+}
+
+func (s slowStore) PutIfAbsent(ctx context.Context, k string, b []byte) (bool, error) {
+	time.Sleep(s.rtt)
+	return s.Store.PutIfAbsent(ctx, k, b)
+}
+
+func (s slowStore) Exists(ctx context.Context, k string) (bool, error) {
+	time.Sleep(s.rtt)
+	return s.Store.Exists(ctx, k)
+}
+
+func (s slowStore) List(ctx context.Context, p string) ([]string, error) {
+	time.Sleep(s.rtt)
+	return s.Store.List(ctx, p)
+}
+
+func (s slowStore) Delete(ctx context.Context, k string) error {
+	time.Sleep(s.rtt)
+	return s.Store.Delete(ctx, k)
+}
+
+// BenchmarkRematchPlan measures what a re-match does before its first
+// batch runs: list the stored images, read each latest pointer, create
+// the task and queue its batches, for 1,000 images on a store with a 5 ms
+// round trip. The baseline, measured in the same run, is one round trip
+// per image one after another (the floor of a serial read of the fleet);
+// plan÷serial below 1 is the speed-up of reading pointers concurrently
+// and writing no per-image records.
+func BenchmarkRematchPlan(b *testing.B) {
+	const fleet, rtt = 1000, 5 * time.Millisecond
+	dir := b.TempDir()
+	copyDB(b, dir)
+	fs, _ := store.NewFS(dir)
+	ctx := context.Background()
+	for i := range fleet {
+		sum := sha256.Sum256([]byte(fmt.Sprint("plan", i)))
+		l := pipeline.Latest{ScanID: fmt.Sprintf("plan-%04d", i), Ref: fmt.Sprintf("fleet.local/app%d:1", i), DBVersion: "an older DB", Created: time.Now().UTC().Format(time.RFC3339)}
+		store.PutJSON(ctx, fs, storekey.ImageLatest("sha256:"+hex.EncodeToString(sum[:])), l)
+	}
+	slow := slowStore{fs, rtt}
+	start := time.Now()
+	for range fleet {
+		slow.Exists(ctx, storekey.ImageLatest("sha256:0"))
+	}
+	serial := time.Since(start)
+	e := newSuiteEnv(suite.Config{}, slow, nil, nopLogger())
+	b.ResetTimer()
+	for range b.N {
+		b.StopTimer()
+		tasks, _ := fs.List(ctx, storekey.TasksPrefix)
+		for _, k := range tasks {
+			fs.Delete(ctx, k)
+		}
+		b.StartTimer()
+		start := time.Now()
+		v, err := e.StartRematch(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		wall := time.Since(start)
+		if v.Counts.Total != fleet {
+			b.Fatalf("the re-match covers %d images, not %d", v.Counts.Total, fleet)
+		}
+		b.ReportMetric(wall.Seconds(), "plan-s")
+		b.ReportMetric(serial.Seconds(), "serial-s")
+		b.ReportMetric(wall.Seconds()/serial.Seconds(), "plan/serial")
 	}
 }

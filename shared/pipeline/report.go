@@ -14,6 +14,7 @@ import (
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/layerscan/layerscan/shared/advisory"
 	"github.com/layerscan/layerscan/shared/analyzer/osrelease"
@@ -67,7 +68,7 @@ func (in *reportInputs) policy() string {
 // advisory DB, analyzer set and report logic, it is reused: its inputs are
 // immutable, so rebuilding it would give the same findings.
 func (d *Steps) BuildReport(ctx context.Context, job ReportJob) (*report.Report, error) {
-	in, err := d.loadInputs(ctx, job.ScanID)
+	in, err := d.loadInputs(ctx, job.ScanID, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -83,8 +84,6 @@ func (d *Steps) BuildReport(ctx context.Context, job ReportJob) (*report.Report,
 	return r, d.writeReport(ctx, in.st, r, in.st.Request.Task, false)
 }
 
-// loadInputs reads the scan's state, whitelist, advisory DB and markers,
-// each once.
 // storePolicy reads the whitelist, check selection and VEX statements of
 // the store, which every report is built under (a scan's request may add
 // to them).
@@ -115,18 +114,23 @@ func (d *Steps) Policy(ctx context.Context) (string, error) {
 	return in.policy(), nil
 }
 
-func (d *Steps) loadInputs(ctx context.Context, scanID string) (*reportInputs, error) {
+// loadInputs reads the scan's state, advisory DB and markers, each once,
+// under the store's policy: pol when the caller read it already (once for
+// a re-match batch), else read now.
+func (d *Steps) loadInputs(ctx context.Context, scanID string, pol *reportInputs) (*reportInputs, error) {
 	st, err := scanrecord.LoadState(ctx, d.Store, scanID)
 	if err != nil {
 		return nil, err
 	}
-	in, err := d.storePolicy(ctx)
-	if err != nil {
-		return nil, err
+	if pol == nil {
+		if pol, err = d.storePolicy(ctx); err != nil {
+			return nil, err
+		}
 	}
-	in.st, in.markers = st, map[string]scanrecord.Marker{}
-	in.wl.Rules = append(in.wl.Rules, st.Request.Whitelist...)
-	in.vex = append(in.vex, st.Request.VEX...)
+	// A copy: the scan's own rules and statements are added to it.
+	in := &reportInputs{wl: pol.wl, checks: pol.checks, st: st, markers: map[string]scanrecord.Marker{}}
+	in.wl.Rules = append(slices.Clone(pol.wl.Rules), st.Request.Whitelist...)
+	in.vex = append(slices.Clone(pol.vex), st.Request.VEX...)
 	switch db, err := advisory.Current(ctx, d.Store); {
 	case errors.Is(err, advisory.ErrNoDB):
 	case err != nil:
@@ -388,37 +392,52 @@ type RematchItem struct {
 }
 
 // Rematch re-reports a batch of a re-match task's images from their
-// stored facts against the current advisory DB. No layer is read.
+// stored facts against the current advisory DB. No layer is read. The
+// images are re-reported rematchWorkers at a time: each is a chain of
+// small store round trips (facts, report, pointers, the task's record),
+// which one image after another would make a batch's wall time fifty
+// chains long.
+//
+// The store's policy is read once for the batch: every image of it is
+// re-reported under the same whitelist, checks and VEX (a change of them
+// starts another re-match).
 func (d *Steps) Rematch(ctx context.Context, taskID string, items []RematchItem) error {
-	for _, it := range items {
-		ref := &scanrecord.TaskRef{ID: taskID, Item: it.Item}
-		if err := task.Planned(ctx, d.Store, taskID, it.Item, []string{it.ScanID}, d.now()); err != nil {
-			return err
-		}
-		in, err := d.loadInputs(ctx, it.ScanID)
-		if errors.Is(err, scanrecord.ErrScanGone) {
-			if err := task.Finished(ctx, d.Store, taskID, it.Item, task.ScanResult{ScanID: it.ScanID, Errors: []string{err.Error()}, At: d.now().Format(time.RFC3339)}); err != nil {
-				return err
-			}
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		r := d.reusable(ctx, in)
-		if r == nil {
-			r = d.newReport(in)
-			img := d.assemble(ctx, in, r)
-			if err := d.matchPackages(ctx, in, img, r); err != nil {
-				return err
-			}
-			finalize(in, r)
-		}
-		if err := d.writeReport(ctx, in.st, r, ref, true); err != nil {
-			return err
-		}
+	pol, err := d.storePolicy(ctx)
+	if err != nil {
+		return err
 	}
-	return nil
+	g, ctx := errgroup.WithContext(ctx)
+	g.SetLimit(rematchWorkers)
+	for _, it := range items {
+		g.Go(func() error { return d.rematchOne(ctx, taskID, it, pol) })
+	}
+	return g.Wait()
+}
+
+// rematchWorkers bounds the images of one batch re-reported at once.
+const rematchWorkers = 8
+
+// rematchOne re-reports one image of a re-match task. The item is planned
+// by the task document (task.Item.Scan), so only its result is written.
+func (d *Steps) rematchOne(ctx context.Context, taskID string, it RematchItem, pol *reportInputs) error {
+	ref := &scanrecord.TaskRef{ID: taskID, Item: it.Item}
+	in, err := d.loadInputs(ctx, it.ScanID, pol)
+	if errors.Is(err, scanrecord.ErrScanGone) {
+		return task.Finished(ctx, d.Store, taskID, it.Item, task.ScanResult{ScanID: it.ScanID, Errors: []string{err.Error()}, At: d.now().Format(time.RFC3339)})
+	}
+	if err != nil {
+		return err
+	}
+	r := d.reusable(ctx, in)
+	if r == nil {
+		r = d.newReport(in)
+		img := d.assemble(ctx, in, r)
+		if err := d.matchPackages(ctx, in, img, r); err != nil {
+			return err
+		}
+		finalize(in, r)
+	}
+	return d.writeReport(ctx, in.st, r, ref, true)
 }
 
 // reusable returns the stored report of this image when it was built from

@@ -75,8 +75,9 @@ func (e *Env) StartRematch(ctx context.Context) (*task.View, error) {
 	}
 	if created {
 		// The steps' dispatcher: the store's queue in the cloud, the pool
-		// under serve (e.dispatcher stays the queue there).
-		now := e.now().Format(time.RFC3339)
+		// under serve (e.dispatcher stays the queue there). The items are
+		// planned by the task document itself (task.Item.Scan); a batch
+		// lost before it is queued is failed by the task timeout.
 		var batch []pipeline.RematchItem
 		flush := func() error {
 			if len(batch) == 0 {
@@ -87,13 +88,6 @@ func (e *Env) StartRematch(ctx context.Context) (*task.View, error) {
 			return dispatch.Enqueue(ctx, d.Dispatch, j)
 		}
 		for i, it := range items {
-			if _, err := task.Admit(ctx, e.Store, id, i, task.Admission{Outcome: task.Scanning, At: now}); err != nil {
-				return nil, err
-			}
-			// Planned now: the entry names the scan even if its batch is lost.
-			if err := task.Planned(ctx, e.Store, id, i, []string{it.Scan}, e.now()); err != nil {
-				return nil, err
-			}
 			batch = append(batch, pipeline.RematchItem{Item: i, ScanID: it.Scan})
 			if len(batch) == RematchBatch {
 				if err := flush(); err != nil {
@@ -149,29 +143,74 @@ func (e *Env) rematchItems(ctx context.Context, s settings.Settings, version, po
 // storedImages calls fn with every stored image's digest and latest
 // pointer; one removed since the listing is left out, and a store error
 // is the caller's error.
+//
+// The pointers are read storedReaders at a time, since one at a time a
+// fleet of 10,000 images on an object store is minutes of round trips;
+// fn is still called in listing order, from one goroutine.
 func (e *Env) storedImages(ctx context.Context, fn func(d string, l pipeline.Latest) error) error {
 	keys, err := e.Store.List(ctx, storekey.ImagesPrefix)
 	if err != nil {
 		return err
 	}
+	var digests []string
 	for _, k := range keys {
 		d, ok := strings.CutSuffix(strings.TrimPrefix(k, storekey.ImagesPrefix), "/latest.json")
-		if !ok || !digest.Valid(d) {
-			continue
+		if ok && digest.Valid(d) {
+			digests = append(digests, d)
 		}
-		l, ok, err := pipeline.LoadLatest(ctx, e.Store, d)
-		if err != nil {
-			return fmt.Errorf("image %s: %w", d, err) // a store error is not "no image"
+	}
+	type pointer struct {
+		l   pipeline.Latest
+		ok  bool
+		err error
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel() // an error of fn stops the readers
+	got := make([]chan pointer, len(digests))
+	for i := range got {
+		got[i] = make(chan pointer, 1)
+	}
+	next := make(chan int)
+	go func() {
+		defer close(next)
+		for i := range digests {
+			select {
+			case next <- i:
+			case <-ctx.Done():
+				return
+			}
 		}
-		if !ok {
+	}()
+	for range min(storedReaders, len(digests)) {
+		go func() {
+			for i := range next {
+				l, ok, err := pipeline.LoadLatest(ctx, e.Store, digests[i])
+				got[i] <- pointer{l, ok, err}
+			}
+		}()
+	}
+	for i, d := range digests {
+		var p pointer
+		select {
+		case p = <-got[i]:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if p.err != nil {
+			return fmt.Errorf("image %s: %w", d, p.err) // a store error is not "no image"
+		}
+		if !p.ok {
 			continue // removed since the listing
 		}
-		if err := fn(d, l); err != nil {
+		if err := fn(d, p.l); err != nil {
 			return err
 		}
 	}
 	return nil
 }
+
+// storedReaders bounds the latest pointers storedImages reads at once.
+const storedReaders = 32
 
 // serveReport answers an image's report against the current DB, or,
 // until that exists, its latest report marked stale.

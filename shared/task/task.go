@@ -19,6 +19,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/layerscan/layerscan/shared/store"
@@ -81,7 +82,10 @@ type Item struct {
 	// OutOfScope marks an on-demand scan of an image the scope rules do not
 	// cover (allowed for operators).
 	OutOfScope bool `json:"outOfScope,omitempty"`
-	// Scan is the scan whose facts a re-match reuses.
+	// Scan is the scan whose facts a re-match reuses. An item that names
+	// one is planned as that scan when the task is created: a re-match
+	// writes no admission or plan records, which for a fleet of thousands
+	// would be two writes per image before the first batch is queued.
 	Scan string `json:"scan,omitempty"`
 	// Workloads are, for a runtime scan, where the image runs
 	// (namespace/Kind/name), and Note how its digest was found.
@@ -346,12 +350,12 @@ func Read(ctx context.Context, st store.Store, t *Task) (*View, error) {
 	}
 	v := &View{ID: t.ID, Type: t.Type, Trigger: t.Trigger, Scope: t.Scope, Cycle: t.Cycle, Created: t.Created, Deadline: t.Deadline, Errors: t.Errors, Notices: notices}
 	v.Counts.Total = len(t.Items)
-	for i, it := range t.Items {
-		e, err := entry(ctx, st, t.ID, i, it, byItem[i])
-		if err != nil {
-			return nil, err
-		}
-		v.Log = append(v.Log, e)
+	log, err := entries(ctx, st, t, byItem)
+	if err != nil {
+		return nil, err
+	}
+	v.Log = log
+	for _, e := range log {
 		v.Counts.add(e)
 		if e.Final() && e.Updated > v.Finished {
 			v.Finished = e.Updated
@@ -413,7 +417,40 @@ func (c Counts) status() string {
 	return PartiallyFailed
 }
 
-func entry(ctx context.Context, st store.Store, id string, i int, it Item, names []string) (Entry, error) {
+// readers bounds the records read at once for one view: a task of
+// thousands of images is thousands of small reads, which one at a time
+// on an object store take minutes.
+const readers = 32
+
+// entries derives every item's log entry, reading their records with at
+// most readers at once.
+func entries(ctx context.Context, st store.Store, t *Task, byItem map[int][]string) ([]Entry, error) {
+	log := make([]Entry, len(t.Items))
+	errs := make([]error, len(t.Items))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range min(readers, len(t.Items)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				log[i], errs[i] = entry(ctx, st, t, i, byItem[i])
+			}
+		}()
+	}
+	for i := range t.Items {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return log, nil
+}
+
+func entry(ctx context.Context, st store.Store, t *Task, i int, names []string) (Entry, error) {
+	id, it := t.ID, t.Items[i]
 	e := Entry{Item: i, Image: it.Ref(), Tag: it.Tag, Status: Pending, OutOfScope: it.OutOfScope, Workloads: it.Workloads, Note: it.Note}
 	has := map[string]bool{}
 	for _, n := range names {
@@ -430,10 +467,12 @@ func entry(ctx context.Context, st store.Store, id string, i int, it Item, names
 		e.Status, e.Reason, e.Fix, e.Updated = o.Status, o.Reason, o.Detail, o.At
 		return e, nil
 	}
-	if has[planned] {
-		var p plannedRec
-		if err := get(planned, &p); err != nil {
-			return e, err
+	if has[planned] || it.Scan != "" {
+		p := plannedRec{ScanIDs: []string{it.Scan}, At: t.Created}
+		if has[planned] {
+			if err := get(planned, &p); err != nil {
+				return e, err
+			}
 		}
 		e.ScanIDs, e.Status, e.Updated = p.ScanIDs, Scanning, p.At
 		done, complete := 0, true
