@@ -77,7 +77,7 @@ func TestQueueEnvelope(t *testing.T) {
 		t.Fatal(err)
 	}
 	keys, _ := st.List(ctx, storekey.QueueStep("leaf"))
-	if len(keys) != 1 || !strings.HasPrefix(keys[0], "queue/leaf/20261122T000000.000Z-") {
+	if len(keys) != 1 || !strings.HasPrefix(keys[0], "queue/leaf/") || !strings.HasSuffix(keys[0], "-20261122T000000.000Z.json") {
 		t.Fatalf("job objects %v", keys)
 	}
 	b, _ := st.Get(ctx, keys[0])

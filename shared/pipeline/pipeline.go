@@ -188,10 +188,13 @@ func (d *Steps) options(req scanrecord.Request) source.Options {
 	return o
 }
 
+// newScanID names a scan: random first, so that the scans/ keys of a
+// fleet scan spread over the store's index partitions instead of
+// following the clock (see storekey.Job), then the time for people.
 func newScanID(t time.Time) string {
 	var b [6]byte
 	_, _ = rand.Read(b[:])
-	return t.Format("20060102T150405Z") + "-" + hex.EncodeToString(b[:])
+	return hex.EncodeToString(b[:]) + "-" + t.UTC().Format("20060102T150405Z")
 }
 
 // Plan resolves the request, records one scan per selected image, and

@@ -1,6 +1,7 @@
 package storekey
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -42,8 +43,16 @@ func TestStepOf(t *testing.T) {
 	if got, ok := JobCreated(k); !ok || !got.Equal(at) {
 		t.Errorf("%s created %v", k, got)
 	}
-	if _, ok := JobCreated("queue/x/garbage.json"); ok {
-		t.Error("a job name without a time stamp parsed")
+	if !strings.HasPrefix(k, "queue/build-report/ff-") {
+		t.Errorf("%s: the random part must come first (names that start with a time are sequential)", k)
+	}
+	if got, ok := JobCreated("queue/build-report/20261122T010203.004Z-ff.json"); !ok || !got.Equal(at) {
+		t.Errorf("a job written before the random part came first: created %v", got)
+	}
+	for _, bad := range []string{"queue/x/garbage.json", "queue/x/ff-garbage.json", "queue/x/ff-20261122T010203.004Z"} {
+		if _, ok := JobCreated(bad); ok {
+			t.Errorf("%s parsed as a job name", bad)
+		}
 	}
 }
 
