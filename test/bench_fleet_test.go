@@ -37,8 +37,8 @@ type counter struct {
 	// writes, reads and deletes split requests as S3 bills them: PUT, POST,
 	// COPY and LIST at one price; GET and HEAD at another; DELETE free.
 	writes, reads, deletes atomic.Int64
-	mu              sync.Mutex
-	kinds           map[string]int // method and key area, when LAYERSCAN_FLEET_BREAKDOWN is set
+	mu                     sync.Mutex
+	kinds                  map[string]int // method and key area, when LAYERSCAN_FLEET_BREAKDOWN is set
 }
 
 func (c *counter) proxy(t testing.TB, target string) string {
