@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/layerscan/layerscan/shared/advisory"
 	"github.com/layerscan/layerscan/shared/apikeys"
@@ -78,24 +79,18 @@ func (e *Env) StartRematch(ctx context.Context) (*task.View, error) {
 		// under serve (e.dispatcher stays the queue there). The items are
 		// planned by the task document itself (task.Item.Scan); a batch
 		// lost before it is queued is failed by the task timeout.
-		var batch []pipeline.RematchItem
-		flush := func() error {
-			if len(batch) == 0 {
-				return nil
+		g, gctx := errgroup.WithContext(ctx)
+		g.SetLimit(storedReaders) // a job object each: 200 for 10,000 images
+		for start := 0; start < len(items); start += RematchBatch {
+			batch := make([]pipeline.RematchItem, 0, RematchBatch)
+			for i := start; i < min(start+RematchBatch, len(items)); i++ {
+				batch = append(batch, pipeline.RematchItem{Item: i, ScanID: items[i].Scan})
 			}
-			j := pipeline.ReportJob{Rematch: &pipeline.RematchBatch{Task: id, Items: batch}}
-			batch = nil
-			return dispatch.Enqueue(ctx, d.Dispatch, j)
+			g.Go(func() error {
+				return dispatch.Enqueue(gctx, d.Dispatch, pipeline.ReportJob{Rematch: &pipeline.RematchBatch{Task: id, Items: batch}})
+			})
 		}
-		for i, it := range items {
-			batch = append(batch, pipeline.RematchItem{Item: i, ScanID: it.Scan})
-			if len(batch) == RematchBatch {
-				if err := flush(); err != nil {
-					return nil, err
-				}
-			}
-		}
-		if err := flush(); err != nil {
+		if err := g.Wait(); err != nil {
 			return nil, err
 		}
 		e.Log.Printf("rematch: task %s, %d image(s) against %s", id, len(items), version)

@@ -112,3 +112,42 @@ func TestAdmissionIsDecidedOnce(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// TestRematchItemsArePlannedByTheTask: an item that names the scan it
+// reuses is running from the task's creation, with no record written, and
+// finishes with its result; a record written by an older version still
+// counts.
+func TestRematchItemsArePlannedByTheTask(t *testing.T) {
+	ctx := context.Background()
+	st, _ := store.NewFS(t.TempDir())
+	now := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	tk := &Task{ID: "rematch-v1-abc", Type: Rematch, Trigger: "test", Created: now.Format(time.RFC3339), Deadline: now.Add(time.Hour).Format(time.RFC3339)}
+	for i := range 100 {
+		tk.Items = append(tk.Items, Item{Repository: fmt.Sprint("app", i), Scan: fmt.Sprint("s", i)})
+	}
+	if ok, err := Create(ctx, st, tk); !ok || err != nil {
+		t.Fatal(ok, err)
+	}
+	v, err := Read(ctx, st, tk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.Status != Running || v.Counts.Running != 100 || v.Log[7].Status != Scanning || len(v.Log[7].ScanIDs) != 1 || v.Log[7].ScanIDs[0] != "s7" || v.Log[7].Updated != tk.Created {
+		t.Fatalf("before any result: %s %+v %+v", v.Status, v.Counts, v.Log[7])
+	}
+	Planned(ctx, st, tk.ID, 3, []string{"s3"}, now.Add(time.Minute)) // an older version's record
+	for i := range 100 {
+		Finished(ctx, st, tk.ID, i, ScanResult{ScanID: fmt.Sprint("s", i), Complete: i != 5, At: now.Add(2 * time.Minute).Format(time.RFC3339)})
+	}
+	if v, err = Read(ctx, st, tk); err != nil {
+		t.Fatal(err)
+	}
+	if v.Status != PartiallyFailed || v.Counts.Succeeded != 99 || v.Counts.Failed != 1 || v.Log[5].Status != ImageFailed {
+		t.Errorf("after the results: %s %+v", v.Status, v.Counts)
+	}
+	for i, e := range v.Log {
+		if e.Item != i {
+			t.Fatalf("entry %d is item %d: the log is out of order", i, e.Item)
+		}
+	}
+}
