@@ -135,3 +135,19 @@ func (m Meter) Seen(ctx context.Context, digest string) (bool, error) {
 func (m Meter) Consumed(ctx context.Context) (int, error) {
 	return m.pool().Count(ctx)
 }
+
+// Renumber keeps the period's count exact under a purchased quota set
+// where there was none, or lowered: units taken before are renumbered
+// below it (slots.Pool.Compact), or the quota's random probes would not
+// meet them and would admit its whole size again. above is how many
+// units were consumed beyond the new quota.
+func (m Meter) Renumber(ctx context.Context) (above int, err error) {
+	if m.Purchased == nil {
+		return 0, nil // unlimited: any number is below it
+	}
+	_, above, err = m.pool().Compact(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("quota: %w", err)
+	}
+	return above, nil
+}

@@ -9,12 +9,15 @@
 // taking a slot costs a write or two while it is not nearly full, and no
 // listing of thousands of keys; only when random probes keep colliding is
 // it listed, to find a free slot or to know it is exhausted. Counting is
-// exact: no two callers hold the same slot, and no more than limit slots
-// exist.
+// exact while every slot is numbered below the limit: no two callers hold
+// the same slot, and there are only limit numbers. A limit lowered (or
+// set where there was none) leaves slots numbered above it, which random
+// probes never meet; Compact renumbers them.
 package slots
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 
@@ -88,4 +91,65 @@ func (p Pool) Release(ctx context.Context, n int) error {
 func (p Pool) Count(ctx context.Context) (int, error) {
 	taken, err := p.Store.List(ctx, p.Prefix)
 	return len(taken), err
+}
+
+// Compact renumbers the slots numbered at or above the limit into free
+// numbers below it, so that probing is exact again after the limit was
+// lowered or set. A pool holding more slots than its limit keeps the rest
+// where they are, and every number below the limit is then taken, so no
+// caller gets another. It returns how many slots were moved and how many
+// remain above the limit.
+//
+// A caller taking slots meanwhile is never given a number that Compact
+// fills (each move is create-once), but until Compact returns, the slots
+// not yet moved are not met by probes: admissions during the compaction
+// may exceed a lowered limit by as many as they are.
+func (p Pool) Compact(ctx context.Context) (moved, above int, err error) {
+	taken, err := p.Store.List(ctx, p.Prefix)
+	if err != nil {
+		return 0, 0, fmt.Errorf("slots %s: %w", p.Prefix, err)
+	}
+	inside := make(map[string]bool, min(p.Limit, len(taken)))
+	held := make(map[string]bool, len(taken))
+	for _, k := range taken {
+		held[k] = true
+	}
+	for n := range max(p.Limit, 0) {
+		if held[p.Key(n)] {
+			inside[p.Key(n)] = true
+		}
+	}
+	next := 0 // the lowest number that may be free
+	for _, k := range taken {
+		if inside[k] {
+			continue
+		}
+		value, err := p.Store.Get(ctx, k)
+		if errors.Is(err, store.ErrNotFound) {
+			continue // released meanwhile
+		}
+		if err != nil {
+			return moved, 0, fmt.Errorf("slots %s: %w", p.Prefix, err)
+		}
+		placed := false
+		for ; next < p.Limit && !placed; next++ {
+			if held[p.Key(next)] {
+				continue
+			}
+			ok, err := p.Store.PutIfAbsent(ctx, p.Key(next), value)
+			if err != nil {
+				return moved, 0, fmt.Errorf("slots %s: %w", p.Prefix, err)
+			}
+			placed = ok // else a caller took it meanwhile: try the next
+		}
+		if !placed {
+			above++
+			continue
+		}
+		if err := p.Store.Delete(ctx, k); err != nil {
+			return moved, 0, fmt.Errorf("slots %s: %w", p.Prefix, err)
+		}
+		moved++
+	}
+	return moved, above, nil
 }

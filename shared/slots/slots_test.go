@@ -130,3 +130,47 @@ func BenchmarkTake(b *testing.B) {
 		})
 	}
 }
+
+// TestCompactAfterTheLimitIsSet: slots taken while the pool was unlimited
+// are numbered anywhere, where a limit's random probes never meet them;
+// once compacted, the limit counts them again, exactly.
+func TestCompactAfterTheLimitIsSet(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name                      string
+		before, limit             int
+		wantMoved, wantAbove, get int
+	}{
+		{"set above what was used", 1200, 1500, 1200, 0, 300},
+		{"set below what was used", 1200, 1000, 1000, 200, 0},
+		{"lowered within the listed size", 30, 20, 20, 10, 0},
+	} {
+		p := pool(t, 1<<31)
+		for range tc.before {
+			if _, ok, err := p.Take(ctx, []byte("d")); !ok || err != nil {
+				t.Fatal(ok, err)
+			}
+		}
+		p.Limit = tc.limit
+		moved, above, err := p.Compact(ctx)
+		if err != nil || moved != tc.wantMoved || above != tc.wantAbove {
+			t.Errorf("%s: moved %d, %d above, %v", tc.name, moved, above, err)
+		}
+		got := 0
+		for {
+			_, ok, err := p.Take(ctx, []byte("d"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !ok {
+				break
+			}
+			if got++; got > tc.limit {
+				t.Fatalf("%s: more slots than the limit", tc.name)
+			}
+		}
+		if n, _ := p.Count(ctx); got != tc.get || n != max(tc.before, tc.limit) {
+			t.Errorf("%s: %d more taken, %d in all; want %d more", tc.name, got, n, tc.get)
+		}
+	}
+}

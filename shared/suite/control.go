@@ -46,7 +46,24 @@ func (e *Env) PutSettings(ctx context.Context, body []byte, base int, who string
 			return s, err
 		}
 	}
-	return settings.SaveWith(ctx, e.Store, s, base, who, e.now(), e.Registries.Secrets)
+	saved, err := settings.SaveWith(ctx, e.Store, s, base, who, e.now(), e.Registries.Secrets)
+	if err != nil {
+		return saved, err
+	}
+	if q := saved.Quota.Purchased; q != nil {
+		// A quota set or lowered needs the period's units renumbered under
+		// it; every save of a limited quota does it (a no-op after the
+		// first), so that a failed renumbering is mended by saving again.
+		period, _ := settings.Period(e.now())
+		above, err := quota.Meter{Store: e.Store, Period: period, Purchased: q}.Renumber(ctx)
+		if err != nil {
+			return saved, fmt.Errorf("settings saved; renumbering the quota's units: %w", err)
+		}
+		if above > 0 {
+			e.Log.Printf("quota: %d unit(s) of period %s were consumed beyond the new quota of %d", above, period, *q)
+		}
+	}
+	return saved, nil
 }
 
 // controlRoutes are the Scan Settings and Task Management routes:
