@@ -5,6 +5,7 @@ import (
 	"encoding/pem"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +16,11 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/layerscan/layerscan/shared/suite"
 	"github.com/layerscan/layerscan/shared/task"
@@ -291,5 +297,71 @@ func TestRuntimeScanOfACluster(t *testing.T) {
 	a.do(t, "POST", "/v1/clusters", `{"id":"meta","server":"https://169.254.169.254","token":{"env":"KUBE_TOKEN"}}`)
 	if code, body := a.do(t, "POST", "/v1/clusters/meta/scan", ""); code != http.StatusForbidden || !strings.Contains(body, "refused") {
 		t.Errorf("a cluster at the metadata address: %d %s", code, body)
+	}
+}
+
+// TestRuntimeMultiPlatformImage: a kubelet reports the index digest of a
+// multi-platform image, while reports are per platform. Each platform's
+// report still says where the image runs, and the runtime filters keep it.
+func TestRuntimeMultiPlatformImage(t *testing.T) {
+	needDockerRegistry(t)
+	addr := startDebianRegistry(t)
+	ref, _ := name.ParseReference(addr+"/team/multi:1.0", name.Insecure)
+	var platforms []string
+	var adds []mutate.IndexAddendum
+	for _, arch := range []string{"amd64", "arm64"} {
+		img := tinyImage(t, map[string]string{"etc/arch": arch, "root/.ssh/id_rsa": privateKey}, time.Now())
+		d, _ := img.Digest()
+		platforms = append(platforms, d.String())
+		adds = append(adds, mutate.IndexAddendum{Add: img, Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: arch}}})
+	}
+	idx := mutate.AppendManifests(empty.Index, adds...)
+	if err := remote.WriteIndex(ref, idx); err != nil {
+		t.Fatal(err)
+	}
+	id, _ := idx.Digest()
+	kube := &fakeKube{token: "good-token", pods: map[string][]map[string]any{"prod": {
+		podJSON("prod", "multi-0", "StatefulSet/multi", nil, [][3]string{{"multi", addr + "/team/multi:1.0", addr + "/team/multi@" + id.String()}}, nil),
+	}}}
+	srv := httptest.NewTLSServer(kube)
+	defer srv.Close()
+	caJSON, _ := json.Marshal(string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})))
+	a := newAPIEnv(t)
+	a.do(t, "POST", "/v1/registries", `{"id":"r","kind":"generic","hosts":["`+addr+`"],"insecure":true,"imagesPerHour":-1,"auth":{"method":"none"}}`)
+	t.Setenv("KUBE_TOKEN", "good-token")
+	if code, body := a.do(t, "POST", "/v1/clusters", `{"id":"prod","server":"`+srv.URL+`","ca":`+string(caJSON)+`,"token":{"env":"KUBE_TOKEN"},"namespaces":["prod"]}`); code != http.StatusCreated {
+		t.Fatalf("POST /v1/clusters: %d %s", code, body)
+	}
+	code, body := a.do(t, "POST", "/v1/clusters/prod/scan", "")
+	if code != http.StatusAccepted {
+		t.Fatalf("scan: %d %s", code, body)
+	}
+	var started task.View
+	json.Unmarshal([]byte(body), &started)
+	if v := a.taskDone(t, started.ID); len(v.Log) != 1 || v.Log[0].Status != task.ImageSucceeded || len(v.Log[0].ScanIDs) != 2 {
+		t.Fatalf("the index, one image of two platforms: %+v", v.Log)
+	}
+	for _, d := range platforms {
+		if _, body := a.do(t, "GET", "/v1/images/"+d+"/workloads", ""); !strings.Contains(body, "prod/StatefulSet/multi") {
+			t.Errorf("workloads of the platform image %s: %s", d, body)
+		}
+	}
+	var risks struct{ Images int }
+	_, body = a.do(t, "GET", "/v1/risks?cluster=prod&workload=StatefulSet/multi", "")
+	json.Unmarshal([]byte(body), &risks)
+	if risks.Images != 2 {
+		t.Errorf("images running in StatefulSet/multi: %d, want its 2 platforms: %.300s", risks.Images, body)
+	}
+	_, body = a.do(t, "GET", "/v1/risks?category=sensitive-file", "")
+	var list struct {
+		Rows []struct{ ID, Package string } `json:"rows"`
+	}
+	json.Unmarshal([]byte(body), &list)
+	if len(list.Rows) == 0 {
+		t.Fatalf("no sensitive-file risk: %.300s", body)
+	}
+	_, body = a.do(t, "GET", "/v1/risks/sensitive-file/"+url.PathEscape(list.Rows[0].ID)+"?package="+url.QueryEscape(list.Rows[0].Package), "")
+	if strings.Count(body, "prod/prod/StatefulSet/multi") != 2 {
+		t.Errorf("the finding's two images do not both name the workload: %.600s", body)
 	}
 }

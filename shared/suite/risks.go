@@ -174,7 +174,7 @@ func (e *Env) Risks(ctx context.Context, f RiskFilter) (map[string]any, error) {
 		return nil, err
 	}
 	err = e.latestReports(ctx, func(r *riskReport, _ pipeline.Latest) {
-		if !f.repositoryOK(r.Image.Ref) || runningHere != nil && !runningHere[r.Image.Digest] {
+		if !f.repositoryOK(r.Image.Ref) || runningHere != nil && !slices.ContainsFunc(runningAs(r.Image.Ref, r.Image.Digest), func(d string) bool { return runningHere[d] }) {
 			return
 		}
 		images++
@@ -269,7 +269,7 @@ func (e *Env) RiskDetail(ctx context.Context, category scan.Category, id, pkg st
 			if first == nil {
 				first = &r.Findings[i]
 			}
-			ri := RiskImage{Image: r.Image.Ref, Digest: r.Image.Digest, Path: fd.Path, LayerDiffID: fd.LayerDiffID, FixedVersion: fd.FixedVersion, Remediation: fd.Remediation, Fixable: fd.Fixable, Evidence: fd.Evidence, Workloads: where[r.Image.Digest]}
+			ri := RiskImage{Image: r.Image.Ref, Digest: r.Image.Digest, Path: fd.Path, LayerDiffID: fd.LayerDiffID, FixedVersion: fd.FixedVersion, Remediation: fd.Remediation, Fixable: fd.Fixable, Evidence: fd.Evidence, Workloads: workloadsOf(where, r.Image.Ref, r.Image.Digest)}
 			if fd.Package != nil {
 				ri.Version = fd.Package.Version
 			}

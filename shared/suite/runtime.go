@@ -19,6 +19,7 @@ import (
 	"github.com/layerscan/layerscan/shared/digest"
 	"github.com/layerscan/layerscan/shared/kube"
 	"github.com/layerscan/layerscan/shared/netguard"
+	"github.com/layerscan/layerscan/shared/pipeline"
 	"github.com/layerscan/layerscan/shared/registries"
 	"github.com/layerscan/layerscan/shared/registry"
 	"github.com/layerscan/layerscan/shared/settings"
@@ -344,6 +345,27 @@ func matchesSelector(sel string, labels map[string]string) bool {
 	return true
 }
 
+// runningAs is the digests an image whose report is for dgst may be
+// running as: its own, and the index digest its reference pins when it is
+// one platform of a multi-platform image. A kubelet reports the index's
+// digest for such an image, while reports are per platform.
+func runningAs(ref, dgst string) []string {
+	out := []string{dgst}
+	if _, pinned, ok := strings.Cut(ref, "@"); ok && pinned != dgst && digest.Valid(pinned) {
+		out = append(out, pinned)
+	}
+	return out
+}
+
+// workloadsOf is where an image runs, by any digest it runs as.
+func workloadsOf(idx map[string][]string, ref, dgst string) []string {
+	var out []string
+	for _, d := range runningAs(ref, dgst) {
+		out = append(out, idx[d]...)
+	}
+	return out
+}
+
 // runtimeIndex maps digests to where they run ("cluster/namespace/Kind/name").
 func (e *Env) runtimeIndex(ctx context.Context) (map[string][]string, error) {
 	keys, err := e.Store.List(ctx, storekey.RuntimePrefix)
@@ -461,6 +483,14 @@ func (e *Env) clusterRoutes(mux *http.ServeMux) {
 			httpError(w, BadEvent{errors.New("digest must be sha256:<64 hex>")})
 			return
 		}
+		d := r.PathValue("digest")
+		as := []string{d}
+		if l, ok, err := pipeline.LoadLatest(r.Context(), e.Store, d); err != nil {
+			httpError(w, err)
+			return
+		} else if ok {
+			as = runningAs(l.Ref, d) // a platform of an index runs as the index
+		}
 		keys, err := e.Store.List(r.Context(), storekey.RuntimePrefix)
 		if err != nil {
 			httpError(w, err)
@@ -468,7 +498,7 @@ func (e *Env) clusterRoutes(mux *http.ServeMux) {
 		}
 		out := []RuntimeImage{}
 		for _, k := range keys {
-			if !strings.HasSuffix(k, "/"+r.PathValue("digest")+".json") {
+			if !slices.ContainsFunc(as, func(d string) bool { return strings.HasSuffix(k, "/"+d+".json") }) {
 				continue
 			}
 			var ri RuntimeImage
