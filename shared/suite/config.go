@@ -26,6 +26,7 @@ import (
 	"github.com/layerscan/layerscan/shared/registries/harbor"
 	"github.com/layerscan/layerscan/shared/source"
 	"github.com/layerscan/layerscan/shared/store"
+	"github.com/layerscan/layerscan/shared/task"
 )
 
 // Config is the same for every function; it comes from the environment.
@@ -132,6 +133,9 @@ type Env struct {
 	mu         sync.Mutex
 	steps      *pipeline.Steps
 	reports    reportCache
+	// finals keeps the final entries of the tasks this instance has shown,
+	// so that a view polled again reads only what may still change.
+	finals task.Finals
 }
 
 // NewEnv wires a store; dispatcher is the fan-out (nil: a dispatch.Queue

@@ -169,7 +169,7 @@ func (e *Env) controlRoutes(mux *http.ServeMux) {
 		if limit <= 0 || limit > 1000 {
 			limit = 100
 		}
-		vs, err := task.List(r.Context(), e.Store, q.Get("type"), q.Get("status"), limit)
+		vs, err := e.finals.List(r.Context(), e.Store, q.Get("type"), q.Get("status"), limit)
 		if err == nil {
 			vs, err = e.visibleTasks(r.Context(), vs)
 		}
@@ -295,7 +295,7 @@ func (e *Env) TaskView(ctx context.Context, id string) (*task.View, error) {
 	if err != nil {
 		return nil, err
 	}
-	v, err := task.Read(ctx, e.Store, t)
+	v, err := e.finals.Read(ctx, e.Store, t)
 	if err != nil || !limitedKey(ctx) {
 		return v, err
 	}

@@ -328,6 +328,57 @@ type View struct {
 
 // Read derives a task's view from its records.
 func Read(ctx context.Context, st store.Store, t *Task) (*View, error) {
+	return (*Finals)(nil).Read(ctx, st, t)
+}
+
+// Finals keeps the entries of images that reached a final status, which
+// their create-once records no longer change, so that a view read again
+// reads only the records of the images still pending or running. The
+// console reads a running task's view every second, and for a task of
+// 10,000 images each read would otherwise be as many requests. Safe for
+// concurrent use; the nil Finals keeps nothing.
+type Finals struct {
+	mu    sync.Mutex
+	tasks map[string]map[int]Entry
+	order []string // oldest first, at most finalsTasks
+}
+
+// finalsTasks bounds the tasks a Finals keeps entries of.
+const finalsTasks = 16
+
+func (f *Finals) get(id string, i int) (Entry, bool) {
+	if f == nil {
+		return Entry{}, false
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	e, ok := f.tasks[id][i]
+	return e, ok
+}
+
+func (f *Finals) keep(id string, e Entry) {
+	if f == nil || !e.Final() {
+		return
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.tasks == nil {
+		f.tasks = map[string]map[int]Entry{}
+	}
+	if f.tasks[id] == nil {
+		if len(f.order) == finalsTasks {
+			delete(f.tasks, f.order[0])
+			f.order = f.order[1:]
+		}
+		f.tasks[id] = map[int]Entry{}
+		f.order = append(f.order, id)
+	}
+	f.tasks[id][e.Item] = e
+}
+
+// Read derives a task's view from its records, reading none for the
+// images whose final entry f keeps.
+func (f *Finals) Read(ctx context.Context, st store.Store, t *Task) (*View, error) {
 	keys, err := st.List(ctx, storekey.TaskLog(t.ID))
 	if err != nil {
 		return nil, err
@@ -350,7 +401,7 @@ func Read(ctx context.Context, st store.Store, t *Task) (*View, error) {
 	}
 	v := &View{ID: t.ID, Type: t.Type, Trigger: t.Trigger, Scope: t.Scope, Cycle: t.Cycle, Created: t.Created, Deadline: t.Deadline, Errors: t.Errors, Notices: notices}
 	v.Counts.Total = len(t.Items)
-	log, err := entries(ctx, st, t, byItem)
+	log, err := f.entries(ctx, st, t, byItem)
 	if err != nil {
 		return nil, err
 	}
@@ -424,7 +475,7 @@ const readers = 32
 
 // entries derives every item's log entry, reading their records with at
 // most readers at once.
-func entries(ctx context.Context, st store.Store, t *Task, byItem map[int][]string) ([]Entry, error) {
+func (f *Finals) entries(ctx context.Context, st store.Store, t *Task, byItem map[int][]string) ([]Entry, error) {
 	log := make([]Entry, len(t.Items))
 	errs := make([]error, len(t.Items))
 	next := make(chan int)
@@ -434,7 +485,14 @@ func entries(ctx context.Context, st store.Store, t *Task, byItem map[int][]stri
 		go func() {
 			defer wg.Done()
 			for i := range next {
+				if e, ok := f.get(t.ID, i); ok {
+					log[i] = e
+					continue
+				}
 				log[i], errs[i] = entry(ctx, st, t, i, byItem[i])
+				if errs[i] == nil {
+					f.keep(t.ID, log[i])
+				}
 			}
 		}()
 	}
@@ -543,6 +601,11 @@ func Close(ctx context.Context, st store.Store, v *View) error {
 // Summary reads a task's view without its log: the stored summary of a
 // finished task, else derived.
 func Summary(ctx context.Context, st store.Store, id string) (*View, error) {
+	return (*Finals)(nil).Summary(ctx, st, id)
+}
+
+// Summary is Summary reading a running task's records through f.
+func (f *Finals) Summary(ctx context.Context, st store.Store, id string) (*View, error) {
 	var v View
 	err := store.GetJSON(ctx, st, storekey.TaskSummary(id), &v)
 	if err == nil {
@@ -555,7 +618,7 @@ func Summary(ctx context.Context, st store.Store, id string) (*View, error) {
 	if err != nil {
 		return nil, err
 	}
-	d, err := Read(ctx, st, t)
+	d, err := f.Read(ctx, st, t)
 	if err != nil {
 		return nil, err
 	}
@@ -566,6 +629,11 @@ func Summary(ctx context.Context, st store.Store, id string) (*View, error) {
 // List returns the summaries of tasks, newest first, of a type and a
 // status when given, at most limit.
 func List(ctx context.Context, st store.Store, typ, status string, limit int) ([]*View, error) {
+	return (*Finals)(nil).List(ctx, st, typ, status, limit)
+}
+
+// List is List reading running tasks' records through f.
+func (f *Finals) List(ctx context.Context, st store.Store, typ, status string, limit int) ([]*View, error) {
 	keys, err := st.List(ctx, storekey.TasksPrefix)
 	if err != nil {
 		return nil, err
@@ -576,7 +644,7 @@ func List(ctx context.Context, st store.Store, typ, status string, limit int) ([
 		if !ok || !ValidID(id) {
 			continue
 		}
-		v, err := Summary(ctx, st, id)
+		v, err := f.Summary(ctx, st, id)
 		if errors.Is(err, ErrNotFound) {
 			continue
 		}

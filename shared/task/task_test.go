@@ -151,3 +151,71 @@ func TestRematchItemsArePlannedByTheTask(t *testing.T) {
 		}
 	}
 }
+
+// countingGets counts the objects read.
+type countingGets struct {
+	store.Store
+	mu   sync.Mutex
+	gets int
+}
+
+func (c *countingGets) Get(ctx context.Context, k string) ([]byte, error) {
+	c.mu.Lock()
+	c.gets++
+	c.mu.Unlock()
+	return c.Store.Get(ctx, k)
+}
+
+func (c *countingGets) take() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := c.gets
+	c.gets = 0
+	return n
+}
+
+// TestFinalsReadOnlyWhatMayChange: a view read again reads no record of
+// an image whose entry is final, and the view is the same as a fresh one.
+func TestFinalsReadOnlyWhatMayChange(t *testing.T) {
+	ctx := context.Background()
+	fs, _ := store.NewFS(t.TempDir())
+	st := &countingGets{Store: fs}
+	now := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	tk := &Task{ID: "rematch-v2-abc", Type: Rematch, Created: now.Format(time.RFC3339), Deadline: now.Add(time.Hour).Format(time.RFC3339)}
+	for i := range 100 {
+		tk.Items = append(tk.Items, Item{Repository: fmt.Sprint("app", i), Scan: fmt.Sprint("s", i)})
+	}
+	Create(ctx, st, tk)
+	finish := func(from, to int) {
+		for i := from; i < to; i++ {
+			Finished(ctx, fs, tk.ID, i, ScanResult{ScanID: fmt.Sprint("s", i), Complete: true, At: now.Format(time.RFC3339)})
+		}
+	}
+	var f Finals
+	finish(0, 60)
+	st.take()
+	if v, _ := f.Read(ctx, st, tk); v.Counts.Succeeded != 60 || st.take() != 60 {
+		t.Fatalf("first read: %+v", v.Counts)
+	}
+	if v, _ := f.Read(ctx, st, tk); v.Counts.Succeeded != 60 {
+		t.Fatalf("second read: %+v", v.Counts)
+	}
+	if n := st.take(); n != 0 {
+		t.Errorf("the second read read %d records of final entries", n)
+	}
+	finish(60, 100)
+	v, _ := f.Read(ctx, st, tk)
+	if n := st.take(); n != 40 || v.Status != Succeeded {
+		t.Errorf("after the rest finished: %d records read, %s", n, v.Status)
+	}
+	fresh, _ := Read(ctx, fs, tk)
+	if fmt.Sprint(fresh) != fmt.Sprint(v) {
+		t.Errorf("the kept view differs from a fresh one:\n%+v\n%+v", v, fresh)
+	}
+	for i := range finalsTasks + 1 { // the bound: the oldest task is dropped
+		f.keep(fmt.Sprint("t", i), Entry{Item: 0, Status: ImageSucceeded})
+	}
+	if _, ok := f.get(tk.ID, 0); ok || len(f.tasks) != finalsTasks {
+		t.Errorf("%d tasks kept, the oldest still there: %v", len(f.tasks), ok)
+	}
+}
