@@ -585,3 +585,55 @@ func TestWaitsUpTo(t *testing.T) {
 		t.Errorf("%v", pipeline.WaitsUpTo(3*time.Second))
 	}
 }
+
+// markerReads counts the reads of done markers.
+type markerReads struct {
+	store.Store
+	n atomic.Int64
+}
+
+func (m *markerReads) Get(ctx context.Context, k string) ([]byte, error) {
+	if strings.Contains(k, "/done/") {
+		m.n.Add(1)
+	}
+	return m.Store.Get(ctx, k)
+}
+
+// TestRematchReadsMarkersFromTheResult: a re-match reads a scan's layer
+// statuses from its result, in one request, and falls back to the markers
+// for a result written without them.
+func TestRematchReadsMarkersFromTheResult(t *testing.T) {
+	ctx := context.Background()
+	src := &memSource{images: map[string]v1.Image{"mem/debian:12": debianLike(t)}}
+	d, st := newSteps(t, src)
+	if _, err := d.ScanLocal(ctx, request("mem/debian:12"), 2); err != nil {
+		t.Fatal(err)
+	}
+	var scanID string
+	keys, _ := st.List(ctx, storekey.ScansPrefix)
+	for _, k := range keys {
+		if id, f, ok := storekey.ScanFile(k); ok && f == storekey.ResultFile {
+			scanID = id
+		}
+	}
+	res, ok, err := scanrecord.LoadResult(ctx, st, scanID)
+	if err != nil || !ok || len(res.Layers) != 3 {
+		t.Fatalf("result of %q: %+v %v %v", scanID, res, ok, err)
+	}
+	counted := &markerReads{Store: st}
+	rm := &pipeline.Steps{Store: counted}
+	if err := rm.Rematch(ctx, "t1", []pipeline.RematchItem{{Item: 0, ScanID: scanID}}); err != nil {
+		t.Fatal(err)
+	}
+	if n := counted.n.Load(); n != 0 {
+		t.Errorf("the re-match read %d markers", n)
+	}
+	res.Layers = nil // as written before results kept them
+	store.PutJSON(ctx, st, storekey.Result(scanID), res)
+	if err := rm.Rematch(ctx, "t2", []pipeline.RematchItem{{Item: 0, ScanID: scanID}}); err != nil {
+		t.Fatal(err)
+	}
+	if n := counted.n.Load(); n != 3 {
+		t.Errorf("an older result: %d markers read, want 3", n)
+	}
+}

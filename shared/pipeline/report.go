@@ -68,12 +68,12 @@ func (in *reportInputs) policy() string {
 // advisory DB, analyzer set and report logic, it is reused: its inputs are
 // immutable, so rebuilding it would give the same findings.
 func (d *Steps) BuildReport(ctx context.Context, job ReportJob) (*report.Report, error) {
-	in, err := d.loadInputs(ctx, job.ScanID, nil)
+	in, err := d.loadInputs(ctx, job.ScanID, nil, false)
 	if err != nil {
 		return nil, err
 	}
 	if r := d.reusable(ctx, in); r != nil {
-		return r, d.writeReport(ctx, in.st, r, in.st.Request.Task, false)
+		return r, d.writeReport(ctx, in, r, in.st.Request.Task, false)
 	}
 	r := d.newReport(in)
 	img := d.assemble(ctx, in, r)
@@ -81,7 +81,7 @@ func (d *Steps) BuildReport(ctx context.Context, job ReportJob) (*report.Report,
 		return nil, err
 	}
 	finalize(in, r)
-	return r, d.writeReport(ctx, in.st, r, in.st.Request.Task, false)
+	return r, d.writeReport(ctx, in, r, in.st.Request.Task, false)
 }
 
 // storePolicy reads the whitelist, check selection and VEX statements of
@@ -116,8 +116,9 @@ func (d *Steps) Policy(ctx context.Context) (string, error) {
 
 // loadInputs reads the scan's state, advisory DB and markers, each once,
 // under the store's policy: pol when the caller read it already (once for
-// a re-match batch), else read now.
-func (d *Steps) loadInputs(ctx context.Context, scanID string, pol *reportInputs) (*reportInputs, error) {
+// a re-match batch), else read now. A re-match reads the markers from the
+// scan's result.
+func (d *Steps) loadInputs(ctx context.Context, scanID string, pol *reportInputs, rematch bool) (*reportInputs, error) {
 	st, err := scanrecord.LoadState(ctx, d.Store, scanID)
 	if err != nil {
 		return nil, err
@@ -137,6 +138,22 @@ func (d *Steps) loadInputs(ctx context.Context, scanID string, pol *reportInputs
 		return nil, err
 	default:
 		in.db = db
+	}
+	if rematch {
+		// The markers as the scan's first report read them, kept with its
+		// result: one read instead of one per layer. Markers are final
+		// once the scan has a result.
+		res, ok, err := scanrecord.LoadResult(ctx, d.Store, st.ID)
+		if err != nil {
+			return nil, err
+		}
+		for _, m := range res.Layers {
+			in.markers[m.DiffID] = m
+		}
+		if ok && len(in.markers) == len(st.DiffIDs()) {
+			return in, nil
+		}
+		clear(in.markers) // a result written before it kept them: read them
 	}
 	for diffID := range st.DiffIDs() {
 		m, ok, err := scanrecord.LoadMarker(ctx, d.Store, st.ID, diffID)
@@ -334,7 +351,8 @@ func LoadLatest(ctx context.Context, st store.Store, digest string) (l Latest, o
 // result (unless a re-match rebuilt an older scan's report), the image's
 // latest pointer and its change against the previous shared report, and
 // the entry of the task the report was built for.
-func (d *Steps) writeReport(ctx context.Context, st scanrecord.State, r *report.Report, t *scanrecord.TaskRef, rematch bool) error {
+func (d *Steps) writeReport(ctx context.Context, in *reportInputs, r *report.Report, t *scanrecord.TaskRef, rematch bool) error {
+	st := in.st
 	key := reportKey(st, r.AdvisoryDB.Version)
 	shared := key == storekey.Report(st.Digest, r.AdvisoryDB.Version)
 	var change *changes.Change
@@ -355,7 +373,13 @@ func (d *Steps) writeReport(ctx context.Context, st scanrecord.State, r *report.
 	}
 	now := d.now().Format(time.RFC3339)
 	if !rematch {
-		if err := store.PutJSON(ctx, d.Store, storekey.Result(st.ID), scanrecord.Result{ReportKey: key, Complete: r.Complete, Finished: now}); err != nil {
+		res := scanrecord.Result{ReportKey: key, Complete: r.Complete, Finished: now}
+		for _, l := range st.Layers {
+			if m, ok := in.markers[l.DiffID]; ok {
+				res.Layers = append(res.Layers, m)
+			}
+		}
+		if err := store.PutJSON(ctx, d.Store, storekey.Result(st.ID), res); err != nil {
 			return err
 		}
 	}
@@ -421,7 +445,7 @@ const rematchWorkers = 8
 // by the task document (task.Item.Scan), so only its result is written.
 func (d *Steps) rematchOne(ctx context.Context, taskID string, it RematchItem, pol *reportInputs) error {
 	ref := &scanrecord.TaskRef{ID: taskID, Item: it.Item}
-	in, err := d.loadInputs(ctx, it.ScanID, pol)
+	in, err := d.loadInputs(ctx, it.ScanID, pol, true)
 	if errors.Is(err, scanrecord.ErrScanGone) {
 		return task.Finished(ctx, d.Store, taskID, it.Item, task.ScanResult{ScanID: it.ScanID, Errors: []string{err.Error()}, At: d.now().Format(time.RFC3339)})
 	}
@@ -437,7 +461,7 @@ func (d *Steps) rematchOne(ctx context.Context, taskID string, it RematchItem, p
 		}
 		finalize(in, r)
 	}
-	return d.writeReport(ctx, in.st, r, ref, true)
+	return d.writeReport(ctx, in, r, ref, true)
 }
 
 // reusable returns the stored report of this image when it was built from

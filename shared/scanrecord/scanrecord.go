@@ -105,6 +105,9 @@ type Result struct {
 	ReportKey string `json:"reportKey"`
 	Complete  bool   `json:"complete"`
 	Finished  string `json:"finished"`
+	// Layers are the markers the report was built from, bottom first, so
+	// that a re-match reads them in one request.
+	Layers []Marker `json:"layers,omitempty"`
 }
 
 var idRe = regexp.MustCompile(`^[0-9A-Za-z][0-9A-Za-z_-]{0,127}$`)
