@@ -113,7 +113,7 @@ type Result struct {
 var idRe = regexp.MustCompile(`^[0-9A-Za-z][0-9A-Za-z_-]{0,127}$`)
 
 // validID refuses IDs that could name another key ("..", "a/b", "%2e%2e"
-// once decoded): scan IDs are a time stamp and hex.
+// once decoded): scan IDs are hex and a time stamp.
 func validID(id string) bool { return idRe.MatchString(id) }
 
 // LoadState reads a scan's state; a missing one is ErrScanGone.
