@@ -44,7 +44,7 @@ type measured struct {
 // Constants of the code the figures were measured with.
 const (
 	batch       = 50 // suite.RematchBatch
-	planReaders = 32 // suite's storedReaders
+	planReaders = 32 // suite's storedReaders, also the batch jobs queued at once
 	workers     = 8  // pipeline's rematchWorkers
 	listPage    = 1000
 )
@@ -152,12 +152,12 @@ func firstScan(p platform, m measured) (seconds, rate float64) {
 
 // reMatch is the wall time of re-matching every image after a DB update:
 // planning (the listing, the pointers read planReaders at a time, a job
-// per batch), then the batches, each of which re-reports workers images
+// per batch queued as many at a time), then the batches, each of which re-reports workers images
 // at once, every image a chain of store round trips plus its CPU; unless
 // the store's limits are slower.
 func reMatch(p platform, m measured) float64 {
 	batches := math.Ceil(m.images / batch)
-	plan := (math.Ceil(m.images/listPage) + math.Ceil(m.images/planReaders) + batches + 1) * m.rtt
+	plan := (math.Ceil(m.images/listPage) + math.Ceil(m.images/planReaders) + math.Ceil(batches/planReaders) + 1) * m.rtt
 	perBatch := batch/m.rematchRate + math.Ceil(batch/workers)*(m.rematchReads+m.rematchWrites)*m.rtt
 	rounds := math.Ceil(batches / math.Min(p.concurrency, batches))
 	work := math.Max(rounds*perBatch+p.coldStart, storeSeconds(p, m.images, m.rematchReads, m.rematchWrites, 0))
