@@ -54,7 +54,8 @@ func (m Meter) pool() slots.Pool {
 	}
 	return slots.Pool{
 		Store: m.Store, Prefix: storekey.QuotaSlotsPrefix(m.Period), Limit: limit,
-		Key: func(n int) string { return storekey.QuotaSlot(m.Period, n) },
+		Key:    func(n int) string { return storekey.QuotaSlot(m.Period, n) },
+		Number: storekey.QuotaSlotNumber,
 	}
 }
 

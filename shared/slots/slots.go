@@ -27,9 +27,11 @@ import (
 // Pool is one pool of slots.
 type Pool struct {
 	Store store.Store
-	// Prefix lists every slot of the pool; Key names slot n (under Prefix).
+	// Prefix lists every slot of the pool; Key names slot n (under Prefix)
+	// and Number reads n back from a key (Compact needs it).
 	Prefix string
 	Key    func(n int) string
+	Number func(key string) (n int, ok bool)
 	Limit  int
 }
 
@@ -109,19 +111,16 @@ func (p Pool) Compact(ctx context.Context) (moved, above int, err error) {
 	if err != nil {
 		return 0, 0, fmt.Errorf("slots %s: %w", p.Prefix, err)
 	}
-	inside := make(map[string]bool, min(p.Limit, len(taken)))
+	if p.Number == nil {
+		return 0, 0, fmt.Errorf("slots %s: the pool cannot read its slots' numbers", p.Prefix)
+	}
 	held := make(map[string]bool, len(taken))
 	for _, k := range taken {
 		held[k] = true
 	}
-	for n := range max(p.Limit, 0) {
-		if held[p.Key(n)] {
-			inside[p.Key(n)] = true
-		}
-	}
 	next := 0 // the lowest number that may be free
 	for _, k := range taken {
-		if inside[k] {
+		if n, ok := p.Number(k); ok && n < p.Limit {
 			continue
 		}
 		value, err := p.Store.Get(ctx, k)

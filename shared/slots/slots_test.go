@@ -3,6 +3,8 @@ package slots
 import (
 	"context"
 	"fmt"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -15,7 +17,10 @@ func pool(t *testing.T, limit int) Pool {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return Pool{Store: st, Prefix: "p/", Key: func(n int) string { return fmt.Sprintf("p/%04d", n) }, Limit: limit}
+	return Pool{Store: st, Prefix: "p/", Key: func(n int) string { return fmt.Sprintf("p/%04d", n) }, Number: func(k string) (int, bool) {
+		n, err := strconv.Atoi(strings.TrimPrefix(k, "p/"))
+		return n, err == nil
+	}, Limit: limit}
 }
 
 // TestTakeIsExactUnderConcurrency: many takers, never more than limit held.

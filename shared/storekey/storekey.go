@@ -12,6 +12,7 @@ package storekey
 import (
 	"fmt"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -301,6 +302,16 @@ func QuotaSlot(period string, n int) string {
 
 // QuotaSlotsPrefix holds a period's slots.
 func QuotaSlotsPrefix(period string) string { return QuotaPeriod(period) + "slots/" }
+
+// QuotaSlotNumber reads n back from a QuotaSlot key.
+func QuotaSlotNumber(key string) (int, bool) {
+	i := strings.LastIndex(key, "/slots/")
+	if i < 0 {
+		return 0, false
+	}
+	n, err := strconv.Atoi(key[i+len("/slots/"):])
+	return n, err == nil && n >= 0
+}
 
 // ChangesPrefix holds what each new report changed.
 const ChangesPrefix = "changes/"

@@ -80,3 +80,16 @@ func TestSettingsVersionOf(t *testing.T) {
 		}
 	}
 }
+
+func TestQuotaSlotNumber(t *testing.T) {
+	for _, n := range []int{0, 7, 12345678, 1 << 31} {
+		if got, ok := QuotaSlotNumber(QuotaSlot("202612", n)); !ok || got != n {
+			t.Errorf("%d: %d %v", n, got, ok)
+		}
+	}
+	for _, bad := range []string{"quota/202612/slots/", "quota/202612/slots/x1", "quota/202612/digests/c/sha256:ab", "quota/202612/slots/-3"} {
+		if _, ok := QuotaSlotNumber(bad); ok {
+			t.Errorf("%s parsed", bad)
+		}
+	}
+}
