@@ -339,8 +339,8 @@ func Read(ctx context.Context, st store.Store, t *Task) (*View, error) {
 // concurrent use; the nil Finals keeps nothing.
 type Finals struct {
 	mu    sync.Mutex
-	tasks map[string]map[int]Entry
-	order []string // oldest first, at most finalsTasks
+	tasks map[string]map[int]Entry // by task ID and creation time
+	order []string                 // oldest first, at most finalsTasks
 }
 
 // finalsTasks bounds the tasks a Finals keeps entries of.
@@ -476,6 +476,10 @@ const readers = 32
 // entries derives every item's log entry, reading their records with at
 // most readers at once.
 func (f *Finals) entries(ctx context.Context, st store.Store, t *Task, byItem map[int][]string) ([]Entry, error) {
+	// A re-match's ID is the same for the same DB and policy, and may be
+	// created again once retention removed it: the creation time tells
+	// the two apart.
+	key := t.ID + "@" + t.Created
 	log := make([]Entry, len(t.Items))
 	errs := make([]error, len(t.Items))
 	next := make(chan int)
@@ -485,13 +489,13 @@ func (f *Finals) entries(ctx context.Context, st store.Store, t *Task, byItem ma
 		go func() {
 			defer wg.Done()
 			for i := range next {
-				if e, ok := f.get(t.ID, i); ok {
+				if e, ok := f.get(key, i); ok {
 					log[i] = e
 					continue
 				}
 				log[i], errs[i] = entry(ctx, st, t, i, byItem[i])
 				if errs[i] == nil {
-					f.keep(t.ID, log[i])
+					f.keep(key, log[i])
 				}
 			}
 		}()

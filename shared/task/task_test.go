@@ -212,10 +212,13 @@ func TestFinalsReadOnlyWhatMayChange(t *testing.T) {
 	if fmt.Sprint(fresh) != fmt.Sprint(v) {
 		t.Errorf("the kept view differs from a fresh one:\n%+v\n%+v", v, fresh)
 	}
-	for i := range finalsTasks + 1 { // the bound: the oldest task is dropped
+	if _, ok := f.get(tk.ID+"@"+tk.Created, 0); !ok {
+		t.Fatal("the task's final entries are not kept")
+	}
+	for i := range finalsTasks { // the bound: the oldest task is dropped
 		f.keep(fmt.Sprint("t", i), Entry{Item: 0, Status: ImageSucceeded})
 	}
-	if _, ok := f.get(tk.ID, 0); ok || len(f.tasks) != finalsTasks {
+	if _, ok := f.get(tk.ID+"@"+tk.Created, 0); ok || len(f.tasks) != finalsTasks {
 		t.Errorf("%d tasks kept, the oldest still there: %v", len(f.tasks), ok)
 	}
 }
