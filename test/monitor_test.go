@@ -28,6 +28,7 @@ import (
 	"github.com/layerscan/layerscan/shared/notify"
 	"github.com/layerscan/layerscan/shared/pipeline"
 	"github.com/layerscan/layerscan/shared/report"
+	"github.com/layerscan/layerscan/shared/scan"
 	"github.com/layerscan/layerscan/shared/store"
 	"github.com/layerscan/layerscan/shared/suite"
 	"github.com/layerscan/layerscan/shared/task"
@@ -598,5 +599,27 @@ func TestPolicyChangeRereports(t *testing.T) {
 		t.Errorf("a check switched off: %d, task %q", code, id)
 	} else if a.taskDone(t, id); has(getReport(t, a, d.String()), "LS-BUILD-USER-ROOT") {
 		t.Error("the switched-off check is still reported")
+	}
+}
+
+// TestScanFinishedIsNotified: a target of scan-finished is told of each
+// scan once, with the image and the counts of its findings, under the
+// settings the report was built under.
+func TestScanFinishedIsNotified(t *testing.T) {
+	needDockerRegistry(t)
+	host := startDebianRegistry(t)
+	d := pushTiny(t, host+"/ns/app:v1", time.Now())
+	a := newAPIEnv(t)
+	a.do(t, "POST", "/v1/registries", `{"id":"reg","kind":"generic","hosts":["`+host+`"],"insecure":true,"imagesPerHour":-1,"auth":{"method":"none"}}`)
+	t.Setenv("DONE_HOOK", "done-hook-secret")
+	hook := &receiver{kind: notify.HTTP, secret: "done-hook-secret"}
+	hookURL := startReceiver(t, hook)
+	a.putSettings(t, `{"notifications":[{"id":"done","kind":"http","url":"`+hookURL+`/done","secret":{"env":"DONE_HOOK"},"events":["scan-finished"],"allowPrivate":true}]}`)
+	if v := a.scanNow(t, `{}`); v.Status != task.Succeeded {
+		t.Fatalf("scan-now: %s %+v", v.Status, v.Log)
+	}
+	evs := hook.events()
+	if len(evs) != 1 || evs[0].Kind != notify.ScanFinished || evs[0].Image == nil || evs[0].Image.Digest != d || evs[0].Counts[scan.High]+evs[0].Counts[scan.Critical] == 0 {
+		t.Errorf("scan-finished events: %+v", evs)
 	}
 }

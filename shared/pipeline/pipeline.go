@@ -20,10 +20,8 @@ import (
 
 	"github.com/layerscan/layerscan/shared/analyzer"
 	"github.com/layerscan/layerscan/shared/buildcheck"
-	"github.com/layerscan/layerscan/shared/changes"
 	"github.com/layerscan/layerscan/shared/digest"
 	"github.com/layerscan/layerscan/shared/dispatch"
-	"github.com/layerscan/layerscan/shared/report"
 	"github.com/layerscan/layerscan/shared/scan"
 	"github.com/layerscan/layerscan/shared/scanrecord"
 	"github.com/layerscan/layerscan/shared/source"
@@ -64,10 +62,9 @@ type Steps struct {
 	// keeps them out of the jobs (layers are pulled with the connection's
 	// login).
 	Sealer Sealer
-	// Reported, when set, is told of every report written: what changed
-	// against the image's previous one, the task, and whether a re-match
-	// rebuilt it (notifications hang off it).
-	Reported func(ctx context.Context, r *report.Report, c *changes.Change, t *scanrecord.TaskRef, scanID string, rematch bool)
+	// Reported, when set, is told of every report written (notifications
+	// hang off it).
+	Reported func(ctx context.Context, w Written)
 	// Extra are steps beyond the scan's that the same dispatchers carry
 	// (fix-image, which the suite runs).
 	Extra dispatch.Handlers

@@ -41,12 +41,13 @@ const ReportLogic = 7
 
 // reportInputs is what one report is built from.
 type reportInputs struct {
-	st      scanrecord.State
-	wl      whitelist.List
-	checks  checks.Selection
-	vex     []vex.Statement
-	db      *advisory.DB // nil: none published
-	markers map[string]scanrecord.Marker
+	st       scanrecord.State
+	wl       whitelist.List
+	checks   checks.Selection
+	settings settings.Settings // checks come from it; Reported is given it
+	vex      []vex.Statement
+	db       *advisory.DB // nil: none published
+	markers  map[string]scanrecord.Marker
 }
 
 // policy identifies the whitelist and check selection a report is built
@@ -100,7 +101,7 @@ func (d *Steps) storePolicy(ctx context.Context) (*reportInputs, error) {
 	if err != nil {
 		return nil, fmt.Errorf("VEX: %w", err)
 	}
-	return &reportInputs{wl: wl, checks: set.Checks, vex: stmts}, nil
+	return &reportInputs{wl: wl, checks: set.Checks, vex: stmts, settings: set}, nil
 }
 
 // Policy identifies the store's whitelist, check selection and VEX as a
@@ -129,7 +130,7 @@ func (d *Steps) loadInputs(ctx context.Context, scanID string, pol *reportInputs
 		}
 	}
 	// A copy: the scan's own rules and statements are added to it.
-	in := &reportInputs{wl: pol.wl, checks: pol.checks, st: st, markers: map[string]scanrecord.Marker{}}
+	in := &reportInputs{wl: pol.wl, checks: pol.checks, settings: pol.settings, st: st, markers: map[string]scanrecord.Marker{}}
 	in.wl.Rules = append(slices.Clone(pol.wl.Rules), st.Request.Whitelist...)
 	in.vex = append(slices.Clone(pol.vex), st.Request.VEX...)
 	switch db, err := advisory.Current(ctx, d.Store); {
@@ -404,9 +405,25 @@ func (d *Steps) writeReport(ctx context.Context, in *reportInputs, r *report.Rep
 		if change != nil && change.Empty() {
 			change = nil
 		}
-		d.Reported(ctx, r, change, t, st.ID, rematch)
+		d.Reported(ctx, Written{Report: r, Change: change, Task: t, ScanID: st.ID, Rematch: rematch, Settings: in.settings})
 	}
 	return nil
+}
+
+// Written is a report just written, as Steps.Reported is told of it.
+type Written struct {
+	Report *report.Report
+	// Change is what changed against the image's previous shared report;
+	// nil for none or no previous one.
+	Change *changes.Change
+	Task   *scanrecord.TaskRef
+	ScanID string
+	// Rematch says a re-match rebuilt the report of an earlier scan.
+	Rematch bool
+	// Settings are those the report was built under, read once for it (or
+	// once for a re-match batch), so that its listener need not read them
+	// again.
+	Settings settings.Settings
 }
 
 // RematchItem is one image of a re-match: the scan whose facts it reuses.

@@ -10,9 +10,8 @@ import (
 	"github.com/layerscan/layerscan/shared/changes"
 	"github.com/layerscan/layerscan/shared/netguard"
 	"github.com/layerscan/layerscan/shared/notify"
-	"github.com/layerscan/layerscan/shared/report"
+	"github.com/layerscan/layerscan/shared/pipeline"
 	"github.com/layerscan/layerscan/shared/scan"
-	"github.com/layerscan/layerscan/shared/scanrecord"
 	"github.com/layerscan/layerscan/shared/settings"
 	"github.com/layerscan/layerscan/shared/task"
 )
@@ -72,15 +71,11 @@ func (e *Env) emitTo(ctx context.Context, s settings.Settings, ev notify.Event) 
 const topFindings = 10
 
 // reported emits the events of a new report: scan-finished for a scan,
-// new-vulnerability for vulnerabilities a re-report added.
-// The settings are read once for both, and nothing is built without a
-// target.
-func (e *Env) reported(ctx context.Context, r *report.Report, c *changes.Change, t *scanrecord.TaskRef, scanID string, rematch bool) {
-	s, err := settings.Load(ctx, e.Store)
-	if err != nil {
-		e.Log.Printf("notify the report of %s: %v", r.Image.Digest, err)
-		return
-	}
+// new-vulnerability for vulnerabilities a re-report added. The targets
+// are those of the settings the report was built under, and nothing is
+// built without one.
+func (e *Env) reported(ctx context.Context, w pipeline.Written) {
+	r, c, t, scanID, rematch, s := w.Report, w.Change, w.Task, w.ScanID, w.Rematch, w.Settings
 	if len(s.Notifications) == 0 {
 		return
 	}
