@@ -156,12 +156,19 @@ async function riskDetail(row) {
     h("h3", {}, "Affected images (" + imgs.length + ")"), h("div", { id: "risk-images" }, imgs));
 }
 
+// pollEvery is how long to wait before reading a running task again: a
+// second, and a millisecond more per image beyond a thousand, since each
+// read of a task's view costs the store a request per image still running.
+function pollEvery(t) { return Math.max(1000, ((t && t.counts && t.counts.total) || 0)); }
+
 // waitTask waits (a minute at most) for a task to end.
 async function waitTask(id) {
-  for (let i = 0; id && i < 120; i++) {
+  for (let waited = 0; id && waited < 60000;) {
     const t = await api("GET", "/v1/tasks/" + encodeURIComponent(id));
     if (!t.ok || t.json.status !== "running") return;
-    await new Promise((res) => setTimeout(res, 500));
+    const pause = Math.max(500, pollEvery(t.json) / 2);
+    await new Promise((res) => setTimeout(res, pause));
+    waited += pause;
   }
 }
 
@@ -260,7 +267,7 @@ async function taskPage(id) {
     h("h2", {}, "Execution log"), h("table", { id: "task-log" }, h("thead", {}, h("tr", {}, h("th", {}, "Image"), h("th", {}, "Status"), h("th", {}, "Cause"))),
       h("tbody", {}, (t.log || []).map((e) => h("tr", {}, h("td", { class: "mono" }, e.image, (e.workloads || []).length ? h("div", { class: "muted" }, "runs in " + e.workloads.join(", ")) : null), h("td", {}, e.status), h("td", {}, e.reason || "", e.note ? h("div", { class: "muted" }, e.note) : null,
         e.fix ? h("details", {}, h("summary", {}, "fix log"), h("pre", { class: "mono" }, JSON.stringify(e.fix, null, 1))) : null))))));
-  if (t.status === "running") setTimeout(() => { if (location.hash === "#/tasks/" + id) taskPage(id); }, 1000);
+  if (t.status === "running") setTimeout(() => { if (location.hash === "#/tasks/" + id) taskPage(id); }, pollEvery(t));
 }
 
 // ---- Scan Settings ----
