@@ -618,7 +618,14 @@ func TestScanFinishedIsNotified(t *testing.T) {
 	if v := a.scanNow(t, `{}`); v.Status != task.Succeeded {
 		t.Fatalf("scan-now: %s %+v", v.Status, v.Log)
 	}
-	evs := hook.events()
+	// The event follows the task's record of the report: wait for it.
+	var evs []notify.Event
+	for i := 0; i < 100 && len(evs) == 0; i++ {
+		time.Sleep(50 * time.Millisecond)
+		evs = hook.events()
+	}
+	time.Sleep(100 * time.Millisecond) // and for a second one, which must not come
+	evs = hook.events()
 	if len(evs) != 1 || evs[0].Kind != notify.ScanFinished || evs[0].Image == nil || evs[0].Image.Digest != d || evs[0].Counts[scan.High]+evs[0].Counts[scan.Critical] == 0 {
 		t.Errorf("scan-finished events: %+v", evs)
 	}
