@@ -61,6 +61,12 @@ func main() {
 	flag.Float64Var(&m.rematchWrites, "rematch-writes-per-image", 0, "measured PUT, POST and LIST store requests per re-matched image (BenchmarkFleet rematch-write-req/image)")
 	flag.Float64Var(&m.rematchRate, "rematch-rate", 0, "measured images re-matched per second per instance with no store latency (BenchmarkRematchFleet)")
 	flag.Float64Var(&m.rtt, "store-rtt", 0.010, "seconds of one store round trip from a function in the same region (an assumption: 10 ms; BenchmarkRematchPlan uses 5 ms)")
+	var warm measured
+	flag.Float64Var(&warm.cpu, "warm-cpu-per-image", 0, "measured CPU-seconds per image of a scan cycle over unchanged images (BenchmarkFleet warm-images/min); 0 leaves the cycle out")
+	flag.Float64Var(&warm.invocations, "warm-invocations-per-image", 2, "invocations per image of such a cycle (scan-image and build-report)")
+	flag.Float64Var(&warm.reads, "warm-reads-per-image", 0, "measured GET and HEAD requests per image of such a cycle (warm-read-req/image)")
+	flag.Float64Var(&warm.writes, "warm-writes-per-image", 0, "measured PUT, POST and LIST requests per image of such a cycle (warm-write-req/image)")
+	flag.Float64Var(&warm.deletes, "warm-deletes-per-image", 0, "measured DELETE requests per image of such a cycle (warm-delete-req/image)")
 	fcConcurrency := flag.Float64("fc-concurrency", 300, "Function Compute instances at once (the region's quota: an assumption, check your account)")
 	lambdaConcurrency := flag.Float64("lambda-concurrency", 1000, "Lambda concurrent executions (the default regional quota)")
 	flag.Parse()
@@ -78,6 +84,18 @@ func main() {
 		store, note := p.storeCost(m)
 		fmt.Printf("| %s | %s | %.0f | %s | USD %.4f | USD %.4f (%s) |\n",
 			p.name, dur(scan), scanRate, dur(rematch), 1000*computeCost(p, m), 1000*store, note)
+	}
+	if warm.cpu == 0 {
+		return
+	}
+	warm.images = m.images
+	fmt.Printf("\nA scan cycle of the same images, unchanged (per image %.3f CPU-s, %.1f invocations, %.1f reads, %.1f writes, %.1f deletes):\n\n", warm.cpu, warm.invocations, warm.reads, warm.writes, warm.deletes)
+	fmt.Println("| platform | the cycle | store requests/s | compute per 1,000 image scans | store requests per 1,000 image scans |")
+	fmt.Println("|---|---|---|---|---|")
+	for _, p := range platforms(*fcConcurrency, *lambdaConcurrency) {
+		cycle, rate := firstScan(p, warm)
+		store, note := p.storeCost(warm)
+		fmt.Printf("| %s | %s | %.0f | USD %.4f | USD %.4f (%s) |\n", p.name, dur(cycle), rate, 1000*computeCost(p, warm), 1000*store, note)
 	}
 }
 
