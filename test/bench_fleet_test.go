@@ -311,14 +311,15 @@ func enqueueScans(b *testing.B, st *s3store.S3, refs []string) {
 	}
 }
 
-// waitResults waits until n scans have a result.
-func waitResults(b *testing.B, st *s3store.S3, n int, limit time.Duration) {
+// waitKeys waits until n keys under prefix are what counts says: images
+// with a report, scans with a result.
+func waitKeys(b *testing.B, st *s3store.S3, prefix string, counts func(key string) bool, n int, limit time.Duration) {
 	deadline := time.Now().Add(limit)
 	for {
-		keys, _ := st.List(context.Background(), storekey.ScansPrefix)
+		keys, _ := st.List(context.Background(), prefix)
 		got := 0
 		for _, k := range keys {
-			if _, f, ok := storekey.ScanFile(k); ok && f == storekey.ResultFile {
+			if counts(k) {
 				got++
 			}
 		}
@@ -326,7 +327,7 @@ func waitResults(b *testing.B, st *s3store.S3, n int, limit time.Duration) {
 			return
 		}
 		if time.Now().After(deadline) {
-			b.Fatalf("%d of %d scans have a result after %s", got, n, limit)
+			b.Fatalf("%d of %d under %s after %s", got, n, prefix, limit)
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
@@ -334,21 +335,13 @@ func waitResults(b *testing.B, st *s3store.S3, n int, limit time.Duration) {
 
 // waitReports waits until n images have a report.
 func waitReports(b *testing.B, st *s3store.S3, n int, limit time.Duration) {
-	deadline := time.Now().Add(limit)
-	for {
-		keys, _ := st.List(context.Background(), "images/")
-		got := 0
-		for _, k := range keys {
-			if strings.HasSuffix(k, "/latest.json") {
-				got++
-			}
-		}
-		if got >= n {
-			return
-		}
-		if time.Now().After(deadline) {
-			b.Fatalf("%d of %d reports after %s", got, n, limit)
-		}
-		time.Sleep(250 * time.Millisecond)
-	}
+	waitKeys(b, st, storekey.ImagesPrefix, func(k string) bool { return strings.HasSuffix(k, "/latest.json") }, n, limit)
+}
+
+// waitResults waits until n scans have a result.
+func waitResults(b *testing.B, st *s3store.S3, n int, limit time.Duration) {
+	waitKeys(b, st, storekey.ScansPrefix, func(k string) bool {
+		_, f, ok := storekey.ScanFile(k)
+		return ok && f == storekey.ResultFile
+	}, n, limit)
 }
