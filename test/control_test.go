@@ -79,11 +79,17 @@ func (a *apiEnv) taskDone(t *testing.T, id string) task.View {
 // scanNow starts a scan-now task and waits for it.
 func (a *apiEnv) scanNow(t *testing.T, body string) task.View {
 	t.Helper()
-	code, out := a.do(t, "POST", "/v1/scan-now", body)
+	return a.runTask(t, "/v1/scan-now", body)
+}
+
+// runTask POSTs to a route that answers 202 with a task, and waits for it.
+func (a *apiEnv) runTask(t *testing.T, path, body string) task.View {
+	t.Helper()
+	code, out := a.do(t, "POST", path, body)
 	var v task.View
 	json.Unmarshal([]byte(out), &v)
 	if code != http.StatusAccepted || v.ID == "" {
-		t.Fatalf("POST /v1/scan-now: %d %s", code, out)
+		t.Fatalf("POST %s: %d %s", path, code, out)
 	}
 	return a.taskDone(t, v.ID)
 }

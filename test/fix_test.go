@@ -227,13 +227,7 @@ func TestFixDebianImage(t *testing.T) {
 	}
 	a.env.Now = nil
 
-	code, body = a.do(t, "POST", fixPath, `{"repository":"`+addr+`/team/app","tag":"1.0"}`)
-	if code != http.StatusAccepted {
-		t.Fatalf("fix: %d %s", code, body)
-	}
-	var started task.View
-	json.Unmarshal([]byte(body), &started)
-	v := a.taskDone(t, started.ID)
+	v := a.runTask(t, fixPath, `{"repository":"`+addr+`/team/app","tag":"1.0"}`)
 	lg := fixLog(t, v)
 	if v.Type != task.Fix || v.Status != task.Succeeded {
 		t.Fatalf("fix task: %+v\n%s", v, v.Log[0].Fix)
@@ -256,7 +250,7 @@ func TestFixDebianImage(t *testing.T) {
 	}
 
 	// A second delivery of the job (queues deliver twice) fixes nothing again.
-	if err := a.env.RunFix(ctx, suite.FixJob{Task: started.ID, Item: 0}); err != nil {
+	if err := a.env.RunFix(ctx, suite.FixJob{Task: v.ID, Item: 0}); err != nil {
 		t.Fatal(err)
 	}
 	if desc, err := remote.Head(mustRef(t, lg.Pushed)); err != nil || desc.Digest.String() != lg.PushedDigest {
@@ -505,13 +499,7 @@ func TestFixUbuntuImage(t *testing.T) {
 			t.Fatalf("%s not found before the fix: %v", id, ids(before))
 		}
 	}
-	code, body := a.do(t, "POST", "/v1/images/"+d.String()+"/fix", `{"repository":"`+addr+`/team/noble","tag":"24.04"}`)
-	if code != http.StatusAccepted {
-		t.Fatalf("fix: %d %s", code, body)
-	}
-	var started task.View
-	json.Unmarshal([]byte(body), &started)
-	v := a.taskDone(t, started.ID)
+	v := a.runTask(t, "/v1/images/"+d.String()+"/fix", `{"repository":"`+addr+`/team/noble","tag":"24.04"}`)
 	lg := fixLog(t, v)
 	if v.Status != task.Succeeded || !lg.Verification.OK || lg.Pushed != addr+"/team/noble:24.04_fixd" {
 		t.Fatalf("fix task %+v\n%s", v, v.Log[0].Fix)

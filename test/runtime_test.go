@@ -180,13 +180,7 @@ func TestRuntimeScanOfACluster(t *testing.T) {
 		t.Errorf("the token shows: %s", body)
 	}
 
-	code, body := a.do(t, "POST", "/v1/clusters/prod/scan", "")
-	if code != http.StatusAccepted {
-		t.Fatalf("scan: %d %s", code, body)
-	}
-	var started task.View
-	json.Unmarshal([]byte(body), &started)
-	v := a.taskDone(t, started.ID)
+	v := a.runTask(t, "/v1/clusters/prod/scan", "")
 	if v.Type != task.Runtime || len(v.Errors) != 1 || !strings.Contains(v.Errors[0], "namespace secret") {
 		t.Errorf("task %s: type %s, errors %v", v.ID, v.Type, v.Errors)
 	}
@@ -224,7 +218,7 @@ func TestRuntimeScanOfACluster(t *testing.T) {
 	if r := getReport(t, a, d.String()); !r.Complete {
 		t.Errorf("report of the running image: %+v", r.Errors)
 	}
-	_, body = a.do(t, "GET", "/v1/images/"+d.String()+"/workloads", "")
+	_, body := a.do(t, "GET", "/v1/images/"+d.String()+"/workloads", "")
 	if !strings.Contains(body, "prod/Deployment/web") || !strings.Contains(body, "prod/web-5d8f-b (web)") {
 		t.Errorf("workloads: %s", body)
 	}
@@ -332,13 +326,7 @@ func TestRuntimeMultiPlatformImage(t *testing.T) {
 	if code, body := a.do(t, "POST", "/v1/clusters", `{"id":"prod","server":"`+srv.URL+`","ca":`+string(caJSON)+`,"token":{"env":"KUBE_TOKEN"},"namespaces":["prod"]}`); code != http.StatusCreated {
 		t.Fatalf("POST /v1/clusters: %d %s", code, body)
 	}
-	code, body := a.do(t, "POST", "/v1/clusters/prod/scan", "")
-	if code != http.StatusAccepted {
-		t.Fatalf("scan: %d %s", code, body)
-	}
-	var started task.View
-	json.Unmarshal([]byte(body), &started)
-	if v := a.taskDone(t, started.ID); len(v.Log) != 1 || v.Log[0].Status != task.ImageSucceeded || len(v.Log[0].ScanIDs) != 2 {
+	if v := a.runTask(t, "/v1/clusters/prod/scan", ""); len(v.Log) != 1 || v.Log[0].Status != task.ImageSucceeded || len(v.Log[0].ScanIDs) != 2 {
 		t.Fatalf("the index, one image of two platforms: %+v", v.Log)
 	}
 	for _, d := range platforms {
@@ -347,7 +335,7 @@ func TestRuntimeMultiPlatformImage(t *testing.T) {
 		}
 	}
 	var risks struct{ Images int }
-	_, body = a.do(t, "GET", "/v1/risks?cluster=prod&workload=StatefulSet/multi", "")
+	_, body := a.do(t, "GET", "/v1/risks?cluster=prod&workload=StatefulSet/multi", "")
 	json.Unmarshal([]byte(body), &risks)
 	if risks.Images != 2 {
 		t.Errorf("images running in StatefulSet/multi: %d, want its 2 platforms: %.300s", risks.Images, body)
