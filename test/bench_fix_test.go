@@ -7,18 +7,15 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"runtime"
-	"runtime/metrics"
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/layerscan/layerscan/shared/aptrepo"
 	"github.com/layerscan/layerscan/shared/builtin"
 	"github.com/layerscan/layerscan/shared/fix"
+	"github.com/layerscan/layerscan/shared/peakheap"
 	"github.com/layerscan/layerscan/shared/pipeline"
 	"github.com/layerscan/layerscan/shared/report"
 	"github.com/layerscan/layerscan/shared/scanrecord"
@@ -104,24 +101,7 @@ func BenchmarkFixCorpusDebian(b *testing.B) {
 	n := 0
 	b.ResetTimer()
 	for range b.N {
-		runtime.GC()
-		s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
-		var p atomic.Uint64
-		done := make(chan struct{})
-		go func() {
-			for {
-				metrics.Read(s)
-				p.Store(max(p.Load(), s[0].Value.Uint64()))
-				select {
-				case <-done:
-					return
-				case <-time.After(2 * time.Millisecond):
-				}
-			}
-		}()
-		n = run(reps[0])
-		close(done)
-		peak = max(peak, p.Load())
+		peak = max(peak, peakheap.During(func() { n = run(reps[0]) }))
 	}
 	b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MiB")
 	b.ReportMetric(float64(n), "packages")

@@ -12,42 +12,15 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"runtime"
-	"runtime/metrics"
 	"strings"
-	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/ProtonMail/go-crypto/openpgp/clearsign"
 	"github.com/klauspost/compress/gzip"
 
 	"github.com/layerscan/layerscan/shared/aptrepo"
+	"github.com/layerscan/layerscan/shared/peakheap"
 )
-
-// peakHeap runs fn while sampling the live heap, and answers its peak.
-func peakHeap(fn func()) uint64 {
-	runtime.GC()
-	s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
-	var peak atomic.Uint64
-	done := make(chan struct{})
-	go func() {
-		for {
-			metrics.Read(s)
-			if v := s[0].Value.Uint64(); v > peak.Load() {
-				peak.Store(v)
-			}
-			select {
-			case <-done:
-				return
-			case <-time.After(2 * time.Millisecond):
-			}
-		}
-	}()
-	fn()
-	close(done)
-	return peak.Load()
-}
 
 // bigDeb writes a .deb whose one file is size bytes of incompressible
 // data, to disk: the benchmark's own memory must not hold it.
@@ -124,7 +97,7 @@ func BenchmarkFixLayerPackageSize(b *testing.B) {
 			var peak uint64
 			b.ResetTimer()
 			for range b.N {
-				p := peakHeap(func() {
+				p := peakheap.During(func() {
 					res, err := (&Fixer{Mirrors: mirrors, TempDir: dir, HTTP: loopback}).Fix(context.Background(), img, rep, Request{})
 					if err != nil || res.Image == nil {
 						b.Fatalf("%v %+v", err, res)
