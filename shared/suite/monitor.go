@@ -141,7 +141,7 @@ func (e *Env) rematchItems(ctx context.Context, s settings.Settings, version, po
 //
 // The pointers are read storedReaders at a time, since one at a time a
 // fleet of 10,000 images on an object store is minutes of round trips;
-// fn is still called in listing order, from one goroutine.
+// fn is then called in listing order, from one goroutine.
 func (e *Env) storedImages(ctx context.Context, fn func(d string, l pipeline.Latest) error) error {
 	keys, err := e.Store.List(ctx, storekey.ImagesPrefix)
 	if err != nil {
@@ -154,50 +154,29 @@ func (e *Env) storedImages(ctx context.Context, fn func(d string, l pipeline.Lat
 			digests = append(digests, d)
 		}
 	}
-	type pointer struct {
-		l   pipeline.Latest
-		ok  bool
-		err error
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel() // an error of fn stops the readers
-	got := make([]chan pointer, len(digests))
-	for i := range got {
-		got[i] = make(chan pointer, 1)
-	}
-	next := make(chan int)
-	go func() {
-		defer close(next)
-		for i := range digests {
-			select {
-			case next <- i:
-			case <-ctx.Done():
-				return
+	// Read storedReaders at a time, then walked in order: 10,000 pointers
+	// are a few MB.
+	latest := make([]pipeline.Latest, len(digests))
+	found := make([]bool, len(digests))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(storedReaders)
+	for i, d := range digests {
+		g.Go(func() (err error) {
+			latest[i], found[i], err = pipeline.LoadLatest(gctx, e.Store, d)
+			if err != nil {
+				return fmt.Errorf("image %s: %w", d, err) // a store error is not "no image"
 			}
-		}
-	}()
-	for range min(storedReaders, len(digests)) {
-		go func() {
-			for i := range next {
-				l, ok, err := pipeline.LoadLatest(ctx, e.Store, digests[i])
-				got[i] <- pointer{l, ok, err}
-			}
-		}()
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
 	}
 	for i, d := range digests {
-		var p pointer
-		select {
-		case p = <-got[i]:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-		if p.err != nil {
-			return fmt.Errorf("image %s: %w", d, p.err) // a store error is not "no image"
-		}
-		if !p.ok {
+		if !found[i] {
 			continue // removed since the listing
 		}
-		if err := fn(d, p.l); err != nil {
+		if err := fn(d, latest[i]); err != nil {
 			return err
 		}
 	}

@@ -22,6 +22,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/layerscan/layerscan/shared/store"
 	"github.com/layerscan/layerscan/shared/storekey"
 )
@@ -481,31 +483,21 @@ func (f *Finals) entries(ctx context.Context, st store.Store, t *Task, byItem ma
 	// the two apart.
 	key := t.ID + "@" + t.Created
 	log := make([]Entry, len(t.Items))
-	errs := make([]error, len(t.Items))
-	next := make(chan int)
-	var wg sync.WaitGroup
-	for range min(readers, len(t.Items)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				if e, ok := f.get(key, i); ok {
-					log[i] = e
-					continue
-				}
-				log[i], errs[i] = entry(ctx, st, t, i, byItem[i])
-				if errs[i] == nil {
-					f.keep(key, log[i])
-				}
-			}
-		}()
-	}
+	var g errgroup.Group
+	g.SetLimit(readers)
 	for i := range t.Items {
-		next <- i
+		if e, ok := f.get(key, i); ok {
+			log[i] = e
+			continue
+		}
+		g.Go(func() (err error) {
+			if log[i], err = entry(ctx, st, t, i, byItem[i]); err == nil {
+				f.keep(key, log[i])
+			}
+			return err
+		})
 	}
-	close(next)
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
+	if err := g.Wait(); err != nil {
 		return nil, err
 	}
 	return log, nil
